@@ -1,0 +1,194 @@
+package dataset
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+
+	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
+
+	"github.com/vogscore/vog/engine"
+	"github.com/vogscore/vog/storage"
+)
+
+// idxFile is an open IDX file: its location, dims and a reader positioned
+// at the first data byte.
+type idxFile struct {
+	name string
+	dims []int
+	r    io.Reader
+	done func() error
+}
+
+// openIDXFile opens <prefix>-<kind>-idx<ndim>-ubyte, gzipped or plain.
+func openIDXFile(ctx context.Context, prefix storage.Location, kind string, ndim int) (*idxFile, error) {
+	b, err := storage.Open(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	base := fmt.Sprintf("%s-%s-idx%d-ubyte", prefix.Key, kind, ndim)
+	var rc *blob.Reader
+	name := ""
+	for _, key := range []string{base + ".gz", base} {
+		rc, err = b.NewReader(ctx, key, nil)
+		if err == nil {
+			name = storage.Location{BucketURL: prefix.BucketURL, Key: key}.String()
+			break
+		}
+		if gcerrors.Code(err) != gcerrors.NotFound {
+			b.Close()
+			return nil, fmt.Errorf("%s: %w", key, err)
+		}
+	}
+	if rc == nil {
+		b.Close()
+		return nil, badData("%s: neither %s.gz nor %s exists", storage.Location{BucketURL: prefix.BucketURL, Key: base}, base, base)
+	}
+	closeAll := func() error { rc.Close(); return b.Close() }
+	br := bufio.NewReaderSize(rc, 1<<20)
+	var r io.Reader = br
+	if magic, _ := br.Peek(2); bytes.Equal(magic, []byte{0x1f, 0x8b}) {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			closeAll()
+			return nil, badData("%s: %v", name, err)
+		}
+		r = zr
+	}
+	var head [4]byte
+	if _, err := io.ReadFull(r, head[:]); err != nil {
+		closeAll()
+		return nil, badData("%s: reading IDX header: %v", name, err)
+	}
+	if head[0] != 0 || head[1] != 0 || head[2] != 0x08 || int(head[3]) != ndim {
+		closeAll()
+		return nil, badData("%s: not an IDX file of unsigned bytes with %d dimensions (magic % x)", name, ndim, head)
+	}
+	dims := make([]int, ndim)
+	for i := range dims {
+		var d uint32
+		if err := binary.Read(r, binary.BigEndian, &d); err != nil {
+			closeAll()
+			return nil, badData("%s: reading IDX dimensions: %v", name, err)
+		}
+		dims[i] = int(d)
+	}
+	return &idxFile{name: name, dims: dims, r: r, done: closeAll}, nil
+}
+
+// readAll reads the file's data, checking its length against its header.
+func (f *idxFile) readAll() ([]byte, error) {
+	n := 1
+	for _, d := range f.dims {
+		n *= d
+	}
+	data := make([]byte, n)
+	if got, err := io.ReadFull(f.r, data); err != nil {
+		return nil, badData("%s: truncated: header promises %d bytes of data, file holds %d (%v)", f.name, n, got, err)
+	}
+	// Reading on to EOF checks the gzip checksum.
+	if extra, err := io.Copy(io.Discard, f.r); err != nil {
+		return nil, badData("%s: %v", f.name, err)
+	} else if extra != 0 {
+		return nil, badData("%s: %d bytes after the data its header describes", f.name, extra)
+	}
+	return data, nil
+}
+
+func readLabels(ctx context.Context, prefix storage.Location) ([]byte, string, error) {
+	f, err := openIDXFile(ctx, prefix, "labels", 1)
+	if err != nil {
+		return nil, "", err
+	}
+	defer f.done()
+	labels, err := f.readAll()
+	return labels, f.name, err
+}
+
+func listIDX(ctx context.Context, s Spec) (*Listing, error) {
+	if s.Resize != 0 || s.Crop != 0 {
+		return nil, errors.New("--resize and --crop apply to imagefolder datasets, not idx")
+	}
+	prefix, err := storage.Parse(s.URL)
+	if err != nil {
+		return nil, err
+	}
+	labels, labelsName, err := readLabels(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	img, err := openIDXFile(ctx, prefix, "images", 3)
+	if err != nil {
+		return nil, err
+	}
+	img.done()
+	if img.dims[0] != len(labels) {
+		return nil, badData("%s holds %d images but %s holds %d labels", img.name, img.dims[0], labelsName, len(labels))
+	}
+	l := &Listing{
+		Rows:  make([]storage.IndexRow, len(labels)),
+		Shape: engine.Shape{C: s.channels(), H: img.dims[1], W: img.dims[2]},
+	}
+	for i, y := range labels {
+		l.Rows[i] = storage.IndexRow{Index: int64(i), ExampleID: strconv.Itoa(i), Label: int32(y)}
+	}
+	return l, nil
+}
+
+// idxReader holds a whole IDX image file in memory: MNIST-sized data sets
+// are tens of megabytes, and workers reuse it across shards.
+type idxReader struct {
+	s     Spec
+	name  string
+	shape engine.Shape
+	count int
+	data  []byte
+}
+
+func openIDX(ctx context.Context, s Spec, shape engine.Shape) (*idxReader, error) {
+	prefix, err := storage.Parse(s.URL)
+	if err != nil {
+		return nil, err
+	}
+	f, err := openIDXFile(ctx, prefix, "images", 3)
+	if err != nil {
+		return nil, err
+	}
+	defer f.done()
+	if f.dims[1] != shape.H || f.dims[2] != shape.W {
+		return nil, badData("%s: images are %dx%d, the job expects %dx%d", f.name, f.dims[1], f.dims[2], shape.H, shape.W)
+	}
+	data, err := f.readAll()
+	if err != nil {
+		return nil, err
+	}
+	return &idxReader{s: s, name: f.name, shape: shape, count: f.dims[0], data: data}, nil
+}
+
+func (r *idxReader) Read(ctx context.Context, rows []storage.IndexRow, dst []float32) error {
+	hw, d := r.shape.Pixels(), r.shape.Len()
+	for i, row := range rows {
+		if row.Index < 0 || int(row.Index) >= r.count {
+			return badData("%s: example %d out of range (%d images)", r.name, row.Index, r.count)
+		}
+		src := r.data[int(row.Index)*hw : int(row.Index+1)*hw]
+		x := dst[i*d : (i+1)*d]
+		for c := range r.shape.C {
+			plane := x[c*hw : (c+1)*hw]
+			for j, v := range src {
+				plane[j] = float32(v) / 255
+			}
+		}
+		r.s.normalize(x, r.shape)
+	}
+	return nil
+}
+
+func (r *idxReader) Close() error { return nil }

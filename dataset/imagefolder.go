@@ -1,0 +1,199 @@
+package dataset
+
+import (
+	"context"
+	"fmt"
+	"image"
+	_ "image/jpeg" // registers JPEG decoding
+	_ "image/png"  // registers PNG decoding
+	"io"
+	"path"
+	"sort"
+	"strings"
+
+	"golang.org/x/image/draw"
+	"gocloud.dev/blob"
+
+	"github.com/vogscore/vog/engine"
+	"github.com/vogscore/vog/storage"
+)
+
+var imageExts = map[string]bool{".png": true, ".jpg": true, ".jpeg": true}
+
+func listImageFolder(ctx context.Context, s Spec) (*Listing, error) {
+	root, err := storage.Parse(s.URL)
+	if err != nil {
+		return nil, err
+	}
+	b, err := storage.OpenPrefix(ctx, root)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	type file struct{ class, key string }
+	var files []file
+	classSet := map[string]bool{}
+	it := b.List(nil)
+	for {
+		obj, err := it.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", root, err)
+		}
+		class, _, nested := strings.Cut(obj.Key, "/")
+		if obj.IsDir || !nested || !imageExts[strings.ToLower(path.Ext(obj.Key))] {
+			continue
+		}
+		classSet[class] = true
+		files = append(files, file{class, obj.Key})
+	}
+	if len(files) == 0 {
+		return nil, badData("%s: no PNG or JPEG files in class sub-folders", root)
+	}
+	classes := make([]string, 0, len(classSet))
+	for c := range classSet {
+		classes = append(classes, c)
+	}
+	sort.Strings(classes)
+	label := make(map[string]int32, len(classes))
+	for i, c := range classes {
+		label[c] = int32(i)
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].key < files[j].key })
+	l := &Listing{Rows: make([]storage.IndexRow, len(files)), Classes: classes}
+	for i, f := range files {
+		l.Rows[i] = storage.IndexRow{Index: int64(i), ExampleID: f.key, Label: label[f.class]}
+	}
+	// The first image fixes the size when no crop is asked for; every other
+	// image must then match it.
+	l.Shape = engine.Shape{C: s.channels(), H: s.Crop, W: s.Crop}
+	if s.Crop == 0 {
+		img, err := decodeObject(ctx, b, root, files[0].key)
+		if err != nil {
+			return nil, err
+		}
+		img = resizeShorter(img, s.Resize)
+		l.Shape.H, l.Shape.W = img.Bounds().Dy(), img.Bounds().Dx()
+	}
+	return l, nil
+}
+
+type imageFolderReader struct {
+	s     Spec
+	root  storage.Location
+	b     *blob.Bucket
+	shape engine.Shape
+}
+
+func openImageFolder(ctx context.Context, s Spec, shape engine.Shape) (*imageFolderReader, error) {
+	root, err := storage.Parse(s.URL)
+	if err != nil {
+		return nil, err
+	}
+	b, err := storage.OpenPrefix(ctx, root)
+	if err != nil {
+		return nil, err
+	}
+	return &imageFolderReader{s: s, root: root, b: b, shape: shape}, nil
+}
+
+func decodeObject(ctx context.Context, b *blob.Bucket, root storage.Location, key string) (image.Image, error) {
+	name := root.Join(key).String()
+	r, err := b.NewReader(ctx, key, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	defer r.Close()
+	img, _, err := image.Decode(r)
+	if err != nil {
+		return nil, badData("%s: corrupt or unsupported image: %v", name, err)
+	}
+	return img, nil
+}
+
+func (r *imageFolderReader) Read(ctx context.Context, rows []storage.IndexRow, dst []float32) error {
+	d := r.shape.Len()
+	for i, row := range rows {
+		img, err := decodeObject(ctx, r.b, r.root, row.ExampleID)
+		if err != nil {
+			return fmt.Errorf("example %d: %w", row.Index, err)
+		}
+		img = centreCrop(resizeShorter(img, r.s.Resize), r.s.Crop)
+		if b := img.Bounds(); b.Dx() != r.shape.W || b.Dy() != r.shape.H {
+			return badData("example %d: %s: image is %dx%d after preprocessing, the job expects %dx%d (use --resize and --crop)",
+				row.Index, r.root.Join(row.ExampleID), b.Dx(), b.Dy(), r.shape.W, r.shape.H)
+		}
+		x := dst[i*d : (i+1)*d]
+		toFloat(img, r.shape, x)
+		r.s.normalize(x, r.shape)
+	}
+	return nil
+}
+
+func (r *imageFolderReader) Close() error { return r.b.Close() }
+
+// resizeShorter scales img so that its shorter side is size (bilinear);
+// size 0 leaves it as it is.
+func resizeShorter(img image.Image, size int) image.Image {
+	b := img.Bounds()
+	if size == 0 || min(b.Dx(), b.Dy()) == size {
+		return img
+	}
+	w, h := size, size
+	if b.Dx() > b.Dy() {
+		w = (b.Dx()*size + b.Dy()/2) / b.Dy()
+	} else {
+		h = (b.Dy()*size + b.Dx()/2) / b.Dx()
+	}
+	dst := image.NewRGBA(image.Rect(0, 0, w, h))
+	draw.BiLinear.Scale(dst, dst.Bounds(), img, b, draw.Src, nil)
+	return dst
+}
+
+// centreCrop cuts the central size x size square; size 0 leaves img as it is.
+func centreCrop(img image.Image, size int) image.Image {
+	b := img.Bounds()
+	if size == 0 || size > b.Dx() || size > b.Dy() {
+		return img // a too-small image fails the size check with its name
+	}
+	x0 := b.Min.X + (b.Dx()-size)/2
+	y0 := b.Min.Y + (b.Dy()-size)/2
+	type subImager interface {
+		SubImage(image.Rectangle) image.Image
+	}
+	if si, ok := img.(subImager); ok {
+		return si.SubImage(image.Rect(x0, y0, x0+size, y0+size))
+	}
+	dst := image.NewRGBA(image.Rect(0, 0, size, size))
+	draw.Draw(dst, dst.Bounds(), img, image.Pt(x0, y0), draw.Src)
+	return dst
+}
+
+// toFloat writes img's pixels into x as [C][H][W] in [0, 1]: RGB for three
+// channels, luma (ITU-R 601, as PIL's "L") for one.
+func toFloat(img image.Image, s engine.Shape, x []float32) {
+	b := img.Bounds()
+	hw := s.Pixels()
+	if s.C == 1 {
+		gray := image.NewGray(image.Rect(0, 0, b.Dx(), b.Dy()))
+		draw.Draw(gray, gray.Bounds(), img, b.Min, draw.Src)
+		for i, v := range gray.Pix[:hw] {
+			x[i] = float32(v) / 255
+		}
+		return
+	}
+	rgba, ok := img.(*image.RGBA)
+	if !ok || rgba.Bounds().Min != (image.Point{}) || rgba.Stride != 4*b.Dx() {
+		rgba = image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
+		draw.Draw(rgba, rgba.Bounds(), img, b.Min, draw.Src)
+	}
+	for i := range hw {
+		p := rgba.Pix[4*i : 4*i+3]
+		x[i] = float32(p[0]) / 255
+		x[hw+i] = float32(p[1]) / 255
+		x[2*hw+i] = float32(p[2]) / 255
+	}
+}
+

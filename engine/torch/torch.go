@@ -1,0 +1,203 @@
+// Package torch is vog's libtorch engine driver. It loads libvogtorch.so
+// (built from engine/torchlib by build.sh against the machine's libtorch) at
+// run time with purego, so vog itself builds without cgo or libtorch, and one
+// vog binary runs on CPU and CUDA machines alike.
+package torch
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/ebitengine/purego"
+
+	"github.com/vogscore/vog/engine"
+)
+
+// LibraryEnv names the environment variable that points at libvogtorch.so.
+const LibraryEnv = "VOG_ENGINE_LIB"
+
+const errLen = 4096
+
+// Library is the loaded engine library.
+type Library struct {
+	path string
+
+	version    func() int32
+	setThreads func(n int32, err *byte, errlen int32) int32
+	cudaCount  func() int32
+	load       func(data *byte, n int64, device string, err *byte, errlen int32) uintptr
+	free       func(model uintptr)
+	forward    func(model uintptr, x *float32, n, c, h, w int64, logits *float32, cap int64, classes *int64, err *byte, errlen int32) int32
+	grad       func(model uintptr, x *float32, n, c, h, w int64, targets *int64, logits *float32, cap int64, classes *int64, grads *float32, err *byte, errlen int32) int32
+}
+
+// ErrNotFound is returned by Find when no engine library can be located.
+var ErrNotFound = errors.New("torch: libvogtorch.so not found: build it with engine/torchlib/build.sh, or set " + LibraryEnv)
+
+// Find returns the path of libvogtorch.so: $VOG_ENGINE_LIB, else beside the
+// running executable, else build/ under the current directory or one of its
+// parents (so tests in package directories find the repository's build).
+func Find() (string, error) {
+	if p := os.Getenv(LibraryEnv); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("torch: %s=%s: %w", LibraryEnv, p, err)
+		}
+		return p, nil
+	}
+	var dirs []string
+	if exe, err := os.Executable(); err == nil {
+		dirs = append(dirs, filepath.Dir(exe))
+	}
+	if wd, err := os.Getwd(); err == nil {
+		for d := wd; ; d = filepath.Dir(d) {
+			dirs = append(dirs, filepath.Join(d, "build"))
+			if filepath.Dir(d) == d {
+				break
+			}
+		}
+	}
+	for _, d := range dirs {
+		p := filepath.Join(d, "libvogtorch.so")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", ErrNotFound
+}
+
+var (
+	openMu sync.Mutex
+	opened = map[string]*Library{}
+)
+
+// Open loads the engine library at path (once per process) and sets
+// libtorch's thread count when threads > 0.
+func Open(path string, threads int) (*Library, error) {
+	openMu.Lock()
+	defer openMu.Unlock()
+	lib, ok := opened[path]
+	if !ok {
+		h, err := purego.Dlopen(path, purego.RTLD_NOW|purego.RTLD_GLOBAL)
+		if err != nil {
+			return nil, fmt.Errorf("torch: open %s: %w", path, err)
+		}
+		lib = &Library{path: path}
+		purego.RegisterLibFunc(&lib.version, h, "vog_version")
+		purego.RegisterLibFunc(&lib.setThreads, h, "vog_set_threads")
+		purego.RegisterLibFunc(&lib.cudaCount, h, "vog_cuda_device_count")
+		purego.RegisterLibFunc(&lib.load, h, "vog_load")
+		purego.RegisterLibFunc(&lib.free, h, "vog_free")
+		purego.RegisterLibFunc(&lib.forward, h, "vog_forward")
+		purego.RegisterLibFunc(&lib.grad, h, "vog_grad")
+		if v := lib.version(); v != 1 {
+			return nil, fmt.Errorf("torch: %s has interface version %d, this vog needs 1: rebuild it", path, v)
+		}
+		opened[path] = lib
+	}
+	if threads > 0 {
+		buf := make([]byte, errLen)
+		if lib.setThreads(int32(threads), &buf[0], errLen) != 0 {
+			return nil, fmt.Errorf("torch: set threads: %s", cString(buf))
+		}
+	}
+	return lib, nil
+}
+
+// CUDADevices returns the number of CUDA devices libtorch sees.
+func (l *Library) CUDADevices() int { return int(l.cudaCount()) }
+
+// Loader returns an engine.Loader that puts models on device ("cpu",
+// "cuda", "cuda:N").
+func (l *Library) Loader(device string) engine.Loader {
+	if device == "" {
+		device = "cpu"
+	}
+	return loader{lib: l, device: device}
+}
+
+type loader struct {
+	lib    *Library
+	device string
+}
+
+func (ld loader) Load(data []byte, name string) (engine.Driver, error) {
+	if len(data) == 0 {
+		return nil, errors.New("empty checkpoint")
+	}
+	buf := make([]byte, errLen)
+	h := ld.lib.load(&data[0], int64(len(data)), ld.device, &buf[0], errLen)
+	runtime.KeepAlive(data)
+	if h == 0 {
+		return nil, fmt.Errorf("not a TorchScript module: %s", firstLine(cString(buf)))
+	}
+	return &model{lib: ld.lib, h: h}, nil
+}
+
+// model is one loaded TorchScript module. Calls may run concurrently:
+// libtorch's inference and autograd are thread-safe, and each call has its
+// own error buffer.
+type model struct {
+	lib *Library
+	h   uintptr
+}
+
+func (m *model) Forward(x []float32, n int, s engine.Shape, logits []float32) (int, error) {
+	var classes int64
+	errBuf := make([]byte, errLen)
+	rc := m.lib.forward(m.h, &x[0], int64(n), int64(s.C), int64(s.H), int64(s.W), &logits[0], int64(len(logits)), &classes, &errBuf[0], errLen)
+	runtime.KeepAlive(x)
+	runtime.KeepAlive(logits)
+	if rc != 0 {
+		return 0, errors.New(firstLine(cString(errBuf)))
+	}
+	return int(classes), nil
+}
+
+func (m *model) Grad(x []float32, n int, s engine.Shape, targets []int64, logits, grads []float32) (int, error) {
+	var classes int64
+	errBuf := make([]byte, errLen)
+	rc := m.lib.grad(m.h, &x[0], int64(n), int64(s.C), int64(s.H), int64(s.W), &targets[0], &logits[0], int64(len(logits)), &classes, &grads[0], &errBuf[0], errLen)
+	runtime.KeepAlive(x)
+	runtime.KeepAlive(targets)
+	runtime.KeepAlive(logits)
+	runtime.KeepAlive(grads)
+	if rc != 0 {
+		return 0, errors.New(firstLine(cString(errBuf)))
+	}
+	return int(classes), nil
+}
+
+func (m *model) Close() error {
+	if m.h != 0 {
+		m.lib.free(m.h)
+		m.h = 0
+	}
+	return nil
+}
+
+func cString(b []byte) string {
+	for i, c := range b {
+		if c == 0 {
+			return string(b[:i])
+		}
+	}
+	return string(b)
+}
+
+// firstLine trims libtorch's multi-line messages to the line that says what
+// went wrong: the last "...Error: " line of a TorchScript traceback, else
+// the first line (C++ backtraces follow it).
+func firstLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.Contains(lines[i], "Error: ") {
+			return strings.TrimSpace(lines[i])
+		}
+	}
+	return lines[0]
+}

@@ -1,0 +1,21 @@
+package storage
+
+import "fmt"
+
+// Keys of a job's output, relative to --out (DESIGN section 5).
+const (
+	JobKey     = "job.json"
+	IndexKey   = "shards/index.parquet"
+	ClassesKey = "classes.parquet"
+	SuccessKey = "_SUCCESS"
+)
+
+// ShardRowsKey is where shard i's per-example scores (before class
+// normalisation) are kept.
+func ShardRowsKey(i int) string { return fmt.Sprintf("shards/%05d/rows.parquet", i) }
+
+// ShardClassesKey is where shard i's per-class moments are kept.
+func ShardClassesKey(i int) string { return fmt.Sprintf("shards/%05d/classes.parquet", i) }
+
+// PartKey is the result file holding shard i's rows.
+func PartKey(i int) string { return fmt.Sprintf("scores/part-%05d.parquet", i) }

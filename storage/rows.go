@@ -1,0 +1,148 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/parquet-go/parquet-go"
+	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
+)
+
+// ScoreRow is one row of the result, scores/part-*.parquet (DESIGN section 6).
+type ScoreRow struct {
+	// Index is the example's position in the dataset's order.
+	Index int64 `parquet:"index"`
+	// ExampleID is a stable id: a relative path, or the index as text.
+	ExampleID string `parquet:"example_id"`
+	// Label is the true label, -1 where the dataset has none.
+	Label int32 `parquet:"label"`
+	// Pred is the class predicted by the window's last checkpoint.
+	Pred int32 `parquet:"pred"`
+	// Class is the class used as the gradient target and for normalisation.
+	Class int32 `parquet:"class"`
+	// Window names the window of checkpoints.
+	Window string `parquet:"window"`
+	// VoG is the raw score: mean over pixels of the per-pixel population std
+	// of the gradient across the window's checkpoints.
+	VoG float64 `parquet:"vog"`
+	// VoGNorm is VoG as a z-score within its class and window.
+	VoGNorm float64 `parquet:"vog_norm"`
+}
+
+// ClassRow is one row of classes.parquet: the statistics that normalise VoG.
+type ClassRow struct {
+	Window string  `parquet:"window"`
+	Class  int32   `parquet:"class"`
+	N      int64   `parquet:"n"`
+	Mean   float64 `parquet:"mean"`
+	Std    float64 `parquet:"std"`
+}
+
+// ShardClassRow holds one shard's exact class accumulator (score.ClassMoments
+// as text), merged across shards by the reduce.
+type ShardClassRow struct {
+	Window  string `parquet:"window"`
+	Class   int32  `parquet:"class"`
+	Moments string `parquet:"moments"`
+}
+
+// IndexRow is one example of the planned dataset, in dataset order.
+type IndexRow struct {
+	Index     int64  `parquet:"index"`
+	ExampleID string `parquet:"example_id"`
+	Label     int32  `parquet:"label"`
+}
+
+// WriteParquet writes rows to key as one Parquet file. The object appears
+// only if everything was written: a failed write leaves any earlier object.
+func WriteParquet[T any](ctx context.Context, b *blob.Bucket, key string, rows []T) (err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w, err := b.NewWriter(ctx, key, &blob.WriterOptions{ContentType: "application/vnd.apache.parquet"})
+	if err != nil {
+		return fmt.Errorf("storage: write %s: %w", key, err)
+	}
+	pw := parquet.NewGenericWriter[T](w, parquet.Compression(&parquet.Zstd))
+	if _, err = pw.Write(rows); err == nil {
+		err = pw.Close()
+	}
+	if err != nil {
+		cancel() // abandons the object
+		w.Close()
+		return fmt.Errorf("storage: write %s: %w", key, err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("storage: write %s: %w", key, err)
+	}
+	return nil
+}
+
+// ReadParquet reads rows [offset, offset+limit) of the Parquet file at key;
+// limit < 0 reads to the end.
+func ReadParquet[T any](ctx context.Context, b *blob.Bucket, key string, offset, limit int64) ([]T, error) {
+	attrs, err := b.Attributes(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("storage: read %s: %w", key, err)
+	}
+	// Ranged reads: a shard reads its slice of a large index, not the file.
+	f, err := parquet.OpenFile(&blobReaderAt{ctx: ctx, b: b, key: key}, attrs.Size)
+	if err != nil {
+		return nil, fmt.Errorf("storage: read %s: %w", key, err)
+	}
+	r := parquet.NewGenericReader[T](f)
+	defer r.Close()
+	n := r.NumRows()
+	if offset > n {
+		offset = n
+	}
+	if limit < 0 || offset+limit > n {
+		limit = n - offset
+	}
+	if err := r.SeekToRow(offset); err != nil {
+		return nil, fmt.Errorf("storage: read %s: %w", key, err)
+	}
+	rows := make([]T, limit)
+	for got := 0; got < len(rows); {
+		k, err := r.Read(rows[got:])
+		got += k
+		if err != nil {
+			if errors.Is(err, io.EOF) && got == len(rows) {
+				break
+			}
+			return nil, fmt.Errorf("storage: read %s: row %d: %w", key, offset+int64(got), err)
+		}
+	}
+	return rows, nil
+}
+
+// blobReaderAt reads an object by ranges.
+type blobReaderAt struct {
+	ctx context.Context
+	b   *blob.Bucket
+	key string
+}
+
+func (r *blobReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	rr, err := r.b.NewRangeReader(r.ctx, r.key, off, int64(len(p)), nil)
+	if err != nil {
+		return 0, err
+	}
+	defer rr.Close()
+	n, err := io.ReadFull(rr, p)
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		err = io.EOF
+	}
+	return n, err
+}
+
+// Exists reports whether key exists in b.
+func Exists(ctx context.Context, b *blob.Bucket, key string) (bool, error) {
+	ok, err := b.Exists(ctx, key)
+	if err != nil && gcerrors.Code(err) != gcerrors.NotFound {
+		return false, fmt.Errorf("storage: %s: %w", key, err)
+	}
+	return ok, nil
+}

@@ -1,0 +1,180 @@
+// Package temporalserver runs a single-process Temporal dev server (frontend,
+// history, matching and worker services) on loopback with SQLite persistence,
+// so that `vog run` needs no service installed by hand.
+//
+// It is imported only by cmd/vog: building the server takes minutes, and no
+// other package should pay for it.
+package temporalserver
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.temporal.io/server/common/authorization"
+	"go.temporal.io/server/common/cluster"
+	"go.temporal.io/server/common/config"
+	"go.temporal.io/server/common/dynamicconfig"
+	"go.temporal.io/server/common/log"
+	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
+	"go.temporal.io/server/schema/sqlite"
+	"go.temporal.io/server/temporal"
+)
+
+// Namespace is the namespace the server creates and vog uses.
+const Namespace = "default"
+
+// Server is a running embedded Temporal server.
+type Server struct {
+	srv      temporal.Server
+	hostPort string
+}
+
+// Options configures Start. The zero value of each field means its default.
+type Options struct {
+	// DatabaseFile is the SQLite file holding workflow state; it survives
+	// restarts. Empty keeps state in memory.
+	DatabaseFile string
+	// Port is the frontend gRPC port on 127.0.0.1; 0 picks a free one.
+	Port int
+	// Logger receives the server's logs; nil discards them.
+	Logger log.Logger
+}
+
+// Start starts a server and returns once its frontend accepts connections.
+func Start(opts Options) (*Server, error) {
+	const ip = "127.0.0.1"
+	ports, err := freePorts(ip, 5)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Port != 0 {
+		ports[0] = opts.Port
+	}
+	hostPort := fmt.Sprintf("%s:%d", ip, ports[0])
+	logger := opts.Logger
+	if logger == nil {
+		logger = log.NewNoopLogger()
+	}
+
+	sqlConf := &config.SQL{
+		PluginName:   sqliteplugin.PluginName,
+		DatabaseName: opts.DatabaseFile,
+		// No leading underscore: with one the pragmas are ignored and the
+		// server runs 8x slower (DESIGN section 7).
+		ConnectAttributes: map[string]string{"mode": "rwc", "journal_mode": "wal", "synchronous": "normal"},
+	}
+	if opts.DatabaseFile == "" {
+		sqlConf.DatabaseName = fmt.Sprintf("vog-%d", ports[0])
+		sqlConf.ConnectAttributes = map[string]string{"mode": "memory", "cache": "shared"}
+	} else {
+		if err := os.MkdirAll(filepath.Dir(opts.DatabaseFile), 0o755); err != nil {
+			return nil, fmt.Errorf("temporalserver: state directory: %w", err)
+		}
+		if _, err := os.Stat(opts.DatabaseFile); os.IsNotExist(err) {
+			if err := sqlite.SetupSchema(sqlConf); err != nil {
+				return nil, fmt.Errorf("temporalserver: set up schema in %s: %w", opts.DatabaseFile, err)
+			}
+		}
+	}
+	ns, err := sqlite.NewNamespaceConfig("active", Namespace, false, nil)
+	if err != nil {
+		return nil, fmt.Errorf("temporalserver: namespace: %w", err)
+	}
+	if err := sqlite.CreateNamespaces(sqlConf, ns); err != nil {
+		return nil, fmt.Errorf("temporalserver: create namespace: %w", err)
+	}
+
+	service := func(port int) config.Service {
+		return config.Service{RPC: config.RPC{GRPCPort: port, BindOnIP: ip}}
+	}
+	frontend := service(ports[0])
+	frontend.RPC.HTTPPort = ports[4]
+	conf := &config.Config{
+		Global: config.Global{Membership: config.Membership{MaxJoinDuration: 30 * time.Second, BroadcastAddress: ip}},
+		Persistence: config.Persistence{
+			DefaultStore:     "sqlite",
+			VisibilityStore:  "sqlite",
+			NumHistoryShards: 1,
+			DataStores:       map[string]config.DataStore{"sqlite": {SQL: sqlConf}},
+		},
+		ClusterMetadata: &cluster.Config{
+			FailoverVersionIncrement: 10,
+			MasterClusterName:        "active",
+			CurrentClusterName:       "active",
+			ClusterInformation: map[string]cluster.ClusterInformation{
+				"active": {Enabled: true, InitialFailoverVersion: 1, RPCAddress: hostPort},
+			},
+		},
+		DCRedirectionPolicy: config.DCRedirectionPolicy{Policy: "noop"},
+		Services: map[string]config.Service{
+			"frontend": frontend,
+			"history":  service(ports[1]),
+			"matching": service(ports[2]),
+			"worker":   service(ports[3]),
+		},
+		Archival: config.Archival{
+			History:    config.HistoryArchival{State: "disabled"},
+			Visibility: config.VisibilityArchival{State: "disabled"},
+		},
+		NamespaceDefaults: config.NamespaceDefaults{Archival: config.ArchivalNamespaceDefaults{
+			History:    config.HistoryArchivalNamespaceDefaults{State: "disabled"},
+			Visibility: config.VisibilityArchivalNamespaceDefaults{State: "disabled"},
+		}},
+		PublicClient: config.PublicClient{HostPort: hostPort},
+	}
+	authorizer, err := authorization.GetAuthorizerFromConfig(&conf.Global.Authorization)
+	if err != nil {
+		return nil, fmt.Errorf("temporalserver: authorizer: %w", err)
+	}
+	claimMapper, err := authorization.GetClaimMapperFromConfig(&conf.Global.Authorization, logger)
+	if err != nil {
+		return nil, fmt.Errorf("temporalserver: claim mapper: %w", err)
+	}
+	dyn := dynamicconfig.StaticClient{
+		dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 100,
+	}
+	srv, err := temporal.NewServer(
+		temporal.WithConfig(conf),
+		temporal.ForServices(temporal.DefaultServices),
+		temporal.WithLogger(logger),
+		temporal.WithAuthorizer(authorizer),
+		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper { return claimMapper }),
+		temporal.WithDynamicConfigClient(dyn),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("temporalserver: %w", err)
+	}
+	if err := srv.Start(); err != nil {
+		return nil, fmt.Errorf("temporalserver: start: %w", err)
+	}
+	return &Server{srv: srv, hostPort: hostPort}, nil
+}
+
+// HostPort returns the frontend address for clients and workers.
+func (s *Server) HostPort() string { return s.hostPort }
+
+// Stop stops the server.
+func (s *Server) Stop() error { return s.srv.Stop() }
+
+// freePorts reserves n distinct free TCP ports on ip.
+func freePorts(ip string, n int) ([]int, error) {
+	var ports []int
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", ip+":0")
+		if err != nil {
+			return nil, fmt.Errorf("temporalserver: find a free port: %w", err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
