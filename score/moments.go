@@ -51,12 +51,14 @@ func (m Moments) Std() float64 { return math.Sqrt(m.Var()) }
 
 // Normalize returns the z-score of x within m: (x - mean) / std, or 0 when
 // std is 0 (a class of one example, or of identical scores).
-func (m Moments) Normalize(x float64) float64 {
-	s := m.Std()
-	if s == 0 {
+func (m Moments) Normalize(x float64) float64 { return ZScore(x, m.Mean, m.Std()) }
+
+// ZScore returns (x - mean) / std, or 0 when std is 0.
+func ZScore(x, mean, std float64) float64 {
+	if std == 0 {
 		return 0
 	}
-	return (x - m.Mean) / s
+	return (x - mean) / std
 }
 
 // PixelMoments holds per-pixel moments of gradient maps over checkpoints.

@@ -1,0 +1,55 @@
+package client
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/vogscore/vog/workflows"
+)
+
+func converterFromPayloads(p *commonpb.Payloads, v any) error {
+	return converter.GetDefaultDataConverter().FromPayloads(p, v)
+}
+
+// meter turns successive progress readings into a rate and an ETA.
+type meter struct {
+	start    time.Time
+	lastT    time.Time
+	lastDone int64
+	rate     float64 // examples per second, smoothed
+}
+
+func newMeter(now time.Time) *meter { return &meter{start: now, lastT: now} }
+
+func (m *meter) line(now time.Time, p workflows.Progress) string {
+	if dt := now.Sub(m.lastT).Seconds(); dt > 0 && p.ExamplesDone >= m.lastDone {
+		r := float64(p.ExamplesDone-m.lastDone) / dt
+		if m.rate == 0 {
+			m.rate = r
+		} else {
+			m.rate = 0.7*m.rate + 0.3*r
+		}
+	}
+	m.lastT, m.lastDone = now, p.ExamplesDone
+	elapsed := now.Sub(m.start).Round(time.Second)
+	if p.Stage != "scoring" || p.Examples == 0 {
+		return fmt.Sprintf("%-16s %s elapsed", p.Stage, elapsed)
+	}
+	frac := float64(p.ExamplesDone) / float64(p.Examples)
+	eta := "?"
+	if m.rate > 0 {
+		eta = (time.Duration(float64(p.Examples-p.ExamplesDone)/m.rate) * time.Second).Round(time.Second).String()
+	}
+	return fmt.Sprintf("scoring %s %5.1f%%  %d/%d examples  %.0f ex/s  shards %d/%d  ETA %s  (%s elapsed)",
+		bar(frac, 24), 100*frac, p.ExamplesDone, p.Examples, m.rate, p.ShardsDone, p.Shards, eta, elapsed)
+}
+
+func bar(frac float64, width int) string {
+	n := int(frac*float64(width) + 0.5)
+	n = max(0, min(width, n))
+	return "[" + strings.Repeat("#", n) + strings.Repeat(".", width-n) + "]"
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+
+	"github.com/vogscore/vog/temporalserver"
+	"github.com/vogscore/vog/worker"
+)
+
+// temporalFlags are the flags that reach a Temporal server.
+type temporalFlags struct {
+	hostPort  string
+	namespace string
+}
+
+func (t *temporalFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&t.hostPort, "temporal", os.Getenv("TEMPORAL_ADDRESS"), "Temporal frontend host:port (default $TEMPORAL_ADDRESS; empty: run an embedded server)")
+	fs.StringVar(&t.namespace, "namespace", envOr("TEMPORAL_NAMESPACE", temporalserver.Namespace), "Temporal namespace")
+}
+
+func (t *temporalFlags) dial() (client.Client, error) {
+	c, err := client.Dial(client.Options{
+		HostPort:  t.hostPort,
+		Namespace: t.namespace,
+		Logger:    quietLogger(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("--temporal %s: %w", t.hostPort, err)
+	}
+	return c, nil
+}
+
+// engineFlags configure the gradient engine.
+type engineFlags struct{ cfg worker.Config }
+
+func (e *engineFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&e.cfg.EngineLib, "engine-lib", "", "path of libvogtorch.so (default $VOG_ENGINE_LIB, beside vog, or ./build)")
+	fs.StringVar(&e.cfg.Device, "device", "cpu", "device for the models: cpu, cuda or cuda:N")
+	fs.IntVar(&e.cfg.Threads, "threads", 0, "libtorch threads (default: number of CPUs)")
+}
+
+// quietLogger keeps the Temporal SDK to warnings and errors.
+func quietLogger() tlog.Logger {
+	return tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// floatList parses comma-separated floats, such as --mean 0.485,0.456,0.406.
+type floatList []float32
+
+func (f *floatList) String() string {
+	var s []string
+	for _, v := range *f {
+		s = append(s, strconv.FormatFloat(float64(v), 'g', -1, 32))
+	}
+	return strings.Join(s, ",")
+}
+
+func (f *floatList) Set(v string) error {
+	*f = nil
+	for _, part := range strings.Split(v, ",") {
+		x, err := strconv.ParseFloat(strings.TrimSpace(part), 32)
+		if err != nil {
+			return fmt.Errorf("%q is not a number", part)
+		}
+		*f = append(*f, float32(x))
+	}
+	return nil
+}

@@ -1,0 +1,54 @@
+// Command vog ranks the examples of a dataset by Variance of Gradients.
+//
+//	vog run     score a dataset and wait for the result
+//	vog worker  serve gradient and reduce work for a Temporal server
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	_ "gocloud.dev/blob/azureblob"
+	_ "gocloud.dev/blob/fileblob"
+	_ "gocloud.dev/blob/gcsblob"
+	_ "gocloud.dev/blob/memblob"
+	_ "gocloud.dev/blob/s3blob"
+)
+
+const usage = `vog ranks every example of a dataset by Variance of Gradients.
+
+Usage:
+  vog run    --format idx|imagefolder --dataset URL --checkpoints LIST --out URL [flags]
+  vog worker --temporal HOST:PORT [--queue gradient,reduce] [flags]
+
+Run 'vog COMMAND -h' for a command's flags.
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch os.Args[1] {
+	case "run":
+		err = runCmd(ctx, os.Args[2:])
+	case "worker":
+		err = workerCmd(ctx, os.Args[2:])
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+		return
+	default:
+		fmt.Fprintf(os.Stderr, "vog: unknown command %q\n\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "vog:", err)
+		os.Exit(1)
+	}
+}

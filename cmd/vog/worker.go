@@ -1,0 +1,43 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/vogscore/vog/worker"
+)
+
+func workerCmd(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("vog worker", flag.ContinueOnError)
+	var (
+		tf     temporalFlags
+		ef     engineFlags
+		queues string
+	)
+	fs.StringVar(&queues, "queue", "gradient,reduce", "kinds of work to take: gradient, reduce, or both")
+	tf.register(fs)
+	ef.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if tf.hostPort == "" {
+		return fmt.Errorf("--temporal: missing (or set TEMPORAL_ADDRESS)")
+	}
+	ef.cfg.Queues = strings.Split(queues, ",")
+	c, err := tf.dial()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	w, err := worker.Start(c, ef.cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "vog worker: serving %s work from %s\n", queues, tf.hostPort)
+	<-ctx.Done()
+	w.Stop()
+	return nil
+}

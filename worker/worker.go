@@ -1,0 +1,141 @@
+// Package worker runs vog's Temporal workers: it opens the gradient engine,
+// registers the workflow and activities, and polls the gradient and reduce
+// task queues.
+package worker
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/vogscore/vog/activities"
+	"github.com/vogscore/vog/engine"
+	"github.com/vogscore/vog/engine/torch"
+	"github.com/vogscore/vog/workflows"
+)
+
+// Queue kinds a worker can serve.
+const (
+	QueueGradient = "gradient"
+	QueueReduce   = "reduce"
+)
+
+// Config configures workers. Zero values mean defaults.
+type Config struct {
+	// Queues lists the kinds of work to take: QueueGradient, QueueReduce;
+	// empty means both.
+	Queues []string
+	// EngineLib is the path of libvogtorch.so; empty searches for it
+	// (torch.Find).
+	EngineLib string
+	// Device is "cpu" (default), "cuda" or "cuda:N".
+	Device string
+	// Threads is libtorch's thread count; 0 means the number of CPUs.
+	Threads int
+	// Loader overrides the engine (tests use engine/linear).
+	Loader engine.Loader
+}
+
+func (c Config) serves(q string) bool {
+	if len(c.Queues) == 0 {
+		return true
+	}
+	for _, x := range c.Queues {
+		if x == q {
+			return true
+		}
+	}
+	return false
+}
+
+// Validate names the first bad field by its flag.
+func (c Config) Validate() error {
+	for _, q := range c.Queues {
+		if q != QueueGradient && q != QueueReduce {
+			return fmt.Errorf("--queue %q: want %q or %q", q, QueueGradient, QueueReduce)
+		}
+	}
+	if c.Threads < 0 {
+		return fmt.Errorf("--threads %d: must not be negative", c.Threads)
+	}
+	return nil
+}
+
+// Workers are started Temporal workers.
+type Workers struct {
+	ws []sdkworker.Worker
+}
+
+// Start starts workers on c for the configured queues.
+func Start(c client.Client, cfg Config) (*Workers, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	acts := &activities.Activities{Loader: cfg.Loader}
+	if cfg.serves(QueueGradient) && acts.Loader == nil {
+		l, err := OpenEngine(cfg)
+		if err != nil {
+			return nil, err
+		}
+		acts.Loader = l
+	}
+	w := &Workers{}
+	if cfg.serves(QueueGradient) {
+		// One shard at a time per device: the engine uses every thread.
+		gw := sdkworker.New(c, workflows.GradientQueue, sdkworker.Options{MaxConcurrentActivityExecutionSize: 1})
+		gw.RegisterActivity(acts)
+		w.ws = append(w.ws, gw)
+	}
+	if cfg.serves(QueueReduce) {
+		rw := sdkworker.New(c, workflows.ReduceQueue, sdkworker.Options{MaxConcurrentActivityExecutionSize: runtime.NumCPU()})
+		rw.RegisterWorkflow(workflows.ScoreJob)
+		rw.RegisterActivity(acts)
+		w.ws = append(w.ws, rw)
+	}
+	for i, x := range w.ws {
+		if err := x.Start(); err != nil {
+			for _, y := range w.ws[:i] {
+				y.Stop()
+			}
+			return nil, fmt.Errorf("worker: %w", err)
+		}
+	}
+	return w, nil
+}
+
+// Stop stops the workers, waiting for running activities to return.
+func (w *Workers) Stop() {
+	for _, x := range w.ws {
+		x.Stop()
+	}
+}
+
+// OpenEngine opens the libtorch engine for cfg's device and threads.
+func OpenEngine(cfg Config) (engine.Loader, error) {
+	path := cfg.EngineLib
+	if path == "" {
+		var err error
+		if path, err = torch.Find(); err != nil {
+			return nil, err
+		}
+	}
+	threads := cfg.Threads
+	if threads == 0 {
+		threads = runtime.NumCPU()
+	}
+	lib, err := torch.Open(path, threads)
+	if err != nil {
+		return nil, err
+	}
+	device := cfg.Device
+	if device == "" {
+		device = "cpu"
+	}
+	if device != "cpu" && lib.CUDADevices() == 0 {
+		return nil, errors.New("--device " + device + ": libtorch sees no CUDA device (is " + path + " built against a CUDA torch?)")
+	}
+	return lib.Loader(device), nil
+}

@@ -1,0 +1,200 @@
+// Package workflows orchestrates a VoG job: plan, score shards on gradient
+// workers through a sliding window of activities, merge class statistics,
+// write normalised parts, seal with _SUCCESS. Orchestration only: every side
+// effect is an activity, and the code is deterministic.
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/vogscore/vog/activities"
+	"github.com/vogscore/vog/storage"
+)
+
+// Task queues. Gradient workers hold the models and run one map activity per
+// device at a time; reduce workers plan and merge on CPUs.
+const (
+	GradientQueue = "vog-gradient"
+	ReduceQueue   = "vog-reduce"
+)
+
+// ProgressQuery is the query that returns a job's Progress.
+const ProgressQuery = "progress"
+
+// JobInput starts a job.
+type JobInput struct {
+	Spec activities.JobSpec
+	// MaxInFlight bounds the shard activities scheduled at once; 0 means
+	// DefaultMaxInFlight.
+	MaxInFlight int
+	// ShardsPerWrite is the number of shards each write activity
+	// normalises; 0 means DefaultShardsPerWrite.
+	ShardsPerWrite int
+}
+
+// Defaults for JobInput's zero fields.
+const (
+	DefaultMaxInFlight    = 256
+	DefaultShardsPerWrite = 16
+)
+
+// JobResult reports a finished job.
+type JobResult struct {
+	Ref      activities.JobRef
+	Examples int64
+	Shards   int
+	// Reused counts shards whose outputs existed before this run.
+	Reused  int
+	Rows    int64
+	Parts   int
+	Hardest []storage.ScoreRow
+}
+
+// Progress is what ProgressQuery returns.
+type Progress struct {
+	Stage         string
+	Examples      int64
+	ExamplesDone  int64
+	Shards        int
+	ShardsDone    int
+	ShardsRunning int
+}
+
+// ScoreJob runs a job to its end.
+func ScoreJob(ctx workflow.Context, in JobInput) (JobResult, error) {
+	var a *activities.Activities
+	p := Progress{Stage: "planning"}
+	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (Progress, error) { return p, nil }); err != nil {
+		return JobResult{}, err
+	}
+	maxInFlight := in.MaxInFlight
+	if maxInFlight <= 0 {
+		maxInFlight = DefaultMaxInFlight
+	}
+	perWrite := in.ShardsPerWrite
+	if perWrite <= 0 {
+		perWrite = DefaultShardsPerWrite
+	}
+
+	var plan activities.PlanResult
+	if err := workflow.ExecuteActivity(reduceOptions(ctx), a.Plan, activities.PlanInput{Spec: in.Spec}).Get(ctx, &plan); err != nil {
+		return JobResult{}, err
+	}
+	res := JobResult{Ref: plan.Ref, Examples: plan.Examples, Shards: plan.Shards}
+	p.Stage, p.Examples, p.Shards = "scoring", plan.Examples, plan.Shards
+
+	gctx := gradientOptions(ctx)
+	err := slidingWindow(ctx, plan.Shards, maxInFlight, func(i int) workflow.Future {
+		p.ShardsRunning++
+		return workflow.ExecuteActivity(gctx, a.ScoreShard, activities.ShardInput{Ref: plan.Ref, Shard: i})
+	}, func(i int, f workflow.Future) error {
+		p.ShardsRunning--
+		var r activities.ShardResult
+		if err := f.Get(ctx, &r); err != nil {
+			return err
+		}
+		p.ShardsDone++
+		p.ExamplesDone += r.Examples
+		if r.Reused {
+			res.Reused++
+		}
+		return nil
+	})
+	if err != nil {
+		return res, err
+	}
+
+	p.Stage = "merging classes"
+	rctx := reduceOptions(ctx)
+	if err := workflow.ExecuteActivity(rctx, a.MergeClasses, activities.MergeInput{Ref: plan.Ref}).Get(ctx, nil); err != nil {
+		return res, err
+	}
+
+	p.Stage = "writing"
+	writes := (plan.Shards + perWrite - 1) / perWrite
+	err = slidingWindow(ctx, writes, maxInFlight, func(i int) workflow.Future {
+		in := activities.WriteInput{Ref: plan.Ref, First: i * perWrite, Last: min((i+1)*perWrite, plan.Shards)}
+		return workflow.ExecuteActivity(rctx, a.WriteScores, in)
+	}, func(i int, f workflow.Future) error {
+		var r activities.WriteResult
+		if err := f.Get(ctx, &r); err != nil {
+			return err
+		}
+		res.Rows += r.Rows
+		res.Hardest = activities.Hardest(append(res.Hardest, r.Hardest...), activities.HardestCount)
+		return nil
+	})
+	if err != nil {
+		return res, err
+	}
+
+	p.Stage = "sealing"
+	var fin activities.FinishResult
+	if err := workflow.ExecuteActivity(rctx, a.Finish, activities.FinishInput{Ref: plan.Ref, Rows: res.Rows}).Get(ctx, &fin); err != nil {
+		return res, err
+	}
+	res.Parts = len(fin.Parts)
+	p.Stage = "done"
+	return res, nil
+}
+
+// slidingWindow runs n activities, at most max at a time: start(i) schedules
+// activity i, done(i, f) handles its completion. The first error stops
+// scheduling and is returned.
+func slidingWindow(ctx workflow.Context, n, max int, start func(int) workflow.Future, done func(int, workflow.Future) error) error {
+	sel := workflow.NewSelector(ctx)
+	next, running := 0, 0
+	var firstErr error
+	launch := func() {
+		for next < n && running < max && firstErr == nil {
+			i := next
+			sel.AddFuture(start(i), func(f workflow.Future) {
+				running--
+				if err := done(i, f); err != nil && firstErr == nil {
+					firstErr = err
+				}
+			})
+			next++
+			running++
+		}
+	}
+	launch()
+	for running > 0 && firstErr == nil {
+		sel.Select(ctx)
+		launch()
+	}
+	return firstErr
+}
+
+func retryPolicy() *temporal.RetryPolicy {
+	return &temporal.RetryPolicy{
+		InitialInterval:        time.Second,
+		BackoffCoefficient:     2,
+		MaximumInterval:        time.Minute,
+		MaximumAttempts:        5,
+		NonRetryableErrorTypes: []string{activities.BadInputType},
+	}
+}
+
+func gradientOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:           GradientQueue,
+		StartToCloseTimeout: 12 * time.Hour,
+		// Shards heartbeat after every checkpoint of every batch; a worker
+		// silent this long is dead and its shard moves to another.
+		HeartbeatTimeout: 2 * time.Minute,
+		RetryPolicy:      retryPolicy(),
+	})
+}
+
+func reduceOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:           ReduceQueue,
+		StartToCloseTimeout: 2 * time.Hour,
+		HeartbeatTimeout:    2 * time.Minute,
+		RetryPolicy:         retryPolicy(),
+	})
+}
