@@ -10,6 +10,7 @@ require (
 	go.temporal.io/server v1.32.1
 	gocloud.dev v0.47.0
 	golang.org/x/image v0.45.0
+	gonum.org/v1/gonum v0.17.0
 )
 
 require (

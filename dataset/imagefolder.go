@@ -11,8 +11,8 @@ import (
 	"sort"
 	"strings"
 
-	"golang.org/x/image/draw"
 	"gocloud.dev/blob"
+	"golang.org/x/image/draw"
 
 	"github.com/vogscore/vog/engine"
 	"github.com/vogscore/vog/storage"
@@ -196,4 +196,3 @@ func toFloat(img image.Image, s engine.Shape, x []float32) {
 		x[2*hw+i] = float32(p[2]) / 255
 	}
 }
-

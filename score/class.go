@@ -56,9 +56,9 @@ func (c *ClassMoments) Moments() Moments {
 		return Moments{}
 	}
 	n := new(big.Float).SetPrec(2 * exactPrec).SetInt64(c.n)
-	mean := new(big.Float).SetPrec(2 * exactPrec).Quo(&c.sum, n)
+	mean := new(big.Float).SetPrec(2*exactPrec).Quo(&c.sum, n)
 	// M2 = sumSq - sum^2 / n, computed at double precision of the sums.
-	m2 := new(big.Float).SetPrec(2 * exactPrec).Mul(&c.sum, &c.sum)
+	m2 := new(big.Float).SetPrec(2*exactPrec).Mul(&c.sum, &c.sum)
 	m2.Quo(m2, n)
 	m2.Sub(&c.sumSq, m2)
 	mf, _ := mean.Float64()

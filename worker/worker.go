@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"time"
 
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -85,7 +86,13 @@ func Start(c client.Client, cfg Config) (*Workers, error) {
 	w := &Workers{}
 	if cfg.serves(QueueGradient) {
 		// One shard at a time per device: the engine uses every thread.
-		gw := sdkworker.New(c, workflows.GradientQueue, sdkworker.Options{MaxConcurrentActivityExecutionSize: 1})
+		gw := sdkworker.New(c, workflows.GradientQueue, sdkworker.Options{
+			MaxConcurrentActivityExecutionSize: 1,
+			// Heartbeats carry progress: send them often enough for a
+			// live rate and ETA, not every batch.
+			MaxHeartbeatThrottleInterval:     5 * time.Second,
+			DefaultHeartbeatThrottleInterval: 5 * time.Second,
+		})
 		gw.RegisterActivity(acts)
 		w.ws = append(w.ws, gw)
 	}

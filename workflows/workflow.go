@@ -185,7 +185,7 @@ func gradientOptions(ctx workflow.Context) workflow.Context {
 		StartToCloseTimeout: 12 * time.Hour,
 		// Shards heartbeat after every checkpoint of every batch; a worker
 		// silent this long is dead and its shard moves to another.
-		HeartbeatTimeout: 2 * time.Minute,
+		HeartbeatTimeout: time.Minute,
 		RetryPolicy:      retryPolicy(),
 	})
 }

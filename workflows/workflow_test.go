@@ -1,0 +1,271 @@
+package workflows_test
+
+import (
+	"context"
+	"errors"
+	"math"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	_ "gocloud.dev/blob/fileblob"
+
+	"github.com/vogscore/vog/activities"
+	"github.com/vogscore/vog/engine/linear"
+	"github.com/vogscore/vog/internal/testjob"
+	"github.com/vogscore/vog/storage"
+	"github.com/vogscore/vog/workflows"
+)
+
+const (
+	h, w, classes, examples = 4, 5, 3, 50
+)
+
+type fixture struct {
+	dataset     string
+	ckptDir     string
+	checkpoints []linear.Checkpoint
+}
+
+func newFixture(t *testing.T, k int) fixture {
+	t.Helper()
+	dir := t.TempDir()
+	images, labels := testjob.Dataset(examples, h, w, classes)
+	prefix, err := testjob.WriteIDX(dir, "toy", h, w, images, labels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := testjob.Linear(k, classes, h, w)
+	if _, err := testjob.WriteCheckpoints(filepath.Join(dir, "ckpt"), cs); err != nil {
+		t.Fatal(err)
+	}
+	return fixture{dataset: prefix, ckptDir: filepath.Join(dir, "ckpt"), checkpoints: cs}
+}
+
+func (f fixture) spec(out string, shardSize int) activities.JobSpec {
+	return activities.JobSpec{
+		Dataset:     datasetSpec(f.dataset),
+		Checkpoints: []string{f.ckptDir},
+		ShardSize:   shardSize,
+		BatchSize:   8,
+		Out:         out,
+	}
+}
+
+// run executes ScoreJob in the SDK's test environment with real activities
+// over local files and the linear engine. setup may inject failures.
+func run(t *testing.T, in workflows.JobInput, setup func(*testsuite.TestWorkflowEnvironment, *activities.Activities)) (workflows.JobResult, error) {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	a := &activities.Activities{Loader: linear.Loader{}}
+	env.RegisterWorkflow(workflows.ScoreJob)
+	env.RegisterActivity(a)
+	if setup != nil {
+		setup(env, a)
+	}
+	env.ExecuteWorkflow(workflows.ScoreJob, in)
+	if !env.IsWorkflowCompleted() {
+		t.Fatal("workflow did not complete")
+	}
+	var res workflows.JobResult
+	err := env.GetWorkflowError()
+	if err == nil {
+		err = env.GetWorkflowResult(&res)
+	}
+	return res, err
+}
+
+func readScores(t *testing.T, out string, shards int) []storage.ScoreRow {
+	t.Helper()
+	b, err := storage.OpenPrefix(t.Context(), mustParse(t, out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var rows []storage.ScoreRow
+	for i := range shards {
+		part, err := storage.ReadParquet[storage.ScoreRow](t.Context(), b, storage.PartKey(i), 0, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, part...)
+	}
+	return rows
+}
+
+func TestScoreJobClosedForm(t *testing.T) {
+	f := newFixture(t, 4)
+	out := t.TempDir()
+	res, err := run(t, workflows.JobInput{Spec: f.spec(out, 7)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Examples != examples || res.Shards != 8 || res.Rows != examples || res.Parts != 8 {
+		t.Fatalf("result %+v", res)
+	}
+	rows := readScores(t, out, res.Shards)
+	for i, r := range rows {
+		want := testjob.ClassVoG(f.checkpoints, int(r.Label))
+		if r.Index != int64(i) || r.Class != r.Label || r.Window != "all" || math.Abs(r.VoG-want) > 1e-6*want {
+			t.Fatalf("row %d: %+v, want index %d class %d vog %g", i, r, i, r.Label, want)
+		}
+		// Within a class every example has the same gradient: std 0.
+		if r.VoGNorm != 0 {
+			t.Fatalf("row %d: vog_norm %g, want 0 for a class of equal scores", i, r.VoGNorm)
+		}
+	}
+	if len(res.Hardest) != activities.HardestCount {
+		t.Fatalf("%d hardest examples, want %d", len(res.Hardest), activities.HardestCount)
+	}
+}
+
+// TestSameRowsWhateverTheSharding runs one job with several shard sizes and
+// checks that the rows are identical, bit for bit.
+func TestSameRowsWhateverTheSharding(t *testing.T) {
+	f := newFixture(t, 11) // epoch_10 and epoch_11 test natural order
+	var first []storage.ScoreRow
+	for _, size := range []int{50, 7, 13, 1} {
+		out := t.TempDir()
+		spec := f.spec(out, size)
+		spec.Label = activities.LabelPredicted
+		res, err := run(t, workflows.JobInput{Spec: spec, MaxInFlight: 3, ShardsPerWrite: 4}, nil)
+		if err != nil {
+			t.Fatalf("shard size %d: %v", size, err)
+		}
+		rows := readScores(t, out, res.Shards)
+		if first == nil {
+			first = rows
+			checkPredicted(t, f, rows)
+			continue
+		}
+		if !slices.Equal(rows, first) {
+			t.Fatalf("shard size %d gives other rows than shard size 50", size)
+		}
+	}
+}
+
+// checkPredicted checks that --label predicted targets the class the last
+// checkpoint (epoch_11, not epoch_9) predicts.
+func checkPredicted(t *testing.T, f fixture, rows []storage.ScoreRow) {
+	images, _ := testjob.Dataset(examples, h, w, classes)
+	last := f.checkpoints[len(f.checkpoints)-1]
+	for i, r := range rows {
+		best, bestV := 0, math.Inf(-1)
+		for p := range classes {
+			v := float64(last.Bias[p])
+			for j, px := range images[i] {
+				v += float64(last.Weight[p*h*w+j]) * float64(float32(px)/255)
+			}
+			if v > bestV {
+				best, bestV = p, v
+			}
+		}
+		if r.Class != int32(best) || r.Pred != int32(best) {
+			t.Fatalf("row %d: class %d pred %d, want the last checkpoint's prediction %d", i, r.Class, r.Pred, best)
+		}
+	}
+}
+
+// TestShardRetry fails one shard's first attempt; the retry completes the
+// job with the rows of an undisturbed run.
+func TestShardRetry(t *testing.T) {
+	f := newFixture(t, 4)
+	clean := t.TempDir()
+	res, err := run(t, workflows.JobInput{Spec: f.spec(clean, 10)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := readScores(t, clean, res.Shards)
+
+	out := t.TempDir()
+	var calls atomic.Int32
+	res, err = run(t, workflows.JobInput{Spec: f.spec(out, 10)}, func(env *testsuite.TestWorkflowEnvironment, a *activities.Activities) {
+		env.OnActivity(a.ScoreShard, mock.Anything, mock.Anything).Return(
+			func(ctx context.Context, in activities.ShardInput) (activities.ShardResult, error) {
+				if in.Shard == 2 && calls.Add(1) == 1 {
+					return activities.ShardResult{}, errors.New("worker lost")
+				}
+				return a.ScoreShard(ctx, in)
+			})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls.Load() != 2 {
+		t.Fatalf("shard 2 ran %d times, want 2", calls.Load())
+	}
+	if got := readScores(t, out, res.Shards); !slices.Equal(got, want) {
+		t.Fatal("rows after a retry differ from an undisturbed run's")
+	}
+}
+
+// TestBadLabelFailsFast: a label outside the model's outputs fails the job
+// with an error naming the example, without retrying.
+func TestBadLabelFailsFast(t *testing.T) {
+	dir := t.TempDir()
+	images, labels := testjob.Dataset(20, h, w, classes)
+	labels[13] = 7
+	prefix, err := testjob.WriteIDX(dir, "bad", h, w, images, labels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := testjob.WriteCheckpoints(filepath.Join(dir, "ckpt"), testjob.Linear(3, classes, h, w)); err != nil {
+		t.Fatal(err)
+	}
+	spec := activities.JobSpec{Dataset: datasetSpec(prefix), Checkpoints: []string{filepath.Join(dir, "ckpt")}, ShardSize: 5, Out: t.TempDir()}
+	var attempts atomic.Int32
+	_, err = run(t, workflows.JobInput{Spec: spec, MaxInFlight: 1}, func(env *testsuite.TestWorkflowEnvironment, a *activities.Activities) {
+		env.OnActivity(a.ScoreShard, mock.Anything, mock.Anything).Return(
+			func(ctx context.Context, in activities.ShardInput) (activities.ShardResult, error) {
+				if in.Shard == 2 {
+					attempts.Add(1)
+				}
+				return a.ScoreShard(ctx, in)
+			})
+	})
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || app.Type() != activities.BadInputType {
+		t.Fatalf("got %v, want a %s application error", err, activities.BadInputType)
+	}
+	if !strings.Contains(err.Error(), "example 13") || !strings.Contains(err.Error(), "label 7") {
+		t.Fatalf("error does not name the example and label: %v", err)
+	}
+	if attempts.Load() != 1 {
+		t.Fatalf("bad shard ran %d times, want 1 (no retries)", attempts.Load())
+	}
+}
+
+// TestOutHoldsAnotherJob: --out holding a different job is refused and its
+// files are left as they were.
+func TestOutHoldsAnotherJob(t *testing.T) {
+	f := newFixture(t, 4)
+	out := t.TempDir()
+	if _, err := run(t, workflows.JobInput{Spec: f.spec(out, 10)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	before := readScores(t, out, 5)
+	spec := f.spec(out, 10)
+	spec.Label = activities.LabelPredicted
+	_, err := run(t, workflows.JobInput{Spec: spec}, nil)
+	if err == nil || !strings.Contains(err.Error(), "holds a different job") {
+		t.Fatalf("got %v, want a refusal", err)
+	}
+	if !slices.Equal(readScores(t, out, 5), before) {
+		t.Fatal("the refused job changed the earlier results")
+	}
+	// The same job again reuses every shard.
+	res, err := run(t, workflows.JobInput{Spec: f.spec(out, 10)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Reused != res.Shards {
+		t.Fatalf("rerun reused %d of %d shards", res.Reused, res.Shards)
+	}
+}
