@@ -13,6 +13,7 @@ import (
 
 	"github.com/vogscore/vog/dataset"
 	"github.com/vogscore/vog/engine"
+	"github.com/vogscore/vog/internal/fault"
 	"github.com/vogscore/vog/storage"
 )
 
@@ -49,9 +50,7 @@ func classify(err error) error {
 	return err
 }
 
-func badJob(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrBadJob, fmt.Sprintf(format, args...))
-}
+func badJob(format string, args ...any) error { return fault.Mark(ErrBadJob, format, args...) }
 
 // openOut opens a job's output location as a directory.
 func openOut(ctx context.Context, out string) (*blob.Bucket, error) {

@@ -65,42 +65,56 @@ func Follow(ctx context.Context, c client.Client, id string, w io.Writer, interv
 			}
 			return res, nil
 		case <-tick.C:
-			p, err := Status(ctx, c, id)
+			st, err := Status(ctx, c, id)
 			if err != nil {
 				continue // the job may not have set its query handler yet
 			}
-			fmt.Fprintln(w, meter.line(time.Now(), p))
+			fmt.Fprintln(w, meter.line(time.Now(), st.Progress))
+			for _, r := range st.Retrying {
+				fmt.Fprintln(w, "  retrying:", r)
+			}
 		case <-ctx.Done():
 			return res, ctx.Err()
 		}
 	}
 }
 
+// JobStatus is a job's progress and the activities being retried.
+type JobStatus struct {
+	workflows.Progress
+	// Retrying describes each running activity that failed before: its
+	// type, attempt and last error.
+	Retrying []string
+}
+
 // Status returns a job's progress, counting the examples that running shards
 // have reported in their heartbeats.
-func Status(ctx context.Context, c client.Client, id string) (workflows.Progress, error) {
-	var p workflows.Progress
+func Status(ctx context.Context, c client.Client, id string) (JobStatus, error) {
+	var st JobStatus
 	v, err := c.QueryWorkflow(ctx, id, "", workflows.ProgressQuery)
 	if err != nil {
-		return p, err
+		return st, err
 	}
-	if err := v.Get(&p); err != nil {
-		return p, err
+	if err := v.Get(&st.Progress); err != nil {
+		return st, err
 	}
 	desc, err := c.DescribeWorkflowExecution(ctx, id, "")
 	if err != nil {
-		return p, err
+		return st, err
 	}
 	for _, pa := range desc.GetPendingActivities() {
+		if f := pa.GetLastFailure(); pa.GetAttempt() > 1 && f != nil {
+			st.Retrying = append(st.Retrying, fmt.Sprintf("%s (attempt %d): %s", pa.GetActivityType().GetName(), pa.GetAttempt(), f.GetMessage()))
+		}
 		if pa.GetHeartbeatDetails() == nil {
 			continue
 		}
 		var sp activities.ShardProgress
 		if err := converterFromPayloads(pa.GetHeartbeatDetails(), &sp); err == nil {
-			p.ExamplesDone += sp.Done
+			st.ExamplesDone += sp.Done
 		}
 	}
-	return p, nil
+	return st, nil
 }
 
 // explain unwraps a workflow failure to the activity error that caused it,
@@ -108,7 +122,7 @@ func Status(ctx context.Context, c client.Client, id string) (workflows.Progress
 func explain(err error) error {
 	var app *temporal.ApplicationError
 	if errors.As(err, &app) {
-		return errors.New(app.Error())
+		return errors.New(app.Message())
 	}
 	return err
 }

@@ -19,6 +19,7 @@ import (
 	"fmt"
 
 	"github.com/vogscore/vog/engine"
+	"github.com/vogscore/vog/internal/fault"
 	"github.com/vogscore/vog/storage"
 )
 
@@ -148,6 +149,4 @@ func (p Preprocess) normalize(x []float32, s engine.Shape) {
 	}
 }
 
-func badData(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrBadData, fmt.Sprintf(format, args...))
-}
+func badData(format string, args ...any) error { return fault.Mark(ErrBadData, format, args...) }

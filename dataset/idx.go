@@ -49,7 +49,7 @@ func openIDXFile(ctx context.Context, prefix storage.Location, kind string, ndim
 	}
 	if rc == nil {
 		b.Close()
-		return nil, badData("%s: neither %s.gz nor %s exists", storage.Location{BucketURL: prefix.BucketURL, Key: base}, base, base)
+		return nil, badData("%s[.gz]: no such file", storage.Location{BucketURL: prefix.BucketURL, Key: base})
 	}
 	closeAll := func() error { rc.Close(); return b.Close() }
 	br := bufio.NewReaderSize(rc, 1<<20)

@@ -11,6 +11,8 @@ package engine
 import (
 	"errors"
 	"fmt"
+
+	"github.com/vogscore/vog/internal/fault"
 )
 
 // Shape is the shape of one input example: channels, height, width.
@@ -64,10 +66,10 @@ func NewModel(name string, d Driver, s Shape) (*Model, error) {
 	logits := make([]float32, 1<<16)
 	classes, err := d.Forward(make([]float32, s.Len()), 1, s, logits)
 	if err != nil {
-		return nil, fmt.Errorf("engine: checkpoint %s does not accept inputs of shape %v: %w: %v", name, s, ErrBadInput, err)
+		return nil, fault.Mark(ErrBadInput, "engine: checkpoint %s does not accept inputs of shape %v: %v", name, s, err)
 	}
 	if classes < 1 {
-		return nil, fmt.Errorf("engine: checkpoint %s: %d outputs: %w", name, classes, ErrBadInput)
+		return nil, fault.Mark(ErrBadInput, "engine: checkpoint %s: %d outputs", name, classes)
 	}
 	m.classes = classes
 	return m, nil
@@ -115,7 +117,7 @@ func (m *Model) Gradients(x []float32, n int, targets []int64, logits, grads []f
 	}
 	for i, t := range targets {
 		if t < 0 || int(t) >= m.classes {
-			return fmt.Errorf("engine: %s: example %d of the batch: class %d outside the model's %d outputs: %w", m.name, i, t, m.classes, ErrBadInput)
+			return fault.Mark(ErrBadInput, "engine: %s: example %d of the batch: class %d outside the model's %d outputs", m.name, i, t, m.classes)
 		}
 	}
 	if _, err := m.driver.Grad(x, n, m.shape, targets, logits, grads); err != nil {
@@ -137,7 +139,7 @@ type Loader interface {
 func Load(l Loader, data []byte, name string, s Shape) (*Model, error) {
 	d, err := l.Load(data, name)
 	if err != nil {
-		return nil, fmt.Errorf("engine: load checkpoint %s: %w: %v", name, ErrBadInput, err)
+		return nil, fault.Mark(ErrBadInput, "engine: load checkpoint %s: %v", name, err)
 	}
 	m, err := NewModel(name, d, s)
 	if err != nil {

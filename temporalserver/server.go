@@ -18,7 +18,9 @@ import (
 	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/common/dynamicconfig"
 	"go.temporal.io/server/common/log"
+	"go.temporal.io/server/common/membership/static"
 	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
+	"go.temporal.io/server/common/primitives"
 	"go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
 )
@@ -143,6 +145,14 @@ func Start(opts Options) (*Server, error) {
 		temporal.WithAuthorizer(authorizer),
 		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper { return claimMapper }),
 		temporal.WithDynamicConfigClient(dyn),
+		// Static membership: with ringpop, a restart on a persisted database
+		// waits about 45 s for the previous process's members to expire.
+		temporal.WithStaticHosts(map[primitives.ServiceName]static.Hosts{
+			primitives.FrontendService: static.SingleLocalHost(hostPort),
+			primitives.HistoryService:  static.SingleLocalHost(fmt.Sprintf("%s:%d", ip, ports[1])),
+			primitives.MatchingService: static.SingleLocalHost(fmt.Sprintf("%s:%d", ip, ports[2])),
+			primitives.WorkerService:   static.SingleLocalHost(fmt.Sprintf("%s:%d", ip, ports[3])),
+		}),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("temporalserver: %w", err)

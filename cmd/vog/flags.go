@@ -19,6 +19,8 @@ import (
 type temporalFlags struct {
 	hostPort  string
 	namespace string
+	// quiet silences the SDK's logs: vog run reports failures itself.
+	quiet bool
 }
 
 func (t *temporalFlags) register(fs *flag.FlagSet) {
@@ -30,7 +32,7 @@ func (t *temporalFlags) dial() (client.Client, error) {
 	c, err := client.Dial(client.Options{
 		HostPort:  t.hostPort,
 		Namespace: t.namespace,
-		Logger:    quietLogger(),
+		Logger:    sdkLogger(t.quiet),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("--temporal %s: %w", t.hostPort, err)
@@ -47,9 +49,13 @@ func (e *engineFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&e.cfg.Threads, "threads", 0, "libtorch threads (default: number of CPUs)")
 }
 
-// quietLogger keeps the Temporal SDK to warnings and errors.
-func quietLogger() tlog.Logger {
-	return tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+// sdkLogger keeps the Temporal SDK to warnings and errors, or to nothing.
+func sdkLogger(quiet bool) tlog.Logger {
+	level := slog.LevelWarn
+	if quiet {
+		level = slog.LevelError + 100
+	}
+	return tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
 }
 
 func envOr(key, def string) string {

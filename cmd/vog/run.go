@@ -69,6 +69,7 @@ func runCmd(ctx context.Context, args []string) error {
 		}
 		defer srv.Stop()
 		tf.hostPort = srv.HostPort()
+		tf.quiet = true // failures reach the user through Follow
 		fmt.Fprintf(os.Stderr, "embedded Temporal server on %s (state in %s)\n", tf.hostPort, stateDir)
 	}
 	c, err := tf.dial()
@@ -88,7 +89,7 @@ func runCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "job %s: scoring %s with %d checkpoint(s)\n", id, spec.Dataset.URL, len(spec.Checkpoints))
+	fmt.Fprintf(os.Stderr, "job %s: scoring %s\n", id, spec.Dataset.URL)
 	res, err := vogclient.Follow(ctx, c, id, os.Stderr, every)
 	if err != nil {
 		return fmt.Errorf("job %s failed: %w", id, err)

@@ -1,0 +1,314 @@
+package main_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	_ "gocloud.dev/blob/fileblob"
+
+	"github.com/vogscore/vog/engine/torch"
+	"github.com/vogscore/vog/storage"
+)
+
+const fixtures = "../../testdata/fmnist"
+
+var (
+	buildOnce sync.Once
+	vogBin    string
+	buildErr  error
+)
+
+// vog returns the vog binary: $VOG_BIN, or one built for the tests.
+func vog(t *testing.T) string {
+	t.Helper()
+	if _, err := torch.Find(); errors.Is(err, torch.ErrNotFound) && os.Getenv("VOG_REQUIRE_TORCH") == "" {
+		t.Skip(err)
+	}
+	buildOnce.Do(func() {
+		if vogBin = os.Getenv("VOG_BIN"); vogBin != "" {
+			return
+		}
+		dir, err := os.MkdirTemp("", "vog-test")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		vogBin = filepath.Join(dir, "vog")
+		out, err := exec.Command("go", "build", "-o", vogBin, ".").CombinedOutput()
+		if err != nil {
+			buildErr = errors.New(string(out))
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return vogBin
+}
+
+type result struct {
+	stdout, stderr string
+	err            error
+}
+
+func runVog(t *testing.T, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(vog(t), args...)
+	cmd.Env = append(os.Environ(), "TEMPORAL_ADDRESS=")
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err := cmd.Run()
+	return result{so.String(), se.String(), err}
+}
+
+func scoreArgs(t *testing.T, out string, extra ...string) []string {
+	return append([]string{"run", "--format", "idx",
+		"--dataset", fixtures + "/small",
+		"--checkpoints", fixtures + "/ckpt",
+		"--out", out,
+		"--state-dir", t.TempDir(),
+		"--threads", "2",
+	}, extra...)
+}
+
+type reference struct {
+	Examples []struct {
+		Index            int64   `json:"index"`
+		Label            int32   `json:"label"`
+		Pred             int32   `json:"pred"`
+		VoGTrue          float64 `json:"vog_true"`
+		VoGNormTrue      float64 `json:"vog_norm_true"`
+		VoGPredicted     float64 `json:"vog_predicted"`
+		VoGNormPredicted float64 `json:"vog_norm_predicted"`
+	} `json:"examples"`
+}
+
+func readReference(t *testing.T) reference {
+	var ref reference
+	data, err := os.ReadFile(filepath.Join(fixtures, "reference.json"))
+	if err == nil {
+		err = json.Unmarshal(data, &ref)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref
+}
+
+// readRows reads a job's result with parquet-go.
+func readRows(t *testing.T, out string) []storage.ScoreRow {
+	t.Helper()
+	parts, _ := filepath.Glob(filepath.Join(out, "scores", "part-*.parquet"))
+	b, err := storage.OpenPrefix(t.Context(), mustParse(t, out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var rows []storage.ScoreRow
+	for _, p := range parts {
+		r, err := storage.ReadParquet[storage.ScoreRow](t.Context(), b, "scores/"+filepath.Base(p), 0, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, r...)
+	}
+	slices.SortFunc(rows, func(a, b storage.ScoreRow) int { return int(a.Index - b.Index) })
+	return rows
+}
+
+func mustParse(t *testing.T, raw string) storage.Location {
+	l, err := storage.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// TestRunMatchesPyTorch scores the first 256 Fashion-MNIST test images with
+// 12 real checkpoints on the embedded server, and compares raw and
+// normalised VoG with the values PyTorch and NumPy computed independently
+// (make_fixtures.py), for both label modes.
+func TestRunMatchesPyTorch(t *testing.T) {
+	ref := readReference(t)
+	for _, mode := range []string{"true", "predicted"} {
+		t.Run(mode, func(t *testing.T) {
+			out := t.TempDir()
+			r := runVog(t, scoreArgs(t, out, "--label", mode, "--shard-size", "100", "--batch-size", "32")...)
+			if r.err != nil {
+				t.Fatalf("vog run: %v\n%s", r.err, r.stderr)
+			}
+			for _, want := range []string{"scored 256 examples in 3 shard(s)", "wrote 256 rows", "result: " + out, "hardest examples"} {
+				if !strings.Contains(r.stdout, want) {
+					t.Errorf("output lacks %q:\n%s", want, r.stdout)
+				}
+			}
+			rows := readRows(t, out)
+			if len(rows) != len(ref.Examples) {
+				t.Fatalf("%d rows, want %d", len(rows), len(ref.Examples))
+			}
+			for i, e := range ref.Examples {
+				got := rows[i]
+				vog, norm, class := e.VoGTrue, e.VoGNormTrue, e.Label
+				if mode == "predicted" {
+					vog, norm, class = e.VoGPredicted, e.VoGNormPredicted, e.Pred
+				}
+				if got.Index != e.Index || got.ExampleID != strconv.Itoa(int(e.Index)) || got.Label != e.Label ||
+					got.Pred != e.Pred || got.Class != class || got.Window != "all" {
+					t.Fatalf("row %d: %+v, reference %+v", i, got, e)
+				}
+				if rel(got.VoG, vog) > 1e-5 || math.Abs(got.VoGNorm-norm) > 1e-4 {
+					t.Fatalf("row %d: vog %g norm %g, PyTorch reference %g %g", i, got.VoG, got.VoGNorm, vog, norm)
+				}
+			}
+			checkWithDuckDB(t, out, rows)
+		})
+	}
+}
+
+func rel(a, b float64) float64 { return math.Abs(a-b) / math.Max(math.Abs(b), 1e-12) }
+
+// checkWithDuckDB reads the result with DuckDB, a Parquet reader independent
+// of parquet-go, and compares it with what parquet-go read.
+func checkWithDuckDB(t *testing.T, out string, rows []storage.ScoreRow) {
+	t.Helper()
+	dir, _ := filepath.Abs("../../tools/duckdb")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@duckdb", "node-api")); err != nil {
+		if os.Getenv("VOG_REQUIRE_DUCKDB") != "" {
+			t.Fatalf("DuckDB is not installed: run npm ci in %s", dir)
+		}
+		t.Log("skipping the DuckDB check: run npm ci in tools/duckdb")
+		return
+	}
+	sql := "SELECT \"index\", example_id, label, pred, class, \"window\", vog, vog_norm, typeof(\"index\") ti, typeof(label) tl, typeof(vog) tv " +
+		"FROM read_parquet('" + out + "/scores/*.parquet') ORDER BY \"index\""
+	cmd := exec.Command("node", filepath.Join(dir, "query.mjs"), sql)
+	data, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("duckdb: %v", err)
+	}
+	var got []map[string]any
+	if err := json.Unmarshal(data, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(rows) {
+		t.Fatalf("DuckDB reads %d rows, parquet-go %d", len(got), len(rows))
+	}
+	for i, g := range got {
+		r := rows[i]
+		if g["ti"] != "BIGINT" || g["tl"] != "INTEGER" || g["tv"] != "DOUBLE" {
+			t.Fatalf("DuckDB column types %v %v %v, want BIGINT INTEGER DOUBLE", g["ti"], g["tl"], g["tv"])
+		}
+		if g["index"] != strconv.FormatInt(r.Index, 10) || g["example_id"] != r.ExampleID ||
+			g["label"] != float64(r.Label) || g["pred"] != float64(r.Pred) || g["class"] != float64(r.Class) ||
+			g["window"] != r.Window || g["vog"] != r.VoG || g["vog_norm"] != r.VoGNorm {
+			t.Fatalf("row %d: DuckDB reads %v, parquet-go %+v", i, g, r)
+		}
+	}
+}
+
+// TestRunDeterministic: other shard and batch splits, and a second run of
+// the same job, give the same rows; the second run reuses every shard.
+func TestRunDeterministic(t *testing.T) {
+	out1, out2 := t.TempDir(), t.TempDir()
+	state := t.TempDir()
+	args := func(out, shard string) []string {
+		a := scoreArgs(t, out, "--shard-size", shard)
+		return append(a, "--state-dir", state)
+	}
+	if r := runVog(t, args(out1, "256")...); r.err != nil {
+		t.Fatalf("%v\n%s", r.err, r.stderr)
+	}
+	if r := runVog(t, args(out2, "37")...); r.err != nil {
+		t.Fatalf("%v\n%s", r.err, r.stderr)
+	}
+	a, b := readRows(t, out1), readRows(t, out2)
+	if !slices.Equal(a, b) {
+		t.Fatal("shard sizes 256 and 37 give different rows")
+	}
+	classes1, _ := os.ReadFile(filepath.Join(out1, "classes.parquet"))
+	classes2, _ := os.ReadFile(filepath.Join(out2, "classes.parquet"))
+	if !bytes.Equal(classes1, classes2) {
+		t.Fatal("class statistics differ between shard sizes")
+	}
+	before, _ := os.ReadFile(filepath.Join(out2, "scores", "part-00003.parquet"))
+	r := runVog(t, args(out2, "37")...)
+	if r.err != nil {
+		t.Fatalf("%v\n%s", r.err, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "in 7 shard(s) (7 reused)") {
+		t.Fatalf("second run did not reuse the shards:\n%s", r.stdout)
+	}
+	after, _ := os.ReadFile(filepath.Join(out2, "scores", "part-00003.parquet"))
+	if !bytes.Equal(before, after) || !slices.Equal(readRows(t, out2), a) {
+		t.Fatal("a repeated run changed the result")
+	}
+}
+
+// TestRunBadInput: each kind of bad input fails fast with an error naming
+// the culprit, and leaves earlier results intact.
+func TestRunBadInput(t *testing.T) {
+	dir := t.TempDir()
+	corrupt := filepath.Join(dir, "corrupt")
+	img, err := os.ReadFile(filepath.Join(fixtures, "small-images-idx3-ubyte.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(corrupt+"-images-idx3-ubyte.gz", img[:len(img)/2], 0o644)
+	lab, _ := os.ReadFile(filepath.Join(fixtures, "small-labels-idx1-ubyte.gz"))
+	os.WriteFile(corrupt+"-labels-idx1-ubyte.gz", lab, 0o644)
+	junk := filepath.Join(dir, "junk.pt")
+	os.WriteFile(junk, []byte("not a checkpoint"), 0o644)
+
+	done := t.TempDir()
+	if r := runVog(t, scoreArgs(t, done, "--shard-size", "128")...); r.err != nil {
+		t.Fatalf("%v\n%s", r.err, r.stderr)
+	}
+	success, _ := os.ReadFile(filepath.Join(done, "_SUCCESS"))
+
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"missing dataset", []string{"run", "--format", "idx", "--dataset", dir + "/nothing", "--checkpoints", fixtures + "/ckpt", "--out", t.TempDir()},
+			[]string{dir + "/nothing-labels-idx1-ubyte", "no such file"}},
+		{"corrupt idx", []string{"run", "--format", "idx", "--dataset", corrupt, "--checkpoints", fixtures + "/ckpt", "--out", t.TempDir()},
+			[]string{"corrupt-images-idx3-ubyte.gz"}},
+		{"missing checkpoint", []string{"run", "--format", "idx", "--dataset", fixtures + "/small", "--checkpoints", fixtures + "/ckpt/ckpt_1.pt," + dir + "/gone.pt", "--out", t.TempDir()},
+			[]string{dir + "/gone.pt", "no such file"}},
+		{"not a checkpoint", []string{"run", "--format", "idx", "--dataset", fixtures + "/small", "--checkpoints", junk, "--out", t.TempDir()},
+			[]string{"junk.pt", "not a TorchScript module"}},
+		{"wrong image size", []string{"run", "--format", "idx", "--dataset", fixtures + "/small", "--checkpoints", fixtures + "/ckpt", "--channels", "3", "--out", t.TempDir()},
+			[]string{"ckpt_1.pt", "3x28x28", "channels"}},
+		{"another job in --out", []string{"run", "--format", "idx", "--dataset", fixtures + "/small", "--checkpoints", fixtures + "/ckpt", "--label", "predicted", "--out", done},
+			[]string{"--out " + done, "holds a different job"}},
+		{"bad flag", []string{"run", "--format", "csv", "--dataset", "x", "--checkpoints", "y", "--out", t.TempDir()},
+			[]string{"--format \"csv\""}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runVog(t, append(tt.args, "--state-dir", t.TempDir())...)
+			if r.err == nil {
+				t.Fatalf("succeeded:\n%s", r.stdout)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(r.stderr, w) {
+					t.Fatalf("error does not say %q:\n%s", w, r.stderr)
+				}
+			}
+		})
+	}
+	after, _ := os.ReadFile(filepath.Join(done, "_SUCCESS"))
+	if !bytes.Equal(success, after) {
+		t.Fatal("a refused job changed the earlier result")
+	}
+}
