@@ -3,6 +3,8 @@ package workflows_test
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"math"
 	"path/filepath"
 	"slices"
@@ -11,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/mock"
+	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
@@ -63,6 +66,7 @@ func (f fixture) spec(out string, shardSize int) activities.JobSpec {
 func run(t *testing.T, in workflows.JobInput, setup func(*testsuite.TestWorkflowEnvironment, *activities.Activities)) (workflows.JobResult, error) {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
+	s.SetLogger(tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	env := s.NewTestWorkflowEnvironment()
 	a := &activities.Activities{Loader: linear.Loader{}}
 	env.RegisterWorkflow(workflows.ScoreJob)

@@ -1,0 +1,187 @@
+package activities_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	_ "gocloud.dev/blob/fileblob"
+
+	"github.com/vogscore/vog/activities"
+	"github.com/vogscore/vog/dataset"
+	"github.com/vogscore/vog/engine/linear"
+	"github.com/vogscore/vog/internal/testjob"
+	"github.com/vogscore/vog/storage"
+)
+
+const h, w, classes = 3, 4, 3
+
+type env struct {
+	spec activities.JobSpec
+	dir  string
+	acts *activities.Activities
+	te   *testsuite.TestActivityEnvironment
+}
+
+func newEnv(t *testing.T, ckpts ...linear.Checkpoint) *env {
+	t.Helper()
+	dir := t.TempDir()
+	images, labels := testjob.Dataset(30, h, w, classes)
+	prefix, err := testjob.WriteIDX(dir, "toy", h, w, images, labels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ckpts) == 0 {
+		ckpts = testjob.Linear(3, classes, h, w)
+	}
+	if _, err := testjob.WriteCheckpoints(filepath.Join(dir, "ckpt"), ckpts); err != nil {
+		t.Fatal(err)
+	}
+	var s testsuite.WorkflowTestSuite
+	s.SetLogger(tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	e := &env{
+		spec: activities.JobSpec{
+			Dataset:     dataset.Spec{Format: "idx", URL: prefix},
+			Checkpoints: []string{filepath.Join(dir, "ckpt")},
+			ShardSize:   10,
+			BatchSize:   4,
+			Out:         filepath.Join(dir, "out"),
+		},
+		dir:  dir,
+		acts: &activities.Activities{Loader: linear.Loader{}},
+		te:   s.NewTestActivityEnvironment(),
+	}
+	e.te.RegisterActivity(e.acts)
+	return e
+}
+
+func (e *env) plan(t *testing.T) activities.PlanResult {
+	t.Helper()
+	v, err := e.te.ExecuteActivity(e.acts.Plan, activities.PlanInput{Spec: e.spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res activities.PlanResult
+	if err := v.Get(&res); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func (e *env) score(ref activities.JobRef, shard int) (activities.ShardResult, error) {
+	var res activities.ShardResult
+	v, err := e.te.ExecuteActivity(e.acts.ScoreShard, activities.ShardInput{Ref: ref, Shard: shard})
+	if err == nil {
+		err = v.Get(&res)
+	}
+	return res, err
+}
+
+func TestPlan(t *testing.T) {
+	e := newEnv(t)
+	res := e.plan(t)
+	if res.Examples != 30 || res.Shards != 3 || res.Checkpoints != 3 || res.Ref.Fingerprint == "" {
+		t.Fatalf("plan %+v", res)
+	}
+	// Planning the same job again gives the same fingerprint.
+	if again := e.plan(t); again.Ref != res.Ref {
+		t.Fatalf("replanning changed the job: %+v vs %+v", again.Ref, res.Ref)
+	}
+	job, err := os.ReadFile(filepath.Join(e.spec.Out, storage.JobKey))
+	if err != nil || !bytes.Contains(job, []byte(res.Ref.Fingerprint)) || !bytes.Contains(job, []byte("epoch_3.pt")) {
+		t.Fatalf("job.json: %v\n%s", err, job)
+	}
+}
+
+// TestScoreShardIdempotent: a shard computed twice (a retry after its
+// output was written, say) gives the same bytes.
+func TestScoreShardIdempotent(t *testing.T) {
+	e := newEnv(t)
+	ref := e.plan(t).Ref
+	if _, err := e.score(ref, 1); err != nil {
+		t.Fatal(err)
+	}
+	rowsKey := filepath.Join(e.spec.Out, storage.ShardRowsKey(1))
+	classesKey := filepath.Join(e.spec.Out, storage.ShardClassesKey(1))
+	first, _ := os.ReadFile(rowsKey)
+	firstClasses, _ := os.ReadFile(classesKey)
+	// Done outputs are reused, not recomputed.
+	res, err := e.score(ref, 1)
+	if err != nil || !res.Reused {
+		t.Fatalf("second call: %+v %v, want reuse", res, err)
+	}
+	// Computed again from scratch: the same bytes.
+	os.Remove(classesKey)
+	os.Remove(rowsKey)
+	res, err = e.score(ref, 1)
+	if err != nil || res.Reused || res.Examples != 10 {
+		t.Fatalf("recompute: %+v %v", res, err)
+	}
+	again, _ := os.ReadFile(rowsKey)
+	againClasses, _ := os.ReadFile(classesKey)
+	if len(first) == 0 || !bytes.Equal(first, again) || !bytes.Equal(firstClasses, againClasses) {
+		t.Fatal("recomputing a shard gave different bytes")
+	}
+}
+
+func isBadInput(err error) bool {
+	var app *temporal.ApplicationError
+	return errors.As(err, &app) && app.Type() == activities.BadInputType && app.NonRetryable()
+}
+
+func TestCheckpointsDisagree(t *testing.T) {
+	cs := testjob.Linear(2, classes, h, w)
+	cs = append(cs, testjob.Linear(1, classes+1, h, w)...)
+	e := newEnv(t, cs...)
+	_, err := e.score(e.plan(t).Ref, 0)
+	if !isBadInput(err) || !strings.Contains(err.Error(), "epoch_3.pt has 4") {
+		t.Fatalf("got %v, want a bad-input error naming epoch_3.pt", err)
+	}
+}
+
+func TestCheckpointChangedAfterPlanning(t *testing.T) {
+	e := newEnv(t)
+	ref := e.plan(t).Ref
+	changed := testjob.Linear(4, classes, h, w)[3]
+	if err := os.WriteFile(filepath.Join(e.dir, "ckpt", "epoch_2.pt"), changed.Marshal(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.score(ref, 0)
+	if !isBadInput(err) || !strings.Contains(err.Error(), "epoch_2.pt changed since the job was planned") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestPlanErrors(t *testing.T) {
+	e := newEnv(t)
+	bad := e.spec
+	bad.Checkpoints = []string{filepath.Join(e.dir, "empty")}
+	os.Mkdir(filepath.Join(e.dir, "empty"), 0o755)
+	_, err := e.te.ExecuteActivity(e.acts.Plan, activities.PlanInput{Spec: bad})
+	if !isBadInput(err) || !strings.Contains(err.Error(), "no *.pt files") {
+		t.Fatalf("empty checkpoint folder: %v", err)
+	}
+	bad = e.spec
+	bad.ShardSize = -1
+	_, err = e.te.ExecuteActivity(e.acts.Plan, activities.PlanInput{Spec: bad})
+	if !isBadInput(err) || !strings.Contains(err.Error(), "--shard-size") {
+		t.Fatalf("bad shard size: %v", err)
+	}
+}
+
+func TestHardest(t *testing.T) {
+	rows := []storage.ScoreRow{{Index: 3, VoGNorm: 1}, {Index: 1, VoGNorm: 2}, {Index: 2, VoGNorm: 1}, {Index: 0, VoGNorm: -1}}
+	got := activities.Hardest(rows, 3)
+	if len(got) != 3 || got[0].Index != 1 || got[1].Index != 2 || got[2].Index != 3 {
+		t.Fatalf("hardest %+v", got)
+	}
+}

@@ -1,0 +1,83 @@
+package storage_test
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	_ "gocloud.dev/blob/fileblob"
+	_ "gocloud.dev/blob/memblob"
+
+	"github.com/vogscore/vog/storage"
+)
+
+func TestParse(t *testing.T) {
+	wd, _ := os.Getwd()
+	tests := []struct {
+		raw, bucket, key, str string
+	}{
+		{"/data/train", "file:///?metadata=skip&no_tmp_dir=true", "data/train", "file:///data/train"},
+		{"rel/x", "file:///?metadata=skip&no_tmp_dir=true", wd[1:] + "/rel/x", "file://" + wd + "/rel/x"},
+		{"file:///data/ckpt/", "file:///?metadata=skip&no_tmp_dir=true", "data/ckpt/", "file:///data/ckpt/"},
+		{"s3://bucket/path/to?region=eu-west-1", "s3://bucket?region=eu-west-1", "path/to", "s3://bucket/path/to?region=eu-west-1"},
+		{"gs://b/k", "gs://b", "k", "gs://b/k"},
+		{"mem://", "mem:", "", "mem:///"},
+	}
+	for _, tt := range tests {
+		l, err := storage.Parse(tt.raw)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.raw, err)
+		}
+		if l.BucketURL != tt.bucket || l.Key != tt.key || l.String() != tt.str {
+			t.Errorf("%s: got %q %q %q, want %q %q %q", tt.raw, l.BucketURL, l.Key, l.String(), tt.bucket, tt.key, tt.str)
+		}
+	}
+	if _, err := storage.Parse(""); err == nil {
+		t.Error("empty location: no error")
+	}
+	if got := (storage.Location{BucketURL: "s3://b", Key: "out/"}).Join("job.json").Key; got != "out/job.json" {
+		t.Errorf("Join: %q", got)
+	}
+}
+
+// TestParquetRoundTrip writes rows to a local directory and reads ranges of
+// them back, as shards read their slice of the index.
+func TestParquetRoundTrip(t *testing.T) {
+	ctx := t.Context()
+	dir := filepath.Join(t.TempDir(), "new", "out")
+	b, err := storage.OpenPrefix(ctx, storage.Location{BucketURL: "file:///?metadata=skip&no_tmp_dir=true", Key: dir[1:]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	rows := make([]storage.IndexRow, 1000)
+	for i := range rows {
+		rows[i] = storage.IndexRow{Index: int64(i), ExampleID: filepath.Join("class", string(rune('a'+i%26))), Label: int32(i % 7)}
+	}
+	if err := storage.WriteParquet(ctx, b, storage.IndexKey, rows); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "shards", "index.parquet")); err != nil {
+		t.Fatalf("not under the prefix: %v", err)
+	}
+	for _, r := range []struct{ off, lim int64 }{{0, -1}, {10, 5}, {990, 100}, {1000, 3}} {
+		got, err := storage.ReadParquet[storage.IndexRow](ctx, b, storage.IndexKey, r.off, r.lim)
+		if err != nil {
+			t.Fatal(err)
+		}
+		end := int64(len(rows))
+		if r.lim >= 0 {
+			end = min(end, r.off+r.lim)
+		}
+		if !slices.Equal(got, rows[r.off:end]) {
+			t.Fatalf("rows [%d, +%d): got %d rows, want %d", r.off, r.lim, len(got), end-r.off)
+		}
+	}
+	if ok, err := storage.Exists(ctx, b, storage.SuccessKey); ok || err != nil {
+		t.Fatalf("Exists(missing) = %v, %v", ok, err)
+	}
+	if _, err := storage.ReadParquet[storage.IndexRow](ctx, b, "nothing.parquet", 0, -1); err == nil {
+		t.Fatal("reading a missing file: no error")
+	}
+}
