@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sort"
 	"time"
 
@@ -62,6 +63,10 @@ func (a *Activities) scoreShard(ctx context.Context, in ShardInput) (ShardResult
 	if err != nil {
 		return res, err
 	}
+	// libtorch keeps its OpenMP pool and caches per calling thread; letting
+	// Go move this goroutine between threads cost 10-20% (docs/benchmarks.md).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	s := newScorer(job, models)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stops the decoder if scoring fails

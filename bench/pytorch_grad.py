@@ -1,0 +1,48 @@
+#!/usr/bin/python3
+"""PyTorch eager baseline for vog's engine benchmarks.
+
+Loads a TorchScript checkpoint and, for every line "ROUND n" on stdin, times
+n input-gradient passes exactly as vog's engine computes them (parameters
+frozen, torch.autograd.grad of the selected logits with respect to the input,
+channel mean), and prints "examples_per_second" for that round. The batch is
+seeded random data; the caller interleaves these rounds with its own.
+
+Usage: pytorch_grad.py MODEL.pt BATCH C H W THREADS
+"""
+import sys
+import time
+
+import torch
+
+
+def main():
+    path, batch, c, h, w, threads = sys.argv[1], *map(int, sys.argv[2:7])
+    torch.set_num_threads(threads)
+    model = torch.jit.load(path).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(batch, c, h, w, generator=g)
+    with torch.no_grad():
+        classes = model(x[:1]).shape[1]
+    target = torch.randint(0, classes, (batch, 1), generator=g)
+
+    def step():
+        xi = x.clone().requires_grad_(True)
+        out = model(xi)
+        grad, = torch.autograd.grad(out.gather(1, target).sum(), xi)
+        return grad.mean(1)
+
+    step()  # warm up
+    print("READY", classes, flush=True)
+    for line in sys.stdin:
+        n = int(line.split()[1])
+        t0 = time.perf_counter()
+        for _ in range(n):
+            step()
+        dt = time.perf_counter() - t0
+        print(f"{n * batch / dt:.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+package torch_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vogscore/vog/engine"
+)
+
+// pytorch is a PyTorch eager process timing rounds of the same gradient
+// computation (bench/pytorch_grad.py).
+type pytorch struct {
+	cmd *exec.Cmd
+	in  io.WriteCloser
+	out *bufio.Scanner
+}
+
+func startPyTorch(b *testing.B, model string, batch int, s engine.Shape, threads int) *pytorch {
+	b.Helper()
+	cmd := exec.Command("/usr/bin/python3", "../../bench/pytorch_grad.py", model,
+		strconv.Itoa(batch), strconv.Itoa(s.C), strconv.Itoa(s.H), strconv.Itoa(s.W), strconv.Itoa(threads))
+	cmd.Stderr = os.Stderr
+	in, _ := cmd.StdinPipe()
+	outPipe, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		b.Skipf("no PyTorch baseline: %v", err)
+	}
+	p := &pytorch{cmd: cmd, in: in, out: bufio.NewScanner(outPipe)}
+	if !p.out.Scan() || !strings.HasPrefix(p.out.Text(), "READY") {
+		b.Fatalf("PyTorch baseline did not start: %q", p.out.Text())
+	}
+	b.Cleanup(func() { in.Close(); cmd.Wait() })
+	return p
+}
+
+func (p *pytorch) round(b *testing.B, iters int) float64 {
+	fmt.Fprintf(p.in, "ROUND %d\n", iters)
+	if !p.out.Scan() {
+		b.Fatal("PyTorch baseline stopped")
+	}
+	v, err := strconv.ParseFloat(p.out.Text(), 64)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return v
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// benchmarkAgainstPyTorch measures the engine's input-gradient throughput
+// and PyTorch eager's on the same TorchScript model, batch and threads, in
+// interleaved rounds, and reports both medians and their ratio.
+func benchmarkAgainstPyTorch(b *testing.B, model string, s engine.Shape, batch, itersPerRound, rounds int) {
+	const threads = 2
+	// As the shard activity does: libtorch keeps its OpenMP pool per
+	// calling thread.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	lib := openLibrary(b) // with 2 threads
+	data, err := os.ReadFile(model)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := engine.Load(lib.Loader("cpu"), data, model, s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	r := rand.New(rand.NewPCG(1, 1))
+	x := make([]float32, batch*s.Len())
+	for i := range x {
+		x[i] = r.Float32()
+	}
+	targets := make([]int64, batch)
+	for i := range targets {
+		targets[i] = int64(r.IntN(m.Classes()))
+	}
+	logits, grads := make([]float32, batch*m.Classes()), make([]float32, batch*s.Pixels())
+	step := func() {
+		if err := m.Gradients(x, batch, targets, logits, grads); err != nil {
+			b.Fatal(err)
+		}
+	}
+	step() // warm up
+	py := startPyTorch(b, model, batch, s, threads)
+
+	b.ResetTimer()
+	var ours, theirs []float64
+	for range b.N {
+		for range rounds {
+			t0 := time.Now()
+			for range itersPerRound {
+				step()
+			}
+			ours = append(ours, float64(itersPerRound*batch)/time.Since(t0).Seconds())
+			theirs = append(theirs, py.round(b, itersPerRound))
+		}
+	}
+	b.ReportMetric(median(ours), "engine-ex/s")
+	b.ReportMetric(median(theirs), "pytorch-ex/s")
+	b.ReportMetric(median(ours)/median(theirs), "engine/pytorch")
+}
+
+// BenchmarkGradientsFashionCNN: the small CNN of the quickstart, batch 128.
+func BenchmarkGradientsFashionCNN(b *testing.B) {
+	benchmarkAgainstPyTorch(b, filepath.Join(fixtures, "ckpt", "ckpt_12.pt"), engine.Shape{C: 1, H: 28, W: 28}, 128, 20, 5)
+}
+
+// BenchmarkGradientsResNet18: ResNet-18 at 32x32 (CIFAR), batch 128.
+func BenchmarkGradientsResNet18(b *testing.B) {
+	model := filepath.Join(b.TempDir(), "resnet18.pt")
+	if out, err := exec.Command("/usr/bin/python3", "../../bench/make_resnet18.py", model).CombinedOutput(); err != nil {
+		b.Skipf("cannot make a ResNet-18 with torchvision: %v\n%s", err, out)
+	}
+	benchmarkAgainstPyTorch(b, model, engine.Shape{C: 3, H: 32, W: 32}, 128, 2, 5)
+}
