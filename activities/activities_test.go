@@ -32,7 +32,7 @@ type env struct {
 	te   *testsuite.TestActivityEnvironment
 }
 
-func newEnv(t *testing.T, ckpts ...linear.Checkpoint) *env {
+func newEnv(t testing.TB, ckpts ...linear.Checkpoint) *env {
 	t.Helper()
 	dir := t.TempDir()
 	images, labels := testjob.Dataset(30, h, w, classes)
@@ -64,7 +64,7 @@ func newEnv(t *testing.T, ckpts ...linear.Checkpoint) *env {
 	return e
 }
 
-func (e *env) plan(t *testing.T) activities.PlanResult {
+func (e *env) plan(t testing.TB) activities.PlanResult {
 	t.Helper()
 	v, err := e.te.ExecuteActivity(e.acts.Plan, activities.PlanInput{Spec: e.spec})
 	if err != nil {

@@ -88,6 +88,7 @@ func Start(c client.Client, cfg Config) (*Workers, error) {
 		// One shard at a time per device: the engine uses every thread.
 		gw := sdkworker.New(c, workflows.GradientQueue, sdkworker.Options{
 			MaxConcurrentActivityExecutionSize: 1,
+			BuildID:                            activities.Version, // else the SDK hashes the 200 MB binary
 			// Heartbeats carry progress: send them often enough for a
 			// live rate and ETA, not every batch.
 			MaxHeartbeatThrottleInterval:     5 * time.Second,
@@ -97,7 +98,7 @@ func Start(c client.Client, cfg Config) (*Workers, error) {
 		w.ws = append(w.ws, gw)
 	}
 	if cfg.serves(QueueReduce) {
-		rw := sdkworker.New(c, workflows.ReduceQueue, sdkworker.Options{MaxConcurrentActivityExecutionSize: runtime.NumCPU()})
+		rw := sdkworker.New(c, workflows.ReduceQueue, sdkworker.Options{MaxConcurrentActivityExecutionSize: runtime.NumCPU(), BuildID: activities.Version})
 		rw.RegisterWorkflow(workflows.ScoreJob)
 		rw.RegisterActivity(acts)
 		w.ws = append(w.ws, rw)

@@ -51,6 +51,9 @@ type JobResult struct {
 	Rows    int64
 	Parts   int
 	Hardest []storage.ScoreRow
+	// Seconds spent planning, scoring shards, and reducing (merging,
+	// normalising, writing, sealing), by the workflow's clock.
+	PlanSeconds, ScoreSeconds, ReduceSeconds float64
 }
 
 // Progress is what ProgressQuery returns.
@@ -79,12 +82,15 @@ func ScoreJob(ctx workflow.Context, in JobInput) (JobResult, error) {
 		perWrite = DefaultShardsPerWrite
 	}
 
+	t0 := workflow.Now(ctx)
 	var plan activities.PlanResult
 	if err := workflow.ExecuteActivity(reduceOptions(ctx), a.Plan, activities.PlanInput{Spec: in.Spec}).Get(ctx, &plan); err != nil {
 		return JobResult{}, err
 	}
 	res := JobResult{Ref: plan.Ref, Examples: plan.Examples, Shards: plan.Shards}
 	p.Stage, p.Examples, p.Shards = "scoring", plan.Examples, plan.Shards
+	t1 := workflow.Now(ctx)
+	res.PlanSeconds = t1.Sub(t0).Seconds()
 
 	gctx := gradientOptions(ctx)
 	err := slidingWindow(ctx, plan.Shards, maxInFlight, func(i int) workflow.Future {
@@ -107,6 +113,8 @@ func ScoreJob(ctx workflow.Context, in JobInput) (JobResult, error) {
 		return res, err
 	}
 
+	t2 := workflow.Now(ctx)
+	res.ScoreSeconds = t2.Sub(t1).Seconds()
 	p.Stage = "merging classes"
 	rctx := reduceOptions(ctx)
 	if err := workflow.ExecuteActivity(rctx, a.MergeClasses, activities.MergeInput{Ref: plan.Ref}).Get(ctx, nil); err != nil {
@@ -137,6 +145,7 @@ func ScoreJob(ctx workflow.Context, in JobInput) (JobResult, error) {
 		return res, err
 	}
 	res.Parts = len(fin.Parts)
+	res.ReduceSeconds = workflow.Now(ctx).Sub(t2).Seconds()
 	p.Stage = "done"
 	return res, nil
 }

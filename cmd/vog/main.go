@@ -2,6 +2,7 @@
 //
 //	vog run     score a dataset and wait for the result
 //	vog worker  serve gradient and reduce work for a Temporal server
+//	vog server  run the embedded Temporal dev server on its own
 package main
 
 import (
@@ -23,6 +24,7 @@ const usage = `vog ranks every example of a dataset by Variance of Gradients.
 Usage:
   vog run    --format idx|imagefolder --dataset URL --checkpoints LIST --out URL [flags]
   vog worker --temporal HOST:PORT [--queue gradient,reduce] [flags]
+  vog server [--port 7233] [--state-dir DIR]
 
 Run 'vog COMMAND -h' for a command's flags.
 `
@@ -40,6 +42,8 @@ func main() {
 		err = runCmd(ctx, os.Args[2:])
 	case "worker":
 		err = workerCmd(ctx, os.Args[2:])
+	case "server":
+		err = serverCmd(ctx, os.Args[2:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -42,10 +43,22 @@ func runCmd(ctx context.Context, args []string) error {
 	fs.Var((*floatList)(&spec.Dataset.Std), "std", "per-channel std divided by after --mean")
 	fs.StringVar(&stateDir, "state-dir", defaultStateDir(), "embedded server: directory of its SQLite state")
 	fs.DurationVar(&every, "progress", 2*time.Second, "interval between progress lines")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process to `file`")
 	tf.register(fs)
 	ef.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
@@ -115,6 +128,7 @@ func printSummary(res workflows.JobResult, out string, took time.Duration) {
 	loc, _ := storage.Parse(out)
 	fmt.Printf("\nscored %d examples in %d shard(s) (%d reused), wrote %d rows in %s\n",
 		res.Examples, res.Shards, res.Reused, res.Rows, took.Round(100*time.Millisecond))
+	fmt.Printf("time: plan %.1fs, score %.1fs, reduce %.1fs\n", res.PlanSeconds, res.ScoreSeconds, res.ReduceSeconds)
 	fmt.Printf("result: %s (%s/part-*.parquet, %s, %s)\n", out, loc.Join("scores"), storage.ClassesKey, storage.SuccessKey)
 	if len(res.Hardest) == 0 {
 		return

@@ -5,6 +5,7 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
+#include <atomic>
 #include <cstring>
 #include <sstream>
 #include <string>
@@ -50,6 +51,15 @@ void copy_logits(const torch::Tensor &out, int64_t n, float *logits, int64_t cap
   std::memcpy(logits, cpu.data_ptr<float>(), sizeof(float) * n * *classes);
 }
 
+// OpenMP keeps the thread count per calling thread, and Go may call from
+// another thread than the one that set it: every entry point applies it.
+std::atomic<int> g_threads{0};
+
+void apply_threads() {
+  int n = g_threads.load();
+  if (n > 0 && torch::get_num_threads() != n) torch::set_num_threads(n);
+}
+
 }  // namespace
 
 extern "C" {
@@ -59,6 +69,7 @@ int vog_version(void) { return 1; }
 int vog_set_threads(int n, char *err, int errlen) {
   try {
     if (n <= 0) throw std::runtime_error("thread count must be positive");
+    g_threads = n;
     torch::set_num_threads(n);
     return 0;
   } catch (const std::exception &e) {
@@ -89,6 +100,7 @@ int vog_forward(void *model, const float *x, int64_t n, int64_t c, int64_t h, in
                 float *logits, int64_t cap, int64_t *classes, char *err, int errlen) {
   try {
     auto *m = static_cast<Model *>(model);
+    apply_threads();
     torch::NoGradGuard no_grad;
     auto out = m->module.forward({input(m, x, n, c, h, w)}).toTensor();
     copy_logits(out, n, logits, cap, classes);
@@ -104,6 +116,7 @@ int vog_grad(void *model, const float *x, int64_t n, int64_t c, int64_t h, int64
              float *grads, char *err, int errlen) {
   try {
     auto *m = static_cast<Model *>(model);
+    apply_threads();
     auto in = input(m, x, n, c, h, w).clone().requires_grad_(true);
     auto out = m->module.forward({in}).toTensor();
     copy_logits(out, n, logits, cap, classes);

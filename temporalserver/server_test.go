@@ -1,0 +1,124 @@
+package temporalserver_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	_ "gocloud.dev/blob/fileblob"
+
+	"github.com/vogscore/vog/activities"
+	"github.com/vogscore/vog/dataset"
+	"github.com/vogscore/vog/engine/linear"
+	"github.com/vogscore/vog/internal/testjob"
+	"github.com/vogscore/vog/temporalserver"
+	"github.com/vogscore/vog/worker"
+	"github.com/vogscore/vog/workflows"
+)
+
+// TestJobOnEmbeddedServer runs a job through the embedded server with real
+// workers (the closed-form linear engine), restarts the server on its SQLite
+// file, finds the finished workflow there, and replays its history against
+// the current workflow code. VOG_UPDATE_HISTORY=1 saves that history for
+// the workflows package's replay test.
+func TestJobOnEmbeddedServer(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "state", "temporal.sqlite")
+	srv, err := temporalserver.Start(temporalserver.Options{DatabaseFile: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.Dial(client.Options{HostPort: srv.HostPort(), Namespace: temporalserver.Namespace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := worker.Start(c, worker.Config{Loader: linear.Loader{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	images, labels := testjob.Dataset(40, 3, 3, 2)
+	prefix, err := testjob.WriteIDX(dir, "toy", 3, 3, images, labels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := testjob.WriteCheckpoints(filepath.Join(dir, "ckpt"), testjob.Linear(3, 2, 3, 3)); err != nil {
+		t.Fatal(err)
+	}
+	spec := activities.JobSpec{
+		Dataset:     dataset.Spec{Format: "idx", URL: prefix},
+		Checkpoints: []string{filepath.Join(dir, "ckpt")},
+		ShardSize:   10,
+		Out:         filepath.Join(dir, "out"),
+	}
+	run, err := c.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: "vog-test", TaskQueue: workflows.ReduceQueue},
+		workflows.ScoreJob, workflows.JobInput{Spec: spec, MaxInFlight: 2, ShardsPerWrite: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res workflows.JobResult
+	if err := run.Get(t.Context(), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Rows != 40 || res.Shards != 4 || res.Parts != 4 {
+		t.Fatalf("result %+v", res)
+	}
+	w.Stop()
+	c.Close()
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The state survives a restart.
+	srv, err = temporalserver.Start(temporalserver.Options{DatabaseFile: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	c, err = client.Dial(client.Options{HostPort: srv.HostPort(), Namespace: temporalserver.Namespace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var again workflows.JobResult
+	if err := c.GetWorkflow(t.Context(), "vog-test", "").Get(t.Context(), &again); err != nil {
+		t.Fatal(err)
+	}
+	if again.Rows != res.Rows {
+		t.Fatalf("after a restart: %+v", again)
+	}
+
+	var events []json.RawMessage
+	it := c.GetWorkflowHistory(t.Context(), "vog-test", "", false, 0)
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := protojson.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, b)
+	}
+	history, _ := json.MarshalIndent(map[string]any{"events": events}, "", " ")
+	replayer := sdkworker.NewWorkflowReplayer()
+	replayer.RegisterWorkflow(workflows.ScoreJob)
+	path := filepath.Join(t.TempDir(), "history.json")
+	if err := os.WriteFile(path, history, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := replayer.ReplayWorkflowHistoryFromJSONFile(nil, path); err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+	if os.Getenv("VOG_UPDATE_HISTORY") != "" {
+		if err := os.WriteFile("../workflows/testdata/scorejob.history.json", history, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
