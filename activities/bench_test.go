@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -87,8 +88,12 @@ func BenchmarkShardVsEngine(b *testing.B) {
 	shard() // loads the models once, as a worker does
 	b.ResetTimer()
 	var eng, sh []float64
+	rounds := 3
+	if v, err := strconv.Atoi(os.Getenv("VOG_BENCH_ROUNDS")); err == nil {
+		rounds = v
+	}
 	for range b.N {
-		for range 3 {
+		for range rounds {
 			eng = append(eng, bare())
 			sh = append(sh, shard())
 		}
