@@ -21,9 +21,14 @@ import (
 // holding another job, checkpoints that disagree.
 var ErrBadJob = errors.New("bad job")
 
-// BadInputType is the application error type of failures that retrying
-// cannot fix; retry policies list it as non-retryable.
-const BadInputType = "BadInput"
+// Application error types of failures that retrying cannot fix; retry
+// policies list both as non-retryable. BadInputType fails the whole job (a
+// bad flag, checkpoints that disagree); BadDataType fails one shard (a
+// corrupt file, a bad label), and the job goes on to end partial.
+const (
+	BadInputType = "BadInput"
+	BadDataType  = "BadData"
+)
 
 // Activities holds the dependencies of vog's activities. Workflows call its
 // methods through a nil *Activities; workers register a real one.
@@ -44,7 +49,10 @@ func classify(err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, ErrBadJob) || errors.Is(err, engine.ErrBadInput) || errors.Is(err, dataset.ErrBadData) {
+	switch {
+	case errors.Is(err, dataset.ErrBadData):
+		return temporal.NewNonRetryableApplicationError(err.Error(), BadDataType, err)
+	case errors.Is(err, ErrBadJob) || errors.Is(err, engine.ErrBadInput):
 		return temporal.NewNonRetryableApplicationError(err.Error(), BadInputType, err)
 	}
 	return err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vogscore/vog/dataset"
 	"github.com/vogscore/vog/engine"
+	"github.com/vogscore/vog/internal/fault"
 	"github.com/vogscore/vog/score"
 	"github.com/vogscore/vog/shard"
 	"github.com/vogscore/vog/storage"
@@ -134,7 +135,7 @@ func (s *scorer) score(ctx context.Context, rows []storage.IndexRow, x []float32
 	} else {
 		for i, row := range rows {
 			if row.Label < 0 || int(row.Label) >= k {
-				return badJob("example %d (%s): label %d outside the %d outputs of checkpoint %s",
+				return fault.Mark(dataset.ErrBadData, "example %d (%s): label %d outside the %d outputs of checkpoint %s",
 					row.Index, row.ExampleID, row.Label, k, last.Name())
 			}
 			s.targets[i] = int64(row.Label)

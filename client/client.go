@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -85,6 +86,9 @@ type JobStatus struct {
 	// Retrying describes each running activity that failed before: its
 	// type, attempt and last error.
 	Retrying []string
+	// Started counts the shard activities a worker is running now; the rest
+	// of Progress.ShardsRunning wait in the queue.
+	Started int
 }
 
 // Status returns a job's progress, counting the examples that running shards
@@ -103,6 +107,9 @@ func Status(ctx context.Context, c client.Client, id string) (JobStatus, error) 
 		return st, err
 	}
 	for _, pa := range desc.GetPendingActivities() {
+		if pa.GetActivityType().GetName() == "ScoreShard" && pa.GetState() == enumspb.PENDING_ACTIVITY_STATE_STARTED {
+			st.Started++
+		}
 		if f := pa.GetLastFailure(); pa.GetAttempt() > 1 && f != nil {
 			st.Retrying = append(st.Retrying, fmt.Sprintf("%s (attempt %d): %s", pa.GetActivityType().GetName(), pa.GetAttempt(), f.GetMessage()))
 		}
@@ -125,4 +132,69 @@ func explain(err error) error {
 		return errors.New(app.Message())
 	}
 	return err
+}
+
+// Input returns the input a job was submitted with, from its history.
+func Input(ctx context.Context, c client.Client, id string) (workflows.JobInput, error) {
+	var in workflows.JobInput
+	it := c.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	if !it.HasNext() {
+		return in, fmt.Errorf("job %s: no history", id)
+	}
+	e, err := it.Next()
+	if err != nil {
+		return in, fmt.Errorf("job %s: %w", id, err)
+	}
+	start := e.GetWorkflowExecutionStartedEventAttributes()
+	if start == nil {
+		return in, fmt.Errorf("job %s: history does not begin with its start", id)
+	}
+	if err := converterFromPayloads(start.GetInput(), &in); err != nil {
+		return in, fmt.Errorf("job %s: input: %w", id, err)
+	}
+	return in, nil
+}
+
+// Describe returns a readable account of a job: its state, shards
+// done/failed/total, rate and ETA while it runs, and the errors of failed
+// or retrying shards.
+func Describe(ctx context.Context, c client.Client, id string) (string, error) {
+	desc, err := c.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil {
+		return "", fmt.Errorf("job %s: %w", id, err)
+	}
+	info := desc.GetWorkflowExecutionInfo()
+	var b strings.Builder
+	state := strings.ToLower(strings.TrimPrefix(info.GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_"))
+	fmt.Fprintf(&b, "job %s: %s\n", id, state)
+	if info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		st, err := Status(ctx, c, id)
+		if err != nil {
+			fmt.Fprintf(&b, "progress unknown: %v\n", err)
+			return b.String(), nil
+		}
+		elapsed := time.Since(info.GetStartTime().AsTime())
+		fmt.Fprintf(&b, "stage %s; shards %d done, %d failed, %d running, %d queued, %d total; examples %d/%d",
+			st.Stage, st.ShardsDone, st.ShardsFailed, st.Started, st.ShardsRunning-st.Started, st.Shards, st.ExamplesDone, st.Examples)
+		if rate := float64(st.ExamplesDone) / elapsed.Seconds(); rate > 0 && st.Examples > 0 {
+			eta := time.Duration(float64(st.Examples-st.ExamplesDone)/rate) * time.Second
+			fmt.Fprintf(&b, "; %.0f ex/s since start; ETA %s", rate, eta.Round(time.Second))
+		}
+		b.WriteString("\n")
+		for _, r := range st.Retrying {
+			fmt.Fprintf(&b, "retrying: %s\n", r)
+		}
+		return b.String(), nil
+	}
+	var res workflows.JobResult
+	if err := c.GetWorkflow(ctx, id, "").Get(ctx, &res); err != nil {
+		fmt.Fprintf(&b, "error: %v\n", explain(err))
+		return b.String(), nil
+	}
+	fmt.Fprintf(&b, "shards %d done, %d failed, %d total; %d rows in %s\n",
+		res.Shards-len(res.Failed), len(res.Failed), res.Shards, res.Rows, res.Ref.Out)
+	for _, f := range res.Failed {
+		fmt.Fprintf(&b, "shard %d failed: %s\n", f.Shard, f.Error)
+	}
+	return b.String(), nil
 }

@@ -5,6 +5,8 @@
 package workflows
 
 import (
+	"errors"
+	"sort"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -33,21 +35,35 @@ type JobInput struct {
 	// ShardsPerWrite is the number of shards each write activity
 	// normalises; 0 means DefaultShardsPerWrite.
 	ShardsPerWrite int
+	// HeartbeatTimeout is how long a shard's worker may stay silent before
+	// the shard moves to another worker; 0 means DefaultHeartbeatTimeout.
+	// Shards heartbeat after every checkpoint of every batch.
+	HeartbeatTimeout time.Duration
 }
 
 // Defaults for JobInput's zero fields.
 const (
-	DefaultMaxInFlight    = 256
-	DefaultShardsPerWrite = 16
+	DefaultMaxInFlight      = 256
+	DefaultShardsPerWrite   = 16
+	DefaultHeartbeatTimeout = time.Minute
 )
 
-// JobResult reports a finished job.
+// ShardFailure is a shard that failed after its retries.
+type ShardFailure struct {
+	Shard int
+	Error string
+}
+
+// JobResult reports a finished job. A job with Failed shards is partial: it
+// has no result files; running it again computes only the failed shards.
 type JobResult struct {
 	Ref      activities.JobRef
 	Examples int64
 	Shards   int
 	// Reused counts shards whose outputs existed before this run.
-	Reused  int
+	Reused int
+	// Failed lists the shards that failed, in shard order.
+	Failed  []ShardFailure
 	Rows    int64
 	Parts   int
 	Hardest []storage.ScoreRow
@@ -63,6 +79,7 @@ type Progress struct {
 	ExamplesDone  int64
 	Shards        int
 	ShardsDone    int
+	ShardsFailed  int
 	ShardsRunning int
 }
 
@@ -92,7 +109,7 @@ func ScoreJob(ctx workflow.Context, in JobInput) (JobResult, error) {
 	t1 := workflow.Now(ctx)
 	res.PlanSeconds = t1.Sub(t0).Seconds()
 
-	gctx := gradientOptions(ctx)
+	gctx := gradientOptions(ctx, in.HeartbeatTimeout)
 	err := slidingWindow(ctx, plan.Shards, maxInFlight, func(i int) workflow.Future {
 		p.ShardsRunning++
 		return workflow.ExecuteActivity(gctx, a.ScoreShard, activities.ShardInput{Ref: plan.Ref, Shard: i})
@@ -100,7 +117,14 @@ func ScoreJob(ctx workflow.Context, in JobInput) (JobResult, error) {
 		p.ShardsRunning--
 		var r activities.ShardResult
 		if err := f.Get(ctx, &r); err != nil {
-			return err
+			if jobLevel(err) {
+				return err
+			}
+			// The shard failed after its retries, or on its data: the
+			// others go on, and the job ends partial.
+			res.Failed = append(res.Failed, ShardFailure{Shard: i, Error: message(err)})
+			p.ShardsFailed++
+			return nil
 		}
 		p.ShardsDone++
 		p.ExamplesDone += r.Examples
@@ -112,9 +136,14 @@ func ScoreJob(ctx workflow.Context, in JobInput) (JobResult, error) {
 	if err != nil {
 		return res, err
 	}
-
 	t2 := workflow.Now(ctx)
 	res.ScoreSeconds = t2.Sub(t1).Seconds()
+	if len(res.Failed) > 0 {
+		sort.Slice(res.Failed, func(a, b int) bool { return res.Failed[a].Shard < res.Failed[b].Shard })
+		p.Stage = "partial"
+		return res, nil
+	}
+
 	p.Stage = "merging classes"
 	rctx := reduceOptions(ctx)
 	if err := workflow.ExecuteActivity(rctx, a.MergeClasses, activities.MergeInput{Ref: plan.Ref}).Get(ctx, nil); err != nil {
@@ -178,23 +207,44 @@ func slidingWindow(ctx workflow.Context, n, max int, start func(int) workflow.Fu
 	return firstErr
 }
 
+// jobLevel reports whether err fails the whole job rather than one shard.
+func jobLevel(err error) bool {
+	var app *temporal.ApplicationError
+	return errors.As(err, &app) && app.Type() == activities.BadInputType
+}
+
+// message returns the activity's own error message.
+func message(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app.Message()
+	}
+	var timeout *temporal.TimeoutError
+	if errors.As(err, &timeout) {
+		return "timed out: " + timeout.Error()
+	}
+	return err.Error()
+}
+
 func retryPolicy() *temporal.RetryPolicy {
 	return &temporal.RetryPolicy{
 		InitialInterval:        time.Second,
 		BackoffCoefficient:     2,
 		MaximumInterval:        time.Minute,
 		MaximumAttempts:        5,
-		NonRetryableErrorTypes: []string{activities.BadInputType},
+		NonRetryableErrorTypes: []string{activities.BadInputType, activities.BadDataType},
 	}
 }
 
-func gradientOptions(ctx workflow.Context) workflow.Context {
+func gradientOptions(ctx workflow.Context, heartbeat time.Duration) workflow.Context {
+	if heartbeat <= 0 {
+		heartbeat = DefaultHeartbeatTimeout
+	}
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:           GradientQueue,
 		StartToCloseTimeout: 12 * time.Hour,
-		// Shards heartbeat after every checkpoint of every batch; a worker
-		// silent this long is dead and its shard moves to another.
-		HeartbeatTimeout: time.Minute,
+		// A worker silent this long is dead; its shard moves to another.
+		HeartbeatTimeout: heartbeat,
 		RetryPolicy:      retryPolicy(),
 	})
 }

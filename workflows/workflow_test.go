@@ -14,7 +14,6 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	tlog "go.temporal.io/sdk/log"
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
 	_ "gocloud.dev/blob/fileblob"
@@ -210,9 +209,10 @@ func TestShardRetry(t *testing.T) {
 	}
 }
 
-// TestBadLabelFailsFast: a label outside the model's outputs fails the job
-// with an error naming the example, without retrying.
-func TestBadLabelFailsFast(t *testing.T) {
+// TestBadLabelFailsTheShard: a label outside the model's outputs fails its
+// shard at once, without retries, naming the example; the other shards
+// finish and the job ends partial.
+func TestBadLabelFailsTheShard(t *testing.T) {
 	dir := t.TempDir()
 	images, labels := testjob.Dataset(20, h, w, classes)
 	labels[13] = 7
@@ -223,9 +223,10 @@ func TestBadLabelFailsFast(t *testing.T) {
 	if _, err := testjob.WriteCheckpoints(filepath.Join(dir, "ckpt"), testjob.Linear(3, classes, h, w)); err != nil {
 		t.Fatal(err)
 	}
-	spec := activities.JobSpec{Dataset: datasetSpec(prefix), Checkpoints: []string{filepath.Join(dir, "ckpt")}, ShardSize: 5, Out: t.TempDir()}
+	out := t.TempDir()
+	spec := activities.JobSpec{Dataset: datasetSpec(prefix), Checkpoints: []string{filepath.Join(dir, "ckpt")}, ShardSize: 5, Out: out}
 	var attempts atomic.Int32
-	_, err = run(t, workflows.JobInput{Spec: spec, MaxInFlight: 1}, func(env *testsuite.TestWorkflowEnvironment, a *activities.Activities) {
+	res, err := run(t, workflows.JobInput{Spec: spec, MaxInFlight: 1}, func(env *testsuite.TestWorkflowEnvironment, a *activities.Activities) {
 		env.OnActivity(a.ScoreShard, mock.Anything, mock.Anything).Return(
 			func(ctx context.Context, in activities.ShardInput) (activities.ShardResult, error) {
 				if in.Shard == 2 {
@@ -234,15 +235,75 @@ func TestBadLabelFailsFast(t *testing.T) {
 				return a.ScoreShard(ctx, in)
 			})
 	})
-	var app *temporal.ApplicationError
-	if !errors.As(err, &app) || app.Type() != activities.BadInputType {
-		t.Fatalf("got %v, want a %s application error", err, activities.BadInputType)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !strings.Contains(err.Error(), "example 13") || !strings.Contains(err.Error(), "label 7") {
-		t.Fatalf("error does not name the example and label: %v", err)
+	if len(res.Failed) != 1 || res.Failed[0].Shard != 2 {
+		t.Fatalf("failed shards %+v, want shard 2", res.Failed)
+	}
+	if msg := res.Failed[0].Error; !strings.Contains(msg, "example 13") || !strings.Contains(msg, "label 7") {
+		t.Fatalf("error does not name the example and label: %s", msg)
 	}
 	if attempts.Load() != 1 {
 		t.Fatalf("bad shard ran %d times, want 1 (no retries)", attempts.Load())
+	}
+	if res.Parts != 0 {
+		t.Fatalf("a partial job wrote %d parts", res.Parts)
+	}
+}
+
+// TestPartialThenResume: a shard that keeps failing after its retries does
+// not sink the job; once the cause is gone, running the job again computes
+// only that shard and gives the rows of an undisturbed run.
+func TestPartialThenResume(t *testing.T) {
+	f := newFixture(t, 4)
+	clean := t.TempDir()
+	res, err := run(t, workflows.JobInput{Spec: f.spec(clean, 10)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := readScores(t, clean, res.Shards)
+
+	out := t.TempDir()
+	var attempts atomic.Int32
+	res, err = run(t, workflows.JobInput{Spec: f.spec(out, 10)}, func(env *testsuite.TestWorkflowEnvironment, a *activities.Activities) {
+		env.OnActivity(a.ScoreShard, mock.Anything, mock.Anything).Return(
+			func(ctx context.Context, in activities.ShardInput) (activities.ShardResult, error) {
+				if in.Shard == 3 {
+					attempts.Add(1)
+					return activities.ShardResult{}, errors.New("GPU fell off the bus")
+				}
+				return a.ScoreShard(ctx, in)
+			})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Failed) != 1 || res.Failed[0].Shard != 3 || !strings.Contains(res.Failed[0].Error, "GPU fell off the bus") {
+		t.Fatalf("failed %+v", res.Failed)
+	}
+	if attempts.Load() != 5 {
+		t.Fatalf("failing shard tried %d times, want 5", attempts.Load())
+	}
+	var computed []int
+	res, err = run(t, workflows.JobInput{Spec: f.spec(out, 10)}, func(env *testsuite.TestWorkflowEnvironment, a *activities.Activities) {
+		env.OnActivity(a.ScoreShard, mock.Anything, mock.Anything).Return(
+			func(ctx context.Context, in activities.ShardInput) (activities.ShardResult, error) {
+				r, err := a.ScoreShard(ctx, in)
+				if !r.Reused {
+					computed = append(computed, in.Shard)
+				}
+				return r, err
+			})
+	})
+	if err != nil || len(res.Failed) != 0 {
+		t.Fatalf("resume: %v %+v", err, res.Failed)
+	}
+	if !slices.Equal(computed, []int{3}) || res.Reused != res.Shards-1 {
+		t.Fatalf("resume computed shards %v (reused %d of %d), want only 3", computed, res.Reused, res.Shards)
+	}
+	if got := readScores(t, out, res.Shards); !slices.Equal(got, want) {
+		t.Fatal("resumed rows differ from an undisturbed run's")
 	}
 }
 

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
@@ -38,6 +40,24 @@ func (t *temporalFlags) dial() (client.Client, error) {
 		return nil, fmt.Errorf("--temporal %s: %w", t.hostPort, err)
 	}
 	return c, nil
+}
+
+// dialPatiently retries dial until ctx ends or wait has passed: workers
+// often start before their server (a cluster coming up, a restart).
+func (t *temporalFlags) dialPatiently(ctx context.Context, wait time.Duration) (client.Client, error) {
+	deadline := time.Now().Add(wait)
+	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
+		c, err := t.dial()
+		if err == nil || time.Now().After(deadline) {
+			return c, err
+		}
+		fmt.Fprintf(os.Stderr, "waiting for Temporal at %s: %v\n", t.hostPort, err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(delay):
+		}
+	}
 }
 
 // engineFlags configure the gradient engine.

@@ -3,6 +3,10 @@
 //	vog run     score a dataset and wait for the result
 //	vog worker  serve gradient and reduce work for a Temporal server
 //	vog server  run the embedded Temporal dev server on its own
+//	vog submit  start a job on a Temporal server and print its id
+//	vog status  show a job's shards, rate, ETA and errors
+//	vog wait    follow a job to its end
+//	vog resume  run a job again, computing only what is missing
 package main
 
 import (
@@ -25,6 +29,8 @@ Usage:
   vog run    --format idx|imagefolder --dataset URL --checkpoints LIST --out URL [flags]
   vog worker --temporal HOST:PORT [--queue gradient,reduce] [flags]
   vog server [--port 7233] [--state-dir DIR]
+  vog submit --temporal HOST:PORT [run flags]     start a job, print its id
+  vog status|wait|resume --temporal HOST:PORT JOB
 
 Run 'vog COMMAND -h' for a command's flags.
 `
@@ -44,6 +50,14 @@ func main() {
 		err = workerCmd(ctx, os.Args[2:])
 	case "server":
 		err = serverCmd(ctx, os.Args[2:])
+	case "submit":
+		err = submitCmd(ctx, os.Args[2:])
+	case "status":
+		err = statusCmd(ctx, os.Args[2:])
+	case "wait":
+		err = waitCmd(ctx, os.Args[2:])
+	case "resume":
+		err = resumeCmd(ctx, os.Args[2:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

@@ -2,8 +2,13 @@ package main_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"image"
+	"image/png"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -311,4 +316,110 @@ func TestRunBadInput(t *testing.T) {
 	if !bytes.Equal(success, after) {
 		t.Fatal("a refused job changed the earlier result")
 	}
+}
+
+// writeImageFolder writes the first n fixture images as grey PNGs, one
+// folder per class, named by their index; it returns each file's path.
+func writeImageFolder(t *testing.T, root string, n int) []string {
+	t.Helper()
+	ref := readReference(t)
+	images := readSmallImages(t)
+	var paths []string
+	for i, e := range ref.Examples[:n] {
+		img := image.NewGray(image.Rect(0, 0, 28, 28))
+		copy(img.Pix, images[i*784:(i+1)*784])
+		var b bytes.Buffer
+		if err := png.Encode(&b, img); err != nil {
+			t.Fatal(err)
+		}
+		dir := filepath.Join(root, "class"+strconv.Itoa(int(e.Label)))
+		os.MkdirAll(dir, 0o755)
+		p := filepath.Join(dir, fmt.Sprintf("%03d.png", i))
+		if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	return paths
+}
+
+// TestRunPartialThenResume: a corrupt image fails its shard, named; the other
+// shards finish and the job ends partial. Once the image is fixed, the same
+// command computes only that shard.
+func TestRunPartialThenResume(t *testing.T) {
+	root := t.TempDir()
+	paths := writeImageFolder(t, root, 60)
+	good, _ := os.ReadFile(paths[7])
+	os.WriteFile(paths[7], good[:len(good)/2], 0o644)
+	out, state := t.TempDir(), t.TempDir()
+	args := []string{"run", "--format", "imagefolder", "--channels", "1", "--dataset", root,
+		"--checkpoints", fixtures + "/ckpt", "--out", out, "--state-dir", state, "--shard-size", "20"}
+	r := runVog(t, args...)
+	if r.err == nil {
+		t.Fatalf("a job with a corrupt image succeeded:\n%s", r.stdout)
+	}
+	rel, _ := filepath.Rel(root, paths[7])
+	if !strings.Contains(r.stderr, "failed: --dataset "+root+": example ") || !strings.Contains(r.stderr, rel) ||
+		!strings.Contains(r.stderr, "is partial: 1 of 3 shards failed") {
+		t.Fatalf("partial job's report:\n%s", r.stderr)
+	}
+	os.WriteFile(paths[7], good, 0o644)
+	r = runVog(t, args...)
+	if r.err != nil {
+		t.Fatalf("after the fix: %v\n%s", r.err, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "in 3 shard(s) (2 reused)") {
+		t.Fatalf("resume recomputed more than the failed shard:\n%s", r.stdout)
+	}
+	if len(readRows(t, out)) != 60 {
+		t.Fatal("rows missing after the resume")
+	}
+}
+
+// TestRunImageFolder writes the 256 fixture images as grey PNGs in one
+// folder per class and scores them as an ImageFolder dataset: PNG is
+// lossless and the pixels scale the same way, so each example's scores must
+// equal the IDX run's PyTorch references, found by example id.
+func TestRunImageFolder(t *testing.T) {
+	ref := readReference(t)
+	root := t.TempDir()
+	writeImageFolder(t, root, len(ref.Examples))
+	out := t.TempDir()
+	r := runVog(t, "run", "--format", "imagefolder", "--channels", "1", "--dataset", root,
+		"--checkpoints", fixtures+"/ckpt", "--out", out, "--state-dir", t.TempDir(), "--shard-size", "100")
+	if r.err != nil {
+		t.Fatalf("%v\n%s", r.err, r.stderr)
+	}
+	rows := readRows(t, out)
+	if len(rows) != len(ref.Examples) {
+		t.Fatalf("%d rows", len(rows))
+	}
+	for _, got := range rows {
+		i, err := strconv.Atoi(strings.TrimSuffix(filepath.Base(got.ExampleID), ".png"))
+		if err != nil {
+			t.Fatalf("example id %q", got.ExampleID)
+		}
+		e := ref.Examples[i]
+		if got.Label != e.Label || rel(got.VoG, e.VoGTrue) > 1e-5 || math.Abs(got.VoGNorm-e.VoGNormTrue) > 1e-4 {
+			t.Fatalf("%s: %+v, reference %+v", got.ExampleID, got, e)
+		}
+	}
+}
+
+// readSmallImages decodes the fixture's IDX images (gzip, 16-byte header).
+func readSmallImages(t *testing.T) []byte {
+	f, err := os.Open(filepath.Join(fixtures, "small-images-idx3-ubyte.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data[16:]
 }

@@ -19,19 +19,29 @@ import (
 	"github.com/vogscore/vog/workflows"
 )
 
-func runCmd(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("vog run", flag.ContinueOnError)
-	var (
-		spec        activities.JobSpec
-		checkpoints string
-		tf          temporalFlags
-		ef          engineFlags
-		stateDir    string
-		every       time.Duration
-	)
+// jobFlags are the flags that describe a job, shared by run and submit.
+type jobFlags struct {
+	fs          *flag.FlagSet
+	spec        activities.JobSpec
+	checkpoints string
+	tf          temporalFlags
+	ef          engineFlags
+	stateDir    string
+	every       time.Duration
+	cpuProfile  string
+	heartbeat   time.Duration
+}
+
+func (j *jobFlags) input() workflows.JobInput {
+	return workflows.JobInput{Spec: j.spec, HeartbeatTimeout: j.heartbeat}
+}
+
+func parseJob(name string, args []string) (*jobFlags, error) {
+	j := &jobFlags{fs: flag.NewFlagSet("vog "+name, flag.ContinueOnError)}
+	fs, spec := j.fs, &j.spec
 	fs.StringVar(&spec.Dataset.Format, "format", "", "dataset format: idx or imagefolder")
 	fs.StringVar(&spec.Dataset.URL, "dataset", "", "dataset URL or path (idx: the prefix of -images-idx3-ubyte[.gz]; imagefolder: the folder)")
-	fs.StringVar(&checkpoints, "checkpoints", "", "comma-separated checkpoint URLs in training order, or one folder of *.pt (natural order)")
+	fs.StringVar(&j.checkpoints, "checkpoints", "", "comma-separated checkpoint URLs in training order, or one folder of *.pt (natural order)")
 	fs.StringVar(&spec.Out, "out", "", "output URL or path")
 	fs.StringVar(&spec.Label, "label", activities.LabelTrue, "gradient target: true (the label) or predicted (by the last checkpoint)")
 	fs.IntVar(&spec.ShardSize, "shard-size", activities.DefaultShardSize, "examples per shard")
@@ -41,16 +51,57 @@ func runCmd(ctx context.Context, args []string) error {
 	fs.IntVar(&spec.Dataset.Crop, "crop", 0, "imagefolder: centre-crop to this square size")
 	fs.Var((*floatList)(&spec.Dataset.Mean), "mean", "per-channel mean subtracted after scaling to [0,1], e.g. 0.485,0.456,0.406")
 	fs.Var((*floatList)(&spec.Dataset.Std), "std", "per-channel std divided by after --mean")
-	fs.StringVar(&stateDir, "state-dir", defaultStateDir(), "embedded server: directory of its SQLite state")
-	fs.DurationVar(&every, "progress", 2*time.Second, "interval between progress lines")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process to `file`")
-	tf.register(fs)
-	ef.register(fs)
+	fs.StringVar(&j.stateDir, "state-dir", defaultStateDir(), "embedded server: directory of its SQLite state")
+	fs.DurationVar(&j.every, "progress", 2*time.Second, "interval between progress lines")
+	fs.StringVar(&j.cpuProfile, "cpuprofile", "", "write a CPU profile of this process to `file`")
+	fs.DurationVar(&j.heartbeat, "heartbeat-timeout", workflows.DefaultHeartbeatTimeout, "a shard whose worker is silent this long moves to another worker")
+	j.tf.register(fs)
+	j.ef.register(fs)
 	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if j.checkpoints != "" {
+		spec.Checkpoints = strings.Split(j.checkpoints, ",")
+	}
+	j.spec = spec.WithDefaults()
+	if err := j.spec.Validate(); err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+// submitCmd starts a job on a Temporal server and prints its id.
+func submitCmd(ctx context.Context, args []string) error {
+	j, err := parseJob("submit", args)
+	if err != nil {
 		return err
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
+	if j.tf.hostPort == "" {
+		return fmt.Errorf("--temporal: missing (or set TEMPORAL_ADDRESS); vog run works without a server")
+	}
+	c, err := j.tf.dial()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	id, err := vogclient.Submit(ctx, c, j.input())
+	if err != nil {
+		return err
+	}
+	fmt.Println(id)
+	return nil
+}
+
+func runCmd(ctx context.Context, args []string) error {
+	j, err := parseJob("run", args)
+	if err != nil {
+		return err
+	}
+	if j.cpuProfile != "" {
+		f, err := os.Create(j.cpuProfile)
 		if err != nil {
 			return err
 		}
@@ -60,30 +111,20 @@ func runCmd(ctx context.Context, args []string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	if checkpoints != "" {
-		spec.Checkpoints = strings.Split(checkpoints, ",")
-	}
-	spec = spec.WithDefaults()
-	if err := spec.Validate(); err != nil {
-		return err
-	}
 	started := time.Now()
-
+	tf := &j.tf
 	embedded := tf.hostPort == ""
 	if embedded {
 		// Embedded default: a dev server in this process, with its state in
 		// SQLite so a run can be resumed after a crash, and a local worker.
-		srv, err := temporalserver.Start(temporalserver.Options{DatabaseFile: filepath.Join(stateDir, "temporal.sqlite")})
+		srv, err := temporalserver.Start(temporalserver.Options{DatabaseFile: filepath.Join(j.stateDir, "temporal.sqlite")})
 		if err != nil {
 			return err
 		}
 		defer srv.Stop()
 		tf.hostPort = srv.HostPort()
 		tf.quiet = true // failures reach the user through Follow
-		fmt.Fprintf(os.Stderr, "embedded Temporal server on %s (state in %s)\n", tf.hostPort, stateDir)
+		fmt.Fprintf(os.Stderr, "embedded Temporal server on %s (state in %s)\n", tf.hostPort, j.stateDir)
 	}
 	c, err := tf.dial()
 	if err != nil {
@@ -91,23 +132,36 @@ func runCmd(ctx context.Context, args []string) error {
 	}
 	defer c.Close()
 	if embedded {
-		w, err := worker.Start(c, ef.cfg)
+		w, err := worker.Start(c, j.ef.cfg)
 		if err != nil {
 			return err
 		}
 		defer w.Stop()
 	}
 
-	id, err := vogclient.Submit(ctx, c, workflows.JobInput{Spec: spec})
+	id, err := vogclient.Submit(ctx, c, j.input())
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "job %s: scoring %s\n", id, spec.Dataset.URL)
-	res, err := vogclient.Follow(ctx, c, id, os.Stderr, every)
+	fmt.Fprintf(os.Stderr, "job %s: scoring %s\n", id, j.spec.Dataset.URL)
+	res, err := vogclient.Follow(ctx, c, id, os.Stderr, j.every)
 	if err != nil {
 		return fmt.Errorf("job %s failed: %w", id, err)
 	}
-	printSummary(res, spec.Out, time.Since(started))
+	return report(id, res, j.spec.Out, time.Since(started))
+}
+
+// report prints a finished job's summary, or a partial job's failed shards
+// (as an error).
+func report(id string, res workflows.JobResult, out string, took time.Duration) error {
+	if len(res.Failed) > 0 {
+		for _, f := range res.Failed {
+			fmt.Fprintf(os.Stderr, "shard %d failed: %s\n", f.Shard, f.Error)
+		}
+		return fmt.Errorf("job %s is partial: %d of %d shards failed (above); fix the cause and run it again (vog resume %s, or the same command): finished shards are reused",
+			id, len(res.Failed), res.Shards, id)
+	}
+	printSummary(res, out, took)
 	return nil
 }
 

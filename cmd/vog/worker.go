@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/vogscore/vog/worker"
 )
@@ -27,7 +28,7 @@ func workerCmd(ctx context.Context, args []string) error {
 		return fmt.Errorf("--temporal: missing (or set TEMPORAL_ADDRESS)")
 	}
 	ef.cfg.Queues = strings.Split(queues, ",")
-	c, err := tf.dial()
+	c, err := tf.dialPatiently(ctx, 2*time.Minute)
 	if err != nil {
 		return err
 	}

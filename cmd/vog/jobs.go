@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	vogclient "github.com/vogscore/vog/client"
+)
+
+// jobCmd parses the flags of a command about one job: vog status|wait|resume JOB.
+func jobCmd(name string, args []string) (*temporalFlags, string, time.Duration, error) {
+	fs := flag.NewFlagSet("vog "+name, flag.ContinueOnError)
+	var tf temporalFlags
+	every := fs.Duration("progress", 5*time.Second, "interval between progress lines")
+	tf.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, "", 0, err
+	}
+	if fs.NArg() != 1 {
+		return nil, "", 0, fmt.Errorf("usage: vog %s [flags] JOB", name)
+	}
+	if tf.hostPort == "" {
+		return nil, "", 0, errors.New("--temporal: missing (or set TEMPORAL_ADDRESS)")
+	}
+	return &tf, fs.Arg(0), *every, nil
+}
+
+func statusCmd(ctx context.Context, args []string) error {
+	tf, id, _, err := jobCmd("status", args)
+	if err != nil {
+		return err
+	}
+	c, err := tf.dial()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	st, err := vogclient.Describe(ctx, c, id)
+	if err != nil {
+		return err
+	}
+	fmt.Print(st)
+	return nil
+}
+
+func waitCmd(ctx context.Context, args []string) error {
+	tf, id, every, err := jobCmd("wait", args)
+	if err != nil {
+		return err
+	}
+	c, err := tf.dial()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	started := time.Now()
+	res, err := vogclient.Follow(ctx, c, id, os.Stderr, every)
+	if err != nil {
+		return fmt.Errorf("job %s failed: %w", id, err)
+	}
+	return report(id, res, res.Ref.Out, time.Since(started))
+}
+
+func resumeCmd(ctx context.Context, args []string) error {
+	tf, id, every, err := jobCmd("resume", args)
+	if err != nil {
+		return err
+	}
+	c, err := tf.dial()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	in, err := vogclient.Input(ctx, c, id)
+	if err != nil {
+		return err
+	}
+	if _, err := vogclient.Submit(ctx, c, in); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "job %s resumed: finished shards are reused\n", id)
+	started := time.Now()
+	res, err := vogclient.Follow(ctx, c, id, os.Stderr, every)
+	if err != nil {
+		return fmt.Errorf("job %s failed: %w", id, err)
+	}
+	return report(id, res, in.Spec.Out, time.Since(started))
+}
