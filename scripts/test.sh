@@ -2,15 +2,30 @@
 # test.sh installs what the tests need and runs the whole suite against real
 # parts: libtorch and TorchScript checkpoints made by PyTorch, the real
 # Fashion-MNIST files, Temporal servers (the SDK's test server and vog's
-# embedded one), and DuckDB as an independent Parquet reader.
+# embedded one), an S3 server, and DuckDB as an independent Parquet reader.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
 export PATH="$PATH:/usr/local/go/bin"
 (cd tools/duckdb && npm ci --no-audit --no-fund --silent)
 
+# A real S3-compatible server on loopback (versitygw over a temporary
+# folder) for the object-storage tests; stopped on exit.
+export GOBIN="${GOBIN:-$(go env GOPATH)/bin}"
+[ -x "$GOBIN/versitygw" ] || go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
+s3dir=$(mktemp -d)
+mkdir "$s3dir/vog-test"
+s3port=$((20000 + RANDOM % 20000))
+export AWS_ACCESS_KEY_ID=vogtest AWS_SECRET_ACCESS_KEY=vogtestsecret
+ROOT_ACCESS_KEY=$AWS_ACCESS_KEY_ID ROOT_SECRET_KEY=$AWS_SECRET_ACCESS_KEY \
+  "$GOBIN/versitygw" --port "127.0.0.1:$s3port" posix "$s3dir" >"$s3dir.log" 2>&1 &
+s3pid=$!
+trap 'kill $s3pid 2>/dev/null; wait $s3pid 2>/dev/null; rm -rf "$s3dir" "$s3dir.log"' EXIT
+for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$s3port) 2>/dev/null && break; sleep 0.1; done
+export VOG_S3_URL="s3://vog-test?endpoint=http://127.0.0.1:$s3port&region=us-east-1&use_path_style=true"
+
 # Tests that need these fail rather than skip when they are missing.
-export VOG_REQUIRE_TORCH=1 VOG_REQUIRE_DUCKDB=1
+export VOG_REQUIRE_TORCH=1 VOG_REQUIRE_DUCKDB=1 VOG_REQUIRE_S3=1
 export VOG_ENGINE_LIB="$PWD/build/libvogtorch.so" VOG_BIN="$PWD/build/vog"
 
 go vet ./...

@@ -1,0 +1,90 @@
+package main_test
+
+import (
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"gocloud.dev/blob"
+	_ "gocloud.dev/blob/s3blob"
+)
+
+// s3Bucket returns the S3 test bucket's URL ($VOG_S3_URL, set by
+// scripts/test.sh, which runs versitygw on loopback), skipping the test
+// where there is none unless VOG_REQUIRE_S3 is set.
+func s3Bucket(t *testing.T) *url.URL {
+	t.Helper()
+	raw := os.Getenv("VOG_S3_URL")
+	if raw == "" {
+		if os.Getenv("VOG_REQUIRE_S3") != "" {
+			t.Fatal("VOG_S3_URL is not set")
+		}
+		t.Skip("no S3 server: set VOG_S3_URL (scripts/test.sh starts one)")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func s3Key(u *url.URL, key string) string {
+	k := *u
+	k.Path = "/" + key
+	return k.String()
+}
+
+// TestRunS3 reads the dataset and checkpoints from a real S3-compatible
+// server and writes the result there; the rows equal a local run's.
+func TestRunS3(t *testing.T) {
+	u := s3Bucket(t)
+	ctx := t.Context()
+	b, err := blob.OpenBucket(ctx, u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	prefix := strings.ReplaceAll(t.Name(), "/", "_") + "/"
+	upload := func(local, key string) {
+		data, err := os.ReadFile(local)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.WriteAll(ctx, prefix+key, data, nil); err != nil {
+			t.Fatalf("upload %s: %v", key, err)
+		}
+	}
+	upload(filepath.Join(fixtures, "small-images-idx3-ubyte.gz"), "data/small-images-idx3-ubyte.gz")
+	upload(filepath.Join(fixtures, "small-labels-idx1-ubyte.gz"), "data/small-labels-idx1-ubyte.gz")
+	ckpts, _ := filepath.Glob(filepath.Join(fixtures, "ckpt", "*.pt"))
+	for _, c := range ckpts {
+		upload(c, "ckpt/"+filepath.Base(c))
+	}
+
+	out := s3Key(u, prefix+"out")
+	r := runVog(t, "run", "--format", "idx", "--dataset", s3Key(u, prefix+"data/small"),
+		"--checkpoints", s3Key(u, prefix+"ckpt"), "--out", out, "--state-dir", t.TempDir(), "--shard-size", "100")
+	if r.err != nil {
+		t.Fatalf("%v\n%s", r.err, r.stderr)
+	}
+	local := t.TempDir()
+	if r := runVog(t, scoreArgs(t, local, "--shard-size", "100")...); r.err != nil {
+		t.Fatalf("%v\n%s", r.err, r.stderr)
+	}
+	// Fetch the S3 result and compare.
+	fetched := t.TempDir()
+	for _, key := range []string{"_SUCCESS", "classes.parquet", "scores/part-00000.parquet", "scores/part-00001.parquet", "scores/part-00002.parquet"} {
+		data, err := b.ReadAll(ctx, prefix+"out/"+key)
+		if err != nil {
+			t.Fatalf("%s: %v", key, err)
+		}
+		os.MkdirAll(filepath.Dir(filepath.Join(fetched, key)), 0o755)
+		os.WriteFile(filepath.Join(fetched, key), data, 0o644)
+	}
+	if !slices.Equal(readRows(t, fetched), readRows(t, local)) {
+		t.Fatal("rows written to S3 differ from a local run's")
+	}
+}
