@@ -91,8 +91,9 @@ type JobStatus struct {
 	Started int
 }
 
-// Status returns a job's progress, counting the examples that running shards
-// have reported in their heartbeats.
+// Status returns a job's progress: what its workflow reports, plus the
+// progress of its running ScoreShards children and the examples that their
+// running shards have reported in heartbeats.
 func Status(ctx context.Context, c client.Client, id string) (JobStatus, error) {
 	var st JobStatus
 	v, err := c.QueryWorkflow(ctx, id, "", workflows.ProgressQuery)
@@ -105,6 +106,18 @@ func Status(ctx context.Context, c client.Client, id string) (JobStatus, error) 
 	desc, err := c.DescribeWorkflowExecution(ctx, id, "")
 	if err != nil {
 		return st, err
+	}
+	for _, child := range desc.GetPendingChildren() {
+		cs, err := Status(ctx, c, child.GetWorkflowId())
+		if err != nil {
+			continue // starting or finishing: counted when it completes
+		}
+		st.ExamplesDone += cs.ExamplesDone
+		st.ShardsDone += cs.ShardsDone
+		st.ShardsFailed += cs.ShardsFailed
+		st.ShardsRunning += cs.ShardsRunning
+		st.Started += cs.Started
+		st.Retrying = append(st.Retrying, cs.Retrying...)
 	}
 	for _, pa := range desc.GetPendingActivities() {
 		if pa.GetActivityType().GetName() == "ScoreShard" && pa.GetState() == enumspb.PENDING_ACTIVITY_STATE_STARTED {

@@ -6,8 +6,10 @@ import (
 	"path/filepath"
 	"testing"
 
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	_ "gocloud.dev/blob/fileblob"
@@ -94,12 +96,14 @@ func TestJobOnEmbeddedServer(t *testing.T) {
 	}
 
 	var events []json.RawMessage
+	hist := &historypb.History{}
 	it := c.GetWorkflowHistory(t.Context(), "vog-test", "", false, 0)
 	for it.HasNext() {
 		e, err := it.Next()
 		if err != nil {
 			t.Fatal(err)
 		}
+		hist.Events = append(hist.Events, e)
 		b, err := protojson.Marshal(e)
 		if err != nil {
 			t.Fatal(err)
@@ -109,11 +113,10 @@ func TestJobOnEmbeddedServer(t *testing.T) {
 	history, _ := json.MarshalIndent(map[string]any{"events": events}, "", " ")
 	replayer := sdkworker.NewWorkflowReplayer()
 	replayer.RegisterWorkflow(workflows.ScoreJob)
-	path := filepath.Join(t.TempDir(), "history.json")
-	if err := os.WriteFile(path, history, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := replayer.ReplayWorkflowHistoryFromJSONFile(nil, path); err != nil {
+	replayer.RegisterWorkflow(workflows.ScoreShards)
+	// Child ids derive from the parent's: replay under the original id.
+	opts := sdkworker.ReplayWorkflowHistoryOptions{OriginalExecution: workflow.Execution{ID: "vog-test"}}
+	if err := replayer.ReplayWorkflowHistoryWithOptions(nil, hist, opts); err != nil {
 		t.Fatalf("replay: %v", err)
 	}
 	if os.Getenv("VOG_UPDATE_HISTORY") != "" {

@@ -100,6 +100,7 @@ func Start(c client.Client, cfg Config) (*Workers, error) {
 	if cfg.serves(QueueReduce) {
 		rw := sdkworker.New(c, workflows.ReduceQueue, sdkworker.Options{MaxConcurrentActivityExecutionSize: runtime.NumCPU(), BuildID: activities.Version})
 		rw.RegisterWorkflow(workflows.ScoreJob)
+		rw.RegisterWorkflow(workflows.ScoreShards)
 		rw.RegisterActivity(acts)
 		w.ws = append(w.ws, rw)
 	}

@@ -6,6 +6,7 @@ package workflows
 
 import (
 	"errors"
+	"fmt"
 	"sort"
 	"time"
 
@@ -35,6 +36,9 @@ type JobInput struct {
 	// ShardsPerWrite is the number of shards each write activity
 	// normalises; 0 means DefaultShardsPerWrite.
 	ShardsPerWrite int
+	// ShardsPerChild is the number of shards each ScoreShards child
+	// workflow runs; 0 means DefaultShardsPerChild.
+	ShardsPerChild int
 	// HeartbeatTimeout is how long a shard's worker may stay silent before
 	// the shard moves to another worker; 0 means DefaultHeartbeatTimeout.
 	// Shards heartbeat after every checkpoint of every batch.
@@ -44,8 +48,13 @@ type JobInput struct {
 // Defaults for JobInput's zero fields.
 const (
 	DefaultMaxInFlight      = 256
-	DefaultShardsPerWrite   = 16
+	DefaultShardsPerWrite   = 64
 	DefaultHeartbeatTimeout = time.Minute
+	// About 6 history events per shard keep a child of 1000 shards well
+	// under Temporal's 10,240-event warning.
+	DefaultShardsPerChild = 1000
+	// maxChildren children run at once, so that one finishing leaves no gap.
+	maxChildren = 2
 )
 
 // ShardFailure is a shard that failed after its retries.
@@ -109,28 +118,33 @@ func ScoreJob(ctx workflow.Context, in JobInput) (JobResult, error) {
 	t1 := workflow.Now(ctx)
 	res.PlanSeconds = t1.Sub(t0).Seconds()
 
-	gctx := gradientOptions(ctx, in.HeartbeatTimeout)
-	err := slidingWindow(ctx, plan.Shards, maxInFlight, func(i int) workflow.Future {
-		p.ShardsRunning++
-		return workflow.ExecuteActivity(gctx, a.ScoreShard, activities.ShardInput{Ref: plan.Ref, Shard: i})
-	}, func(i int, f workflow.Future) error {
-		p.ShardsRunning--
-		var r activities.ShardResult
+	// Shards run in child workflows of at most ShardsPerChild shards each,
+	// so that no history nears Temporal's limits whatever the job's size.
+	perChild := in.ShardsPerChild
+	if perChild <= 0 {
+		perChild = DefaultShardsPerChild
+	}
+	children := (plan.Shards + perChild - 1) / perChild
+	parentID := workflow.GetInfo(ctx).WorkflowExecution.ID
+	err := slidingWindow(ctx, children, maxChildren, func(c int) workflow.Future {
+		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+			WorkflowID: fmt.Sprintf("%s/shards-%05d", parentID, c),
+			TaskQueue:  ReduceQueue,
+		})
+		return workflow.ExecuteChildWorkflow(cctx, ScoreShards, ShardsInput{
+			Ref: plan.Ref, First: c * perChild, Last: min((c+1)*perChild, plan.Shards),
+			MaxInFlight: maxInFlight, HeartbeatTimeout: in.HeartbeatTimeout,
+		})
+	}, func(c int, f workflow.Future) error {
+		var r ShardsResult
 		if err := f.Get(ctx, &r); err != nil {
-			if jobLevel(err) {
-				return err
-			}
-			// The shard failed after its retries, or on its data: the
-			// others go on, and the job ends partial.
-			res.Failed = append(res.Failed, ShardFailure{Shard: i, Error: message(err)})
-			p.ShardsFailed++
-			return nil
+			return err
 		}
-		p.ShardsDone++
+		res.Failed = append(res.Failed, r.Failed...)
+		res.Reused += r.Reused
+		p.ShardsDone += r.Done
+		p.ShardsFailed += len(r.Failed)
 		p.ExamplesDone += r.Examples
-		if r.Reused {
-			res.Reused++
-		}
 		return nil
 	})
 	if err != nil {
@@ -177,6 +191,61 @@ func ScoreJob(ctx workflow.Context, in JobInput) (JobResult, error) {
 	res.ReduceSeconds = workflow.Now(ctx).Sub(t2).Seconds()
 	p.Stage = "done"
 	return res, nil
+}
+
+// ShardsInput asks a ScoreShards child to score shards [First, Last).
+type ShardsInput struct {
+	Ref              activities.JobRef
+	First, Last      int
+	MaxInFlight      int
+	HeartbeatTimeout time.Duration
+}
+
+// ShardsResult reports a ScoreShards child.
+type ShardsResult struct {
+	Done     int
+	Reused   int
+	Examples int64
+	Failed   []ShardFailure
+}
+
+// ScoreShards scores a range of a job's shards through a sliding window of
+// activities on the gradient queue. A shard that fails on its data or after
+// its retries is listed in Failed; a job-level error fails the child.
+func ScoreShards(ctx workflow.Context, in ShardsInput) (ShardsResult, error) {
+	var a *activities.Activities
+	var res ShardsResult
+	p := Progress{Stage: "scoring", Shards: in.Last - in.First}
+	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (Progress, error) { return p, nil }); err != nil {
+		return res, err
+	}
+	gctx := gradientOptions(ctx, in.HeartbeatTimeout)
+	err := slidingWindow(ctx, in.Last-in.First, max(in.MaxInFlight, 1), func(i int) workflow.Future {
+		p.ShardsRunning++
+		return workflow.ExecuteActivity(gctx, a.ScoreShard, activities.ShardInput{Ref: in.Ref, Shard: in.First + i})
+	}, func(i int, f workflow.Future) error {
+		p.ShardsRunning--
+		var r activities.ShardResult
+		if err := f.Get(ctx, &r); err != nil {
+			if jobLevel(err) {
+				return err
+			}
+			// The shard failed after its retries, or on its data: the
+			// others go on, and the job ends partial.
+			res.Failed = append(res.Failed, ShardFailure{Shard: in.First + i, Error: message(err)})
+			p.ShardsFailed++
+			return nil
+		}
+		res.Done++
+		res.Examples += r.Examples
+		p.ShardsDone++
+		p.ExamplesDone += r.Examples
+		if r.Reused {
+			res.Reused++
+		}
+		return nil
+	})
+	return res, err
 }
 
 // slidingWindow runs n activities, at most max at a time: start(i) schedules

@@ -69,6 +69,7 @@ func run(t *testing.T, in workflows.JobInput, setup func(*testsuite.TestWorkflow
 	env := s.NewTestWorkflowEnvironment()
 	a := &activities.Activities{Loader: linear.Loader{}}
 	env.RegisterWorkflow(workflows.ScoreJob)
+	env.RegisterWorkflow(workflows.ScoreShards)
 	env.RegisterActivity(a)
 	if setup != nil {
 		setup(env, a)
@@ -138,7 +139,7 @@ func TestSameRowsWhateverTheSharding(t *testing.T) {
 		out := t.TempDir()
 		spec := f.spec(out, size)
 		spec.Label = activities.LabelPredicted
-		res, err := run(t, workflows.JobInput{Spec: spec, MaxInFlight: 3, ShardsPerWrite: 4}, nil)
+		res, err := run(t, workflows.JobInput{Spec: spec, MaxInFlight: 3, ShardsPerWrite: 4, ShardsPerChild: 7}, nil)
 		if err != nil {
 			t.Fatalf("shard size %d: %v", size, err)
 		}
