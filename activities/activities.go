@@ -66,7 +66,7 @@ func openOut(ctx context.Context, out string) (*blob.Bucket, error) {
 	if err != nil {
 		return nil, badJob("--out: %v", err)
 	}
-	return storage.OpenPrefix(ctx, l)
+	return storage.CreatePrefix(ctx, l)
 }
 
 // job reads and caches job.json of ref, checking its fingerprint.

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"runtime"
-	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -14,6 +12,7 @@ import (
 	"github.com/vogscore/vog/dataset"
 	"github.com/vogscore/vog/engine"
 	"github.com/vogscore/vog/engine/torch"
+	"github.com/vogscore/vog/internal/enginebench"
 )
 
 // BenchmarkShardVsEngine compares one ScoreShard activity (decoding,
@@ -31,49 +30,10 @@ func BenchmarkShardVsEngine(b *testing.B) {
 	}
 	loader := lib.Loader("cpu")
 	ckptDir, _ := filepath.Abs("../testdata/fmnist/ckpt")
-	ctx := b.Context()
-	shape := engine.Shape{C: 1, H: 28, W: 28}
 	spec := dataset.Spec{Format: "idx", URL: data}
-	listing, err := dataset.List(ctx, spec)
-	if err != nil {
-		b.Fatal(err)
-	}
-	n := len(listing.Rows)
-	r, _ := dataset.NewReader(ctx, spec, shape)
-	x := make([]float32, n*shape.Len())
-	if err := r.Read(ctx, listing.Rows, x); err != nil {
-		b.Fatal(err)
-	}
-	ckpts, _ := filepath.Glob(filepath.Join(ckptDir, "*.pt"))
-	var models []*engine.Model
-	for _, c := range ckpts {
-		d, _ := os.ReadFile(c)
-		m, err := engine.Load(loader, d, c, shape)
-		if err != nil {
-			b.Fatal(err)
-		}
-		models = append(models, m)
-	}
-	targets := make([]int64, n)
-	for i, row := range listing.Rows {
-		targets[i] = int64(row.Label)
-	}
 	const batch = 128
-	logits, grads := make([]float32, batch*10), make([]float32, batch*shape.Pixels())
-	bare := func() float64 {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		t0 := time.Now()
-		for s := 0; s < n; s += batch {
-			e := min(s+batch, n)
-			for _, m := range models {
-				if err := m.Gradients(x[s*shape.Len():e*shape.Len()], e-s, targets[s:e], logits, grads); err != nil {
-					b.Fatal(err)
-				}
-			}
-		}
-		return float64(n) / time.Since(t0).Seconds()
-	}
+	bare := enginebench.Bare(b, loader, ckptDir, data, engine.Shape{C: 1, H: 28, W: 28}, batch)
+	n := 10000
 	env := newEnv(b, nil...)
 	env.acts.Loader = loader
 	shard := func() float64 {
@@ -98,13 +58,7 @@ func BenchmarkShardVsEngine(b *testing.B) {
 			sh = append(sh, shard())
 		}
 	}
-	b.ReportMetric(median(eng), "engine-ex/s")
-	b.ReportMetric(median(sh), "shard-ex/s")
-	b.ReportMetric(median(sh)/median(eng), "shard/engine")
-}
-
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	return s[len(s)/2]
+	b.ReportMetric(enginebench.Median(eng), "engine-ex/s")
+	b.ReportMetric(enginebench.Median(sh), "shard-ex/s")
+	b.ReportMetric(enginebench.Median(sh)/enginebench.Median(eng), "shard/engine")
 }

@@ -23,15 +23,12 @@ import (
 var imageExts = map[string]bool{".png": true, ".jpg": true, ".jpeg": true}
 
 func listImageFolder(ctx context.Context, s Spec) (*Listing, error) {
-	root, err := storage.Parse(s.URL)
+	r, err := openImageFolder(ctx, s, engine.Shape{})
 	if err != nil {
 		return nil, err
 	}
-	b, err := storage.OpenPrefix(ctx, root)
-	if err != nil {
-		return nil, err
-	}
-	defer b.Close()
+	defer r.Close()
+	b, root := r.b, r.root
 	type file struct{ class, key string }
 	var files []file
 	classSet := map[string]bool{}

@@ -46,7 +46,7 @@ func TestParse(t *testing.T) {
 func TestParquetRoundTrip(t *testing.T) {
 	ctx := t.Context()
 	dir := filepath.Join(t.TempDir(), "new", "out")
-	b, err := storage.OpenPrefix(ctx, storage.Location{BucketURL: "file:///?metadata=skip&no_tmp_dir=true", Key: dir[1:]})
+	b, err := storage.CreatePrefix(ctx, storage.Location{BucketURL: "file:///?metadata=skip&no_tmp_dir=true", Key: dir[1:]})
 	if err != nil {
 		t.Fatal(err)
 	}

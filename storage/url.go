@@ -93,14 +93,20 @@ func Open(ctx context.Context, l Location) (*blob.Bucket, error) {
 	return b, nil
 }
 
-// OpenPrefix opens l as a directory: a bucket whose keys are relative to
-// l.Key. For local paths it creates the directory.
-func OpenPrefix(ctx context.Context, l Location) (*blob.Bucket, error) {
+// CreatePrefix is OpenPrefix for writing: for local paths it first creates
+// the directory.
+func CreatePrefix(ctx context.Context, l Location) (*blob.Bucket, error) {
 	if strings.HasPrefix(l.BucketURL, "file:") {
 		if err := os.MkdirAll("/"+l.Key, 0o755); err != nil {
 			return nil, fmt.Errorf("storage: %w", err)
 		}
 	}
+	return OpenPrefix(ctx, l)
+}
+
+// OpenPrefix opens l as a directory: a bucket whose keys are relative to
+// l.Key.
+func OpenPrefix(ctx context.Context, l Location) (*blob.Bucket, error) {
 	b, err := Open(ctx, l)
 	if err != nil {
 		return nil, err

@@ -4,15 +4,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/vogscore/vog/dataset"
 	"github.com/vogscore/vog/engine"
 	"github.com/vogscore/vog/engine/torch"
+	"github.com/vogscore/vog/internal/enginebench"
 )
 
 // BenchmarkJobVsEngine compares the examples/s of a whole vog run (embedded
@@ -36,9 +35,6 @@ func BenchmarkJobVsEngine(b *testing.B) {
 		b.Skip(err)
 	}
 	bin := vog(&testing.T{})
-	ctx := b.Context()
-
-	// The bare engine: every checkpoint over every example, nothing else.
 	lib, err := torch.Find()
 	if err != nil {
 		b.Skip(err)
@@ -47,53 +43,11 @@ func BenchmarkJobVsEngine(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ckpts, _ := filepath.Glob(filepath.Join(fixtures, "ckpt", "*.pt"))
-	shape := engine.Shape{C: 1, H: 28, W: 28}
-	var models []*engine.Model
-	for _, c := range ckpts {
-		bytes, err := os.ReadFile(c)
-		if err != nil {
-			b.Fatal(err)
-		}
-		m, err := engine.Load(l.Loader("cpu"), bytes, c, shape)
-		if err != nil {
-			b.Fatal(err)
-		}
-		models = append(models, m)
+	n := 10000
+	if strings.HasSuffix(data, "train") {
+		n = 60000
 	}
-	spec := dataset.Spec{Format: "idx", URL: data}
-	listing, err := dataset.List(ctx, spec)
-	if err != nil {
-		b.Fatal(err)
-	}
-	r, err := dataset.NewReader(ctx, spec, shape)
-	if err != nil {
-		b.Fatal(err)
-	}
-	n := len(listing.Rows)
-	x := make([]float32, n*shape.Len())
-	if err := r.Read(ctx, listing.Rows, x); err != nil {
-		b.Fatal(err)
-	}
-	targets := make([]int64, n)
-	for i, row := range listing.Rows {
-		targets[i] = int64(row.Label)
-	}
-	logits, grads := make([]float32, batch*10), make([]float32, batch*shape.Pixels())
-	bare := func() float64 {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		t0 := time.Now()
-		for start := 0; start < n; start += batch {
-			end := min(start+batch, n)
-			for _, m := range models {
-				if err := m.Gradients(x[start*shape.Len():end*shape.Len()], end-start, targets[start:end], logits, grads); err != nil {
-					b.Fatal(err)
-				}
-			}
-		}
-		return float64(n) / time.Since(t0).Seconds()
-	}
+	bare := enginebench.Bare(b, l.Loader("cpu"), filepath.Join(fixtures, "ckpt"), data, engine.Shape{C: 1, H: 28, W: 28}, batch)
 	job := func() float64 {
 		out := b.TempDir()
 		t0 := time.Now()
@@ -114,9 +68,9 @@ func BenchmarkJobVsEngine(b *testing.B) {
 			jobRates = append(jobRates, job())
 		}
 	}
-	b.ReportMetric(median(engineRates), "engine-ex/s")
-	b.ReportMetric(median(jobRates), "job-ex/s")
-	b.ReportMetric(median(jobRates)/median(engineRates), "job/engine")
+	b.ReportMetric(enginebench.Median(engineRates), "engine-ex/s")
+	b.ReportMetric(enginebench.Median(jobRates), "job-ex/s")
+	b.ReportMetric(enginebench.Median(jobRates)/enginebench.Median(engineRates), "job/engine")
 }
 
 func envOr(key, def string) string {
@@ -124,10 +78,4 @@ func envOr(key, def string) string {
 		return v
 	}
 	return def
-}
-
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	return s[len(s)/2]
 }

@@ -8,6 +8,8 @@ import (
 	"os"
 	"time"
 
+	"go.temporal.io/sdk/client"
+
 	vogclient "github.com/vogscore/vog/client"
 )
 
@@ -57,6 +59,11 @@ func waitCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	defer c.Close()
+	return follow(ctx, c, id, every)
+}
+
+// follow waits for job id with progress lines, then reports its result.
+func follow(ctx context.Context, c client.Client, id string, every time.Duration) error {
 	started := time.Now()
 	res, err := vogclient.Follow(ctx, c, id, os.Stderr, every)
 	if err != nil {
@@ -83,10 +90,5 @@ func resumeCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "job %s resumed: finished shards are reused\n", id)
-	started := time.Now()
-	res, err := vogclient.Follow(ctx, c, id, os.Stderr, every)
-	if err != nil {
-		return fmt.Errorf("job %s failed: %w", id, err)
-	}
-	return report(id, res, in.Spec.Out, time.Since(started))
+	return follow(ctx, c, id, every)
 }

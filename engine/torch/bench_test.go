@@ -9,13 +9,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vogscore/vog/engine"
+	"github.com/vogscore/vog/internal/enginebench"
 )
 
 // pytorch is a PyTorch eager process timing rounds of the same gradient
@@ -54,12 +54,6 @@ func (p *pytorch) round(b *testing.B, iters int) float64 {
 		b.Fatal(err)
 	}
 	return v
-}
-
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	return s[len(s)/2]
 }
 
 // benchmarkAgainstPyTorch measures the engine's input-gradient throughput
@@ -111,9 +105,9 @@ func benchmarkAgainstPyTorch(b *testing.B, model string, s engine.Shape, batch, 
 			theirs = append(theirs, py.round(b, itersPerRound))
 		}
 	}
-	b.ReportMetric(median(ours), "engine-ex/s")
-	b.ReportMetric(median(theirs), "pytorch-ex/s")
-	b.ReportMetric(median(ours)/median(theirs), "engine/pytorch")
+	b.ReportMetric(enginebench.Median(ours), "engine-ex/s")
+	b.ReportMetric(enginebench.Median(theirs), "pytorch-ex/s")
+	b.ReportMetric(enginebench.Median(ours)/enginebench.Median(theirs), "engine/pytorch")
 }
 
 // BenchmarkGradientsFashionCNN: the small CNN of the quickstart, batch 128.

@@ -1,0 +1,79 @@
+// Package enginebench holds what vog's benchmarks share: the bare engine
+// baseline that whole pipelines are compared with, and medians of rounds.
+package enginebench
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/vogscore/vog/dataset"
+	"github.com/vogscore/vog/engine"
+)
+
+// Bare loads every checkpoint in ckptDir and decodes every example of an IDX
+// data set, then returns a function that runs the engine alone (every
+// checkpoint over every example, in batches, true-label targets) and returns
+// examples per second.
+func Bare(tb testing.TB, loader engine.Loader, ckptDir, data string, shape engine.Shape, batch int) func() float64 {
+	tb.Helper()
+	ctx := tb.Context()
+	ckpts, _ := filepath.Glob(filepath.Join(ckptDir, "*.pt"))
+	var models []*engine.Model
+	for _, c := range ckpts {
+		bytes, err := os.ReadFile(c)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		m, err := engine.Load(loader, bytes, c, shape)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		models = append(models, m)
+	}
+	spec := dataset.Spec{Format: "idx", URL: data}
+	listing, err := dataset.List(ctx, spec)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r, err := dataset.NewReader(ctx, spec, shape)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	n := len(listing.Rows)
+	x := make([]float32, n*shape.Len())
+	if err := r.Read(ctx, listing.Rows, x); err != nil {
+		tb.Fatal(err)
+	}
+	targets := make([]int64, n)
+	for i, row := range listing.Rows {
+		targets[i] = int64(row.Label)
+	}
+	logits, grads := make([]float32, batch*models[0].Classes()), make([]float32, batch*shape.Pixels())
+	return func() float64 {
+		// As the shard activity does: libtorch keeps its OpenMP pool per
+		// calling thread.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		t0 := time.Now()
+		for s := 0; s < n; s += batch {
+			e := min(s+batch, n)
+			for _, m := range models {
+				if err := m.Gradients(x[s*shape.Len():e*shape.Len()], e-s, targets[s:e], logits, grads); err != nil {
+					tb.Fatal(err)
+				}
+			}
+		}
+		return float64(n) / time.Since(t0).Seconds()
+	}
+}
+
+// Median returns the median of xs (the upper one of an even count).
+func Median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
