@@ -13,8 +13,9 @@ import (
 	vogclient "github.com/vogscore/vog/client"
 )
 
-// jobCmd parses the flags of a command about one job: vog status|wait|resume JOB.
-func jobCmd(name string, args []string) (*temporalFlags, string, time.Duration, error) {
+// jobCmd parses the flags of a command about one job, vog status|wait|resume
+// JOB, and dials the server; the caller closes the client.
+func jobCmd(name string, args []string) (client.Client, string, time.Duration, error) {
 	fs := flag.NewFlagSet("vog "+name, flag.ContinueOnError)
 	var tf temporalFlags
 	every := fs.Duration("progress", 5*time.Second, "interval between progress lines")
@@ -28,15 +29,15 @@ func jobCmd(name string, args []string) (*temporalFlags, string, time.Duration, 
 	if tf.hostPort == "" {
 		return nil, "", 0, errors.New("--temporal: missing (or set TEMPORAL_ADDRESS)")
 	}
-	return &tf, fs.Arg(0), *every, nil
+	c, err := tf.dial()
+	if err != nil {
+		return nil, "", 0, err
+	}
+	return c, fs.Arg(0), *every, nil
 }
 
 func statusCmd(ctx context.Context, args []string) error {
-	tf, id, _, err := jobCmd("status", args)
-	if err != nil {
-		return err
-	}
-	c, err := tf.dial()
+	c, id, _, err := jobCmd("status", args)
 	if err != nil {
 		return err
 	}
@@ -50,11 +51,7 @@ func statusCmd(ctx context.Context, args []string) error {
 }
 
 func waitCmd(ctx context.Context, args []string) error {
-	tf, id, every, err := jobCmd("wait", args)
-	if err != nil {
-		return err
-	}
-	c, err := tf.dial()
+	c, id, every, err := jobCmd("wait", args)
 	if err != nil {
 		return err
 	}
@@ -73,11 +70,7 @@ func follow(ctx context.Context, c client.Client, id string, every time.Duration
 }
 
 func resumeCmd(ctx context.Context, args []string) error {
-	tf, id, every, err := jobCmd("resume", args)
-	if err != nil {
-		return err
-	}
-	c, err := tf.dial()
+	c, id, every, err := jobCmd("resume", args)
 	if err != nil {
 		return err
 	}
