@@ -195,12 +195,16 @@ func readObject(ctx context.Context, raw string) ([]byte, error) {
 
 func indexHash(rows []storage.IndexRow) string {
 	h := sha256.New()
-	var buf [12]byte
+	var buf [28]byte
 	for _, r := range rows {
 		binary.LittleEndian.PutUint64(buf[:8], uint64(r.Index))
 		binary.LittleEndian.PutUint32(buf[8:], uint32(r.Label))
+		binary.LittleEndian.PutUint64(buf[12:], uint64(r.Offset))
+		binary.LittleEndian.PutUint64(buf[20:], uint64(r.Size))
 		h.Write(buf[:])
 		io.WriteString(h, r.ExampleID)
+		h.Write([]byte{0})
+		io.WriteString(h, r.Source)
 		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil))

@@ -8,6 +8,8 @@
 //     <prefix>-images-idx3-ubyte[.gz] and <prefix>-labels-idx1-ubyte[.gz].
 //   - imagefolder: one sub-folder per class under the URL; sorted folder
 //     names give label indices; PNG and JPEG files, sorted by path.
+//   - webdataset: tar shards under the URL (natural order) whose samples
+//     are <key>.jpg|.jpeg|.png with an optional <key>.cls label.
 //
 // A dataset is listed once (List, by the planner) into an index of example
 // ids and labels; workers then read examples by index (Reader).
@@ -24,7 +26,7 @@ import (
 )
 
 // Formats lists the dataset formats vog reads.
-var Formats = []string{"idx", "imagefolder"}
+var Formats = []string{"idx", "imagefolder", "webdataset"}
 
 // Spec says where a dataset is and how to preprocess it.
 type Spec struct {
@@ -49,7 +51,7 @@ type Preprocess struct {
 // Validate reports the first invalid field of s, by its flag name.
 func (s Spec) Validate() error {
 	switch s.Format {
-	case "idx", "imagefolder":
+	case "idx", "imagefolder", "webdataset":
 	default:
 		return fmt.Errorf("--format %q: want one of %v", s.Format, Formats)
 	}
@@ -87,6 +89,9 @@ func (s Spec) channels() int {
 	return 3
 }
 
+// shapeUnknown stands for the example shape before listing has found it.
+var shapeUnknown engine.Shape
+
 // ErrBadData marks errors in the dataset itself: a missing, truncated or
 // corrupt file, an image of the wrong size. Retrying does not help.
 var ErrBadData = errors.New("bad data")
@@ -107,6 +112,8 @@ func List(ctx context.Context, s Spec) (*Listing, error) {
 	switch s.Format {
 	case "idx":
 		return listIDX(ctx, s)
+	case "webdataset":
+		return listWebDataset(ctx, s)
 	default:
 		return listImageFolder(ctx, s)
 	}
@@ -130,7 +137,7 @@ func NewReader(ctx context.Context, s Spec, shape engine.Shape) (Reader, error) 
 	case "idx":
 		return openIDX(ctx, s, shape)
 	default:
-		return openImageFolder(ctx, s, shape)
+		return openImages(ctx, s, shape)
 	}
 }
 

@@ -1,9 +1,11 @@
 package dataset_test
 
 import (
+	"archive/tar"
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -285,5 +287,93 @@ func TestSpecValidate(t *testing.T) {
 		if err := tt.spec.Validate(); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%+v: got %v, want an error naming %s", tt.spec, err, tt.want)
 		}
+	}
+}
+
+type tarMember struct {
+	name string
+	data []byte
+}
+
+func writeTar(t *testing.T, path string, members []tarMember) {
+	t.Helper()
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	for _, m := range members {
+		if err := tw.WriteHeader(&tar.Header{Name: m.name, Mode: 0o644, Size: int64(len(m.data)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write(m.data)
+	}
+	tw.Close()
+	writeFile(t, path, b.Bytes())
+}
+
+// TestWebDataset indexes tar shards in natural order, pairs images with
+// their .cls labels by key, and reads images by range.
+func TestWebDataset(t *testing.T) {
+	root := t.TempDir()
+	grey := func(v uint8) []byte {
+		img := image.NewGray(image.Rect(0, 0, 3, 2))
+		for i := range img.Pix {
+			img.Pix[i] = v + uint8(i)
+		}
+		return encodePNG(t, img)
+	}
+	// A long member ahead of the images makes the offsets non-trivial.
+	writeTar(t, filepath.Join(root, "shard-10.tar"), []tarMember{
+		{"000007.png", grey(70)}, {"000007.cls", []byte("2\n")},
+	})
+	writeTar(t, filepath.Join(root, "shard-2.tar"), []tarMember{
+		{"000001.json", bytes.Repeat([]byte("x"), 3000)},
+		{"000001.png", grey(10)}, {"000001.cls", []byte("1")},
+		{"sub/000002.cls", []byte("0")}, {"sub/000002.png", grey(20)},
+		{"000003.png", grey(30)},
+	})
+	ctx := t.Context()
+	spec := dataset.Spec{Format: "webdataset", URL: root, Preprocess: dataset.Preprocess{Channels: 1}}
+	l, err := dataset.List(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	var labels []int32
+	for _, r := range l.Rows {
+		ids = append(ids, r.ExampleID)
+		labels = append(labels, r.Label)
+	}
+	wantIDs := "shard-2.tar/000001 shard-2.tar/sub/000002 shard-2.tar/000003 shard-10.tar/000007"
+	if strings.Join(ids, " ") != wantIDs || fmt.Sprint(labels) != "[1 0 -1 2]" || l.Shape != (engine.Shape{C: 1, H: 2, W: 3}) {
+		t.Fatalf("ids %v labels %v shape %v", ids, labels, l.Shape)
+	}
+	r, err := dataset.NewReader(ctx, spec, l.Shape)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := make([]float32, len(l.Rows)*6)
+	if err := r.Read(ctx, l.Rows, x); err != nil {
+		t.Fatal(err)
+	}
+	for i, base := range []float32{10, 20, 30, 70} {
+		for p := range 6 {
+			if want := (base + float32(p)) / 255; x[i*6+p] != want {
+				t.Fatalf("example %d pixel %d = %g, want %g", i, p, x[i*6+p], want)
+			}
+		}
+	}
+
+	// A corrupt image inside a tar is reported with the tar and member.
+	writeTar(t, filepath.Join(root, "shard-11.tar"), []tarMember{{"000009.png", []byte("\x89PNG garbage")}})
+	l, err = dataset.List(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = r.Read(ctx, l.Rows[4:], x[:6])
+	if !errors.Is(err, dataset.ErrBadData) || !strings.Contains(err.Error(), "shard-11.tar#000009") {
+		t.Fatalf("corrupt member: %v", err)
+	}
+	writeFile(t, filepath.Join(root, "shard-12.tar"), []byte("not a tar at all, but long enough to hold a header block?"))
+	if _, err := dataset.List(ctx, spec); !errors.Is(err, dataset.ErrBadData) || !strings.Contains(err.Error(), "shard-12.tar") {
+		t.Fatalf("corrupt tar: %v", err)
 	}
 }

@@ -23,7 +23,7 @@ import (
 var imageExts = map[string]bool{".png": true, ".jpg": true, ".jpeg": true}
 
 func listImageFolder(ctx context.Context, s Spec) (*Listing, error) {
-	r, err := openImageFolder(ctx, s, engine.Shape{})
+	r, err := openImages(ctx, s, shapeUnknown)
 	if err != nil {
 		return nil, err
 	}
@@ -65,28 +65,34 @@ func listImageFolder(ctx context.Context, s Spec) (*Listing, error) {
 	for i, f := range files {
 		l.Rows[i] = storage.IndexRow{Index: int64(i), ExampleID: f.key, Label: label[f.class]}
 	}
-	// The first image fixes the size when no crop is asked for; every other
-	// image must then match it.
-	l.Shape = engine.Shape{C: s.channels(), H: s.Crop, W: s.Crop}
-	if s.Crop == 0 {
-		img, err := decodeObject(ctx, b, root, files[0].key)
-		if err != nil {
-			return nil, err
-		}
-		img = resizeShorter(img, s.Resize)
-		l.Shape.H, l.Shape.W = img.Bounds().Dy(), img.Bounds().Dx()
-	}
-	return l, nil
+	return l, r.setShape(ctx, l)
 }
 
-type imageFolderReader struct {
+// setShape sets the listing's example shape: the crop, or where no crop is
+// asked for the first image's size, which every other image must then match.
+func (r *imageReader) setShape(ctx context.Context, l *Listing) error {
+	l.Shape = engine.Shape{C: r.s.channels(), H: r.s.Crop, W: r.s.Crop}
+	if r.s.Crop == 0 {
+		img, err := decodeRow(ctx, r.b, r.root, l.Rows[0])
+		if err != nil {
+			return err
+		}
+		img = resizeShorter(img, r.s.Resize)
+		l.Shape.H, l.Shape.W = img.Bounds().Dy(), img.Bounds().Dx()
+	}
+	return nil
+}
+
+// imageReader decodes image files: whole objects (ImageFolder) or members
+// of tar shards (WebDataset).
+type imageReader struct {
 	s     Spec
 	root  storage.Location
 	b     *blob.Bucket
 	shape engine.Shape
 }
 
-func openImageFolder(ctx context.Context, s Spec, shape engine.Shape) (*imageFolderReader, error) {
+func openImages(ctx context.Context, s Spec, shape engine.Shape) (*imageReader, error) {
 	root, err := storage.Parse(s.URL)
 	if err != nil {
 		return nil, err
@@ -95,12 +101,19 @@ func openImageFolder(ctx context.Context, s Spec, shape engine.Shape) (*imageFol
 	if err != nil {
 		return nil, err
 	}
-	return &imageFolderReader{s: s, root: root, b: b, shape: shape}, nil
+	return &imageReader{s: s, root: root, b: b, shape: shape}, nil
 }
 
-func decodeObject(ctx context.Context, b *blob.Bucket, root storage.Location, key string) (image.Image, error) {
+// decodeRow decodes a row's image: the object ExampleID, or Size bytes at
+// Offset of the object Source.
+func decodeRow(ctx context.Context, b *blob.Bucket, root storage.Location, row storage.IndexRow) (image.Image, error) {
+	key, offset, length := row.ExampleID, int64(0), int64(-1)
 	name := root.Join(key).String()
-	r, err := b.NewReader(ctx, key, nil)
+	if row.Size > 0 {
+		key, offset, length = row.Source, row.Offset, row.Size
+		name = root.Join(row.Source).String() + "#" + strings.TrimPrefix(row.ExampleID, row.Source+"/")
+	}
+	r, err := b.NewRangeReader(ctx, key, offset, length, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -115,7 +128,7 @@ func decodeObject(ctx context.Context, b *blob.Bucket, root storage.Location, ke
 // Read decodes the rows on every CPU: one core decodes about 60
 // ImageNet-sized JPEGs a second (docs/benchmarks.md), far below a GPU's
 // rate. Of several bad examples, the first in row order is reported.
-func (r *imageFolderReader) Read(ctx context.Context, rows []storage.IndexRow, dst []float32) error {
+func (r *imageReader) Read(ctx context.Context, rows []storage.IndexRow, dst []float32) error {
 	errs := make([]error, len(rows))
 	next := make(chan int)
 	var wg sync.WaitGroup
@@ -145,8 +158,8 @@ func firstError(errs []error) error {
 	return nil
 }
 
-func (r *imageFolderReader) readOne(ctx context.Context, row storage.IndexRow, x []float32) error {
-	img, err := decodeObject(ctx, r.b, r.root, row.ExampleID)
+func (r *imageReader) readOne(ctx context.Context, row storage.IndexRow, x []float32) error {
+	img, err := decodeRow(ctx, r.b, r.root, row)
 	if err != nil {
 		return fmt.Errorf("example %d: %w", row.Index, err)
 	}
@@ -160,7 +173,7 @@ func (r *imageFolderReader) readOne(ctx context.Context, row storage.IndexRow, x
 	return nil
 }
 
-func (r *imageFolderReader) Close() error { return r.b.Close() }
+func (r *imageReader) Close() error { return r.b.Close() }
 
 // resizeShorter scales img so that its shorter side is size (bilinear);
 // size 0 leaves it as it is.

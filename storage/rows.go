@@ -54,6 +54,12 @@ type IndexRow struct {
 	Index     int64  `parquet:"index"`
 	ExampleID string `parquet:"example_id"`
 	Label     int32  `parquet:"label"`
+	// Source, Offset and Size locate the example's bytes inside a larger
+	// object (a tar shard of a WebDataset); Size 0 means ExampleID is the
+	// object's own key.
+	Source string `parquet:"source,optional"`
+	Offset int64  `parquet:"offset,optional"`
+	Size   int64  `parquet:"size,optional"`
 }
 
 // WriteParquet writes rows to key as one Parquet file. The object appears

@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"archive/tar"
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
@@ -422,4 +423,46 @@ func readSmallImages(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return data[16:]
+}
+
+// TestRunWebDataset packs the 256 fixture images into WebDataset tar shards
+// (NNN.png + NNN.cls) and checks every score against the PyTorch references.
+func TestRunWebDataset(t *testing.T) {
+	ref := readReference(t)
+	pngs := writeImageFolder(t, t.TempDir(), len(ref.Examples))
+	root := t.TempDir()
+	for s := 0; s < len(pngs); s += 100 {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		for i := s; i < min(s+100, len(pngs)); i++ {
+			data, _ := os.ReadFile(pngs[i])
+			cls := []byte(strconv.Itoa(int(ref.Examples[i].Label)))
+			for _, m := range []struct {
+				name string
+				data []byte
+			}{{fmt.Sprintf("%03d.png", i), data}, {fmt.Sprintf("%03d.cls", i), cls}} {
+				tw.WriteHeader(&tar.Header{Name: m.name, Mode: 0o644, Size: int64(len(m.data)), Typeflag: tar.TypeReg})
+				tw.Write(m.data)
+			}
+		}
+		tw.Close()
+		os.WriteFile(filepath.Join(root, fmt.Sprintf("train-%d.tar", s/100)), buf.Bytes(), 0o644)
+	}
+	out := t.TempDir()
+	r := runVog(t, "run", "--format", "webdataset", "--channels", "1", "--dataset", root,
+		"--checkpoints", fixtures+"/ckpt", "--out", out, "--state-dir", t.TempDir(), "--shard-size", "64")
+	if r.err != nil {
+		t.Fatalf("%v\n%s", r.err, r.stderr)
+	}
+	rows := readRows(t, out)
+	if len(rows) != len(ref.Examples) {
+		t.Fatalf("%d rows", len(rows))
+	}
+	for i, got := range rows {
+		e := ref.Examples[i] // tar shards in order keep the dataset's order
+		if got.ExampleID != fmt.Sprintf("train-%d.tar/%03d", i/100, i) || got.Label != e.Label ||
+			rel(got.VoG, e.VoGTrue) > 1e-5 || math.Abs(got.VoGNorm-e.VoGNormTrue) > 1e-4 {
+			t.Fatalf("row %d: %+v, reference %+v", i, got, e)
+		}
+	}
 }
