@@ -10,6 +10,9 @@
 //     names give label indices; PNG and JPEG files, sorted by path.
 //   - webdataset: tar shards under the URL (natural order) whose samples
 //     are <key>.jpg|.jpeg|.png with an optional <key>.cls label.
+//   - parquet: Parquet files in the Hugging Face image layout (natural
+//     order): a column image, a struct of encoded bytes and a path, and an
+//     integer column label.
 //
 // A dataset is listed once (List, by the planner) into an index of example
 // ids and labels; workers then read examples by index (Reader).
@@ -26,7 +29,7 @@ import (
 )
 
 // Formats lists the dataset formats vog reads.
-var Formats = []string{"idx", "imagefolder", "webdataset"}
+var Formats = []string{"idx", "imagefolder", "webdataset", "parquet"}
 
 // Spec says where a dataset is and how to preprocess it.
 type Spec struct {
@@ -51,7 +54,7 @@ type Preprocess struct {
 // Validate reports the first invalid field of s, by its flag name.
 func (s Spec) Validate() error {
 	switch s.Format {
-	case "idx", "imagefolder", "webdataset":
+	case "idx", "imagefolder", "webdataset", "parquet":
 	default:
 		return fmt.Errorf("--format %q: want one of %v", s.Format, Formats)
 	}
@@ -114,6 +117,8 @@ func List(ctx context.Context, s Spec) (*Listing, error) {
 		return listIDX(ctx, s)
 	case "webdataset":
 		return listWebDataset(ctx, s)
+	case "parquet":
+		return listParquet(ctx, s)
 	default:
 		return listImageFolder(ctx, s)
 	}

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/parquet-go/parquet-go"
 	_ "gocloud.dev/blob/fileblob"
 
 	"github.com/vogscore/vog/dataset"
@@ -375,5 +376,67 @@ func TestWebDataset(t *testing.T) {
 	writeFile(t, filepath.Join(root, "shard-12.tar"), []byte("not a tar at all, but long enough to hold a header block?"))
 	if _, err := dataset.List(ctx, spec); !errors.Is(err, dataset.ErrBadData) || !strings.Contains(err.Error(), "shard-12.tar") {
 		t.Fatalf("corrupt tar: %v", err)
+	}
+}
+
+// TestParquetDataset reads images and labels from Parquet files in the
+// Hugging Face layout, written here by parquet-go with that schema.
+func TestParquetDataset(t *testing.T) {
+	type hfRow struct {
+		Image struct {
+			Bytes []byte `parquet:"bytes,optional"`
+			Path  string `parquet:"path,optional"`
+		} `parquet:"image"`
+		Label int64 `parquet:"label"`
+	}
+	root := t.TempDir()
+	write := func(name string, rows []hfRow) {
+		var b bytes.Buffer
+		if err := parquet.Write(&b, rows); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(root, name), b.Bytes())
+	}
+	row := func(v uint8, path string, label int64) hfRow {
+		img := image.NewGray(image.Rect(0, 0, 2, 2))
+		for i := range img.Pix {
+			img.Pix[i] = v + uint8(i)
+		}
+		var r hfRow
+		r.Image.Bytes, r.Image.Path, r.Label = encodePNG(t, img), path, label
+		return r
+	}
+	write("train-00001-of-00002.parquet", []hfRow{row(50, "", 3)})
+	write("train-00000-of-00002.parquet", []hfRow{row(10, "n01/a.png", 0), row(20, "n02/b.png", 1), {Label: 2}})
+	ctx := t.Context()
+	spec := dataset.Spec{Format: "parquet", URL: root, Preprocess: dataset.Preprocess{Channels: 1}}
+	l, err := dataset.List(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range l.Rows {
+		ids = append(ids, fmt.Sprintf("%s:%d", r.ExampleID, r.Label))
+	}
+	if got := strings.Join(ids, " "); got != "n01/a.png:0 n02/b.png:1 train-00000-of-00002.parquet/2:2 train-00001-of-00002.parquet/0:3" {
+		t.Fatalf("listing %s", got)
+	}
+	r, err := dataset.NewReader(ctx, spec, l.Shape)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := make([]float32, 4)
+	for i, base := range map[int]float32{0: 10, 1: 20, 3: 50} {
+		if err := r.Read(ctx, l.Rows[i:i+1], x); err != nil {
+			t.Fatal(err)
+		}
+		if x[0] != base/255 || x[3] != (base+3)/255 {
+			t.Fatalf("row %d: %v", i, x)
+		}
+	}
+	// The row without image bytes is reported by file, row and id.
+	err = r.Read(ctx, l.Rows[2:3], x)
+	if !errors.Is(err, dataset.ErrBadData) || !strings.Contains(err.Error(), "train-00000-of-00002.parquet#row2") {
+		t.Fatalf("empty image: %v", err)
 	}
 }

@@ -73,7 +73,7 @@ func listImageFolder(ctx context.Context, s Spec) (*Listing, error) {
 func (r *imageReader) setShape(ctx context.Context, l *Listing) error {
 	l.Shape = engine.Shape{C: r.s.channels(), H: r.s.Crop, W: r.s.Crop}
 	if r.s.Crop == 0 {
-		img, err := decodeRow(ctx, r.b, r.root, l.Rows[0])
+		img, err := r.decode(ctx, l.Rows[0])
 		if err != nil {
 			return err
 		}
@@ -102,6 +102,14 @@ func openImages(ctx context.Context, s Spec, shape engine.Shape) (*imageReader, 
 		return nil, err
 	}
 	return &imageReader{s: s, root: root, b: b, shape: shape}, nil
+}
+
+// decode decodes a row's image in the reader's format.
+func (r *imageReader) decode(ctx context.Context, row storage.IndexRow) (image.Image, error) {
+	if r.s.Format == "parquet" {
+		return r.parquetImage(ctx, row)
+	}
+	return decodeRow(ctx, r.b, r.root, row)
 }
 
 // decodeRow decodes a row's image: the object ExampleID, or Size bytes at
@@ -159,7 +167,7 @@ func firstError(errs []error) error {
 }
 
 func (r *imageReader) readOne(ctx context.Context, row storage.IndexRow, x []float32) error {
-	img, err := decodeRow(ctx, r.b, r.root, row)
+	img, err := r.decode(ctx, row)
 	if err != nil {
 		return fmt.Errorf("example %d: %w", row.Index, err)
 	}

@@ -20,6 +20,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/parquet-go/parquet-go"
 	_ "gocloud.dev/blob/fileblob"
 
 	"github.com/vogscore/vog/engine/torch"
@@ -461,6 +462,53 @@ func TestRunWebDataset(t *testing.T) {
 	for i, got := range rows {
 		e := ref.Examples[i] // tar shards in order keep the dataset's order
 		if got.ExampleID != fmt.Sprintf("train-%d.tar/%03d", i/100, i) || got.Label != e.Label ||
+			rel(got.VoG, e.VoGTrue) > 1e-5 || math.Abs(got.VoGNorm-e.VoGNormTrue) > 1e-4 {
+			t.Fatalf("row %d: %+v, reference %+v", i, got, e)
+		}
+	}
+}
+
+// TestRunParquet writes the 256 fixture images as Parquet files in the
+// Hugging Face layout and checks every score against the PyTorch references.
+func TestRunParquet(t *testing.T) {
+	type hfRow struct {
+		Image struct {
+			Bytes []byte `parquet:"bytes,optional"`
+			Path  string `parquet:"path,optional"`
+		} `parquet:"image"`
+		Label int64 `parquet:"label"`
+	}
+	ref := readReference(t)
+	pngs := writeImageFolder(t, t.TempDir(), len(ref.Examples))
+	root := t.TempDir()
+	for s := 0; s < len(pngs); s += 100 {
+		var rows []hfRow
+		for i := s; i < min(s+100, len(pngs)); i++ {
+			var r hfRow
+			r.Image.Bytes, _ = os.ReadFile(pngs[i])
+			r.Image.Path = fmt.Sprintf("img/%03d.png", i)
+			r.Label = int64(ref.Examples[i].Label)
+			rows = append(rows, r)
+		}
+		var buf bytes.Buffer
+		if err := parquet.Write(&buf, rows); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(root, fmt.Sprintf("train-%05d.parquet", s/100)), buf.Bytes(), 0o644)
+	}
+	out := t.TempDir()
+	r := runVog(t, "run", "--format", "parquet", "--channels", "1", "--dataset", root,
+		"--checkpoints", fixtures+"/ckpt", "--out", out, "--state-dir", t.TempDir(), "--shard-size", "64")
+	if r.err != nil {
+		t.Fatalf("%v\n%s", r.err, r.stderr)
+	}
+	rows := readRows(t, out)
+	if len(rows) != len(ref.Examples) {
+		t.Fatalf("%d rows", len(rows))
+	}
+	for i, got := range rows {
+		e := ref.Examples[i]
+		if got.ExampleID != fmt.Sprintf("img/%03d.png", i) || got.Label != e.Label ||
 			rel(got.VoG, e.VoGTrue) > 1e-5 || math.Abs(got.VoGNorm-e.VoGNormTrue) > 1e-4 {
 			t.Fatalf("row %d: %+v, reference %+v", i, got, e)
 		}

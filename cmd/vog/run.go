@@ -39,8 +39,8 @@ func (j *jobFlags) input() workflows.JobInput {
 func parseJob(name string, args []string) (*jobFlags, error) {
 	j := &jobFlags{fs: flag.NewFlagSet("vog "+name, flag.ContinueOnError)}
 	fs, spec := j.fs, &j.spec
-	fs.StringVar(&spec.Dataset.Format, "format", "", "dataset format: idx, imagefolder or webdataset")
-	fs.StringVar(&spec.Dataset.URL, "dataset", "", "dataset URL or path (idx: the prefix of -images-idx3-ubyte[.gz]; imagefolder: the folder of class folders; webdataset: the folder of *.tar shards)")
+	fs.StringVar(&spec.Dataset.Format, "format", "", "dataset format: idx, imagefolder, webdataset or parquet")
+	fs.StringVar(&spec.Dataset.URL, "dataset", "", "dataset URL or path (idx: the prefix of -images-idx3-ubyte[.gz]; imagefolder: the folder of class folders; webdataset: the folder of *.tar shards; parquet: the folder of *.parquet files)")
 	fs.StringVar(&j.checkpoints, "checkpoints", "", "comma-separated checkpoint URLs in training order, or one folder of *.pt (natural order)")
 	fs.StringVar(&spec.Out, "out", "", "output URL or path")
 	fs.StringVar(&spec.Label, "label", activities.LabelTrue, "gradient target: true (the label) or predicted (by the last checkpoint)")

@@ -1,0 +1,106 @@
+package dataset
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"image"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/vogscore/vog/shard"
+	"github.com/vogscore/vog/storage"
+)
+
+// hfMeta and hfImage are the columns vog reads from a Parquet dataset in
+// the Hugging Face layout: an image struct of encoded bytes and a path, and
+// an integer label. Reading a subset of the columns reads only those.
+type hfMeta struct {
+	Image struct {
+		Path string `parquet:"path,optional"`
+	} `parquet:"image"`
+	Label int64 `parquet:"label"`
+}
+
+type hfImage struct {
+	Image struct {
+		Bytes []byte `parquet:"bytes,optional"`
+	} `parquet:"image"`
+}
+
+// parquetFiles lists the *.parquet files under the dataset URL in natural
+// order.
+func (r *imageReader) parquetFiles(ctx context.Context) ([]string, error) {
+	var files []string
+	it := r.b.List(nil)
+	for {
+		obj, err := it.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", r.root, err)
+		}
+		if !obj.IsDir && strings.HasSuffix(obj.Key, ".parquet") {
+			files = append(files, obj.Key)
+		}
+	}
+	if len(files) == 0 {
+		return nil, badData("%s: no *.parquet files", r.root)
+	}
+	sort.Slice(files, func(i, j int) bool { return shard.NaturalLess(files[i], files[j]) })
+	return files, nil
+}
+
+// listParquet indexes Parquet files in the Hugging Face image layout. The
+// example id is the image's path where it has one, else <file>/<row>.
+func listParquet(ctx context.Context, s Spec) (*Listing, error) {
+	r, err := openImages(ctx, s, shapeUnknown)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	files, err := r.parquetFiles(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l := &Listing{}
+	for _, f := range files {
+		rows, err := storage.ReadParquet[hfMeta](ctx, r.b, f, 0, -1)
+		if err != nil {
+			return nil, badData("%s: not a Parquet file with columns image.path and label: %v", r.root.Join(f), err)
+		}
+		for i, m := range rows {
+			id := m.Image.Path
+			if id == "" {
+				id = strings.TrimPrefix(f+"/"+strconv.Itoa(i), "/")
+			}
+			l.Rows = append(l.Rows, storage.IndexRow{
+				Index: int64(len(l.Rows)), ExampleID: id, Label: int32(m.Label), Source: f, Offset: int64(i),
+			})
+		}
+	}
+	if len(l.Rows) == 0 {
+		return nil, badData("%s: no rows", r.root)
+	}
+	return l, r.setShape(ctx, l)
+}
+
+// parquetImage decodes the image of a Parquet dataset's row.
+func (r *imageReader) parquetImage(ctx context.Context, row storage.IndexRow) (image.Image, error) {
+	name := r.root.Join(row.Source).String() + "#row" + strconv.FormatInt(row.Offset, 10)
+	rows, err := storage.ReadParquet[hfImage](ctx, r.b, row.Source, row.Offset, 1)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if len(rows) != 1 {
+		return nil, badData("%s: no such row", name)
+	}
+	img, _, err := image.Decode(bytes.NewReader(rows[0].Image.Bytes))
+	if err != nil {
+		return nil, badData("%s (%s): corrupt or unsupported image: %v", name, row.ExampleID, err)
+	}
+	return img, nil
+}
