@@ -94,6 +94,7 @@ func (a *Activities) plan(ctx context.Context, in PlanInput) (PlanResult, error)
 		Shards:      job.Shards,
 		ShardSize:   spec.ShardSize,
 		Checkpoints: len(ckpts),
+		Groups:      len(job.Groups()),
 	}, nil
 }
 

@@ -33,62 +33,54 @@ func (a *Activities) ScoreShard(ctx context.Context, in ShardInput) (ShardResult
 
 func (a *Activities) scoreShard(ctx context.Context, in ShardInput) (ShardResult, error) {
 	start := time.Now()
-	job, err := a.job(ctx, in.Ref)
+	job, out, r, err := a.openShard(ctx, in.Ref, in.Shard)
 	if err != nil {
 		return ShardResult{}, err
 	}
-	if in.Shard < 0 || in.Shard >= job.Shards {
-		return ShardResult{}, badJob("shard %d of a job of %d shards", in.Shard, job.Shards)
-	}
-	r := shard.Nth(job.Examples, job.Spec.ShardSize, in.Shard)
-	res := ShardResult{Shard: in.Shard, Examples: r.Len()}
-	out, err := openOut(ctx, in.Ref.Out)
-	if err != nil {
-		return res, err
-	}
 	defer out.Close()
+	res := ShardResult{Shard: in.Shard, Examples: r.Len()}
 	if done, err := shardDone(ctx, out, in.Shard); err != nil || done {
 		res.Reused = done
 		return res, err
 	}
-
-	rows, err := storage.ReadParquet[storage.IndexRow](ctx, out, storage.IndexKey, r.Start, r.Len())
+	rows, models, reader, err := a.shardInputs(ctx, job, out, r)
 	if err != nil {
 		return res, err
 	}
-	models, err := a.loadModels(ctx, job)
-	if err != nil {
-		return res, err
-	}
-	reader, err := a.openReader(ctx, job)
-	if err != nil {
-		return res, err
-	}
-	// libtorch keeps its OpenMP pool and caches per calling thread; letting
-	// Go move this goroutine between threads cost 10-20% (docs/benchmarks.md).
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	s := newScorer(job, models)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // stops the decoder if scoring fails
-	batches := prefetch(ctx, reader, rows, job.Spec.BatchSize, job.Shape)
-	for b := range batches {
-		if b.err != nil {
-			return res, fmt.Errorf("--dataset %s: %w", job.Spec.Dataset.URL, b.err)
+	s := newScorer(job, models, models[len(models)-1])
+	var scores shardScores
+	err = foldBatches(ctx, job, reader, rows, s, func(batch []storage.IndexRow) error {
+		for i, row := range batch {
+			scores.add(row, int32(s.targets[i]), s.preds[i], s.moments[i].VoG())
 		}
-		if err := s.score(ctx, b.rows, b.x); err != nil {
-			return res, err
-		}
-		activity.RecordHeartbeat(ctx, ShardProgress{Done: int64(len(s.out)), Total: r.Len()})
-	}
-	if err := ctx.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return res, err
 	}
-	if err := writeShard(ctx, out, in.Shard, s.out, s.classes); err != nil {
+	if err := writeShard(ctx, out, in.Shard, scores); err != nil {
 		return res, err
 	}
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
+}
+
+// shardInputs reads a shard's slice of the index, and the job's models and
+// dataset reader (cached by the worker).
+func (a *Activities) shardInputs(ctx context.Context, job *Job, out *blob.Bucket, r shard.Range) ([]storage.IndexRow, []*engine.Model, dataset.Reader, error) {
+	rows, err := storage.ReadParquet[storage.IndexRow](ctx, out, storage.IndexKey, r.Start, r.Len())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	models, err := a.loadModels(ctx, job)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	reader, err := a.openReader(ctx, job)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return rows, models, reader, nil
 }
 
 // shardDone reports whether shard i's outputs are all present. The class
@@ -97,52 +89,59 @@ func shardDone(ctx context.Context, out *blob.Bucket, i int) (bool, error) {
 	return storage.Exists(ctx, out, storage.ShardClassesKey(i))
 }
 
-// scorer turns batches into rows with the job's models.
+// scorer folds the input gradients of a set of checkpoints (all of the
+// job's, or one group) into per-example pixel moments, batch by batch.
 type scorer struct {
-	job      *Job
-	models   []*engine.Model
+	job    *Job
+	models []*engine.Model
+	// last is the job's last checkpoint: it predicts pred, and the target
+	// under --label predicted.
+	last     *engine.Model
 	nclasses int
 
 	targets []int64
+	preds   []int32 // -1 where last is not among models (true labels)
 	logits  []float32
 	grads   []float32
 	moments []*score.PixelMoments
-
-	out     []storage.ScoreRow
-	classes map[int32]*score.ClassMoments
+	done    int64
 }
 
-func newScorer(job *Job, models []*engine.Model) *scorer {
-	return &scorer{job: job, models: models, nclasses: models[0].Classes(), classes: map[int32]*score.ClassMoments{}}
+func newScorer(job *Job, models []*engine.Model, last *engine.Model) *scorer {
+	return &scorer{job: job, models: models, last: last, nclasses: last.Classes()}
 }
 
-func (s *scorer) score(ctx context.Context, rows []storage.IndexRow, x []float32) error {
+// fold computes the batch's targets, its moments over s.models, and, where
+// it can, the last checkpoint's predictions.
+func (s *scorer) fold(ctx context.Context, rows []storage.IndexRow, x []float32) error {
 	n, pixels, k := len(rows), s.job.Shape.Pixels(), s.nclasses
 	s.targets = resize(s.targets, n)
+	s.preds = resize(s.preds, n)
 	s.logits = resize(s.logits, n*k)
 	s.grads = resize(s.grads, n*pixels)
 	for len(s.moments) < n {
 		s.moments = append(s.moments, score.NewPixelMoments(pixels))
 	}
-	last := s.models[len(s.models)-1]
+	for i := range n {
+		s.preds[i] = -1
+		s.moments[i].Reset()
+	}
 	if s.job.Spec.Label == LabelPredicted {
-		if err := last.Logits(x, n, s.logits); err != nil {
+		if err := s.last.Logits(x, n, s.logits); err != nil {
 			return err
 		}
 		for i := range n {
 			s.targets[i] = int64(argmax(s.logits[i*k : (i+1)*k]))
+			s.preds[i] = int32(s.targets[i])
 		}
 	} else {
 		for i, row := range rows {
 			if row.Label < 0 || int(row.Label) >= k {
 				return fault.Mark(dataset.ErrBadData, "example %d (%s): label %d outside the %d outputs of checkpoint %s",
-					row.Index, row.ExampleID, row.Label, k, last.Name())
+					row.Index, row.ExampleID, row.Label, k, s.last.Name())
 			}
 			s.targets[i] = int64(row.Label)
 		}
-	}
-	for i := range n {
-		s.moments[i].Reset()
 	}
 	for _, m := range s.models {
 		if err := m.Gradients(x, n, s.targets, s.logits, s.grads); err != nil {
@@ -151,29 +150,42 @@ func (s *scorer) score(ctx context.Context, rows []storage.IndexRow, x []float32
 		for i := range n {
 			s.moments[i].Add(s.grads[i*pixels : (i+1)*pixels])
 		}
-		activity.RecordHeartbeat(ctx, ShardProgress{Done: int64(len(s.out))})
-	}
-	// s.logits now holds the last checkpoint's logits.
-	for i, row := range rows {
-		v := s.moments[i].VoG()
-		class := int32(s.targets[i])
-		s.out = append(s.out, storage.ScoreRow{
-			Index:     row.Index,
-			ExampleID: row.ExampleID,
-			Label:     row.Label,
-			Pred:      int32(argmax(s.logits[i*k : (i+1)*k])),
-			Class:     class,
-			Window:    WindowAll,
-			VoG:       v,
-		})
-		cm := s.classes[class]
-		if cm == nil {
-			cm = &score.ClassMoments{}
-			s.classes[class] = cm
+		if m == s.last {
+			for i := range n {
+				s.preds[i] = int32(argmax(s.logits[i*k : (i+1)*k]))
+			}
 		}
-		cm.Add(v)
+		activity.RecordHeartbeat(ctx, ShardProgress{Done: s.done})
 	}
+	s.done += int64(n)
 	return nil
+}
+
+// shardScores collects a shard's rows and its exact class moments.
+type shardScores struct {
+	rows    []storage.ScoreRow
+	classes map[int32]*score.ClassMoments
+}
+
+func (o *shardScores) add(row storage.IndexRow, target, pred int32, vog float64) {
+	o.rows = append(o.rows, storage.ScoreRow{
+		Index:     row.Index,
+		ExampleID: row.ExampleID,
+		Label:     row.Label,
+		Pred:      pred,
+		Class:     target,
+		Window:    WindowAll,
+		VoG:       vog,
+	})
+	if o.classes == nil {
+		o.classes = map[int32]*score.ClassMoments{}
+	}
+	cm := o.classes[target]
+	if cm == nil {
+		cm = &score.ClassMoments{}
+		o.classes[target] = cm
+	}
+	cm.Add(vog)
 }
 
 func resize[T any](s []T, n int) []T {
@@ -222,14 +234,38 @@ func prefetch(ctx context.Context, r dataset.Reader, rows []storage.IndexRow, si
 	return ch
 }
 
+// foldBatches streams rows through s in batches, decoding the next batch
+// while the current one computes, and calls done after each batch.
+func foldBatches(ctx context.Context, job *Job, reader dataset.Reader, rows []storage.IndexRow, s *scorer, done func([]storage.IndexRow) error) error {
+	// libtorch keeps its OpenMP pool and caches per calling thread; letting
+	// Go move this goroutine between threads cost 10-20% (docs/benchmarks.md).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops the decoder if scoring fails
+	for b := range prefetch(ctx, reader, rows, job.Spec.BatchSize, job.Shape) {
+		if b.err != nil {
+			return fmt.Errorf("--dataset %s: %w", job.Spec.Dataset.URL, b.err)
+		}
+		if err := s.fold(ctx, b.rows, b.x); err != nil {
+			return err
+		}
+		if err := done(b.rows); err != nil {
+			return err
+		}
+		activity.RecordHeartbeat(ctx, ShardProgress{Done: s.done, Total: int64(len(rows))})
+	}
+	return ctx.Err()
+}
+
 // writeShard writes the shard's rows, then its class moments: the class
 // file marks the shard complete.
-func writeShard(ctx context.Context, out *blob.Bucket, i int, rows []storage.ScoreRow, classes map[int32]*score.ClassMoments) error {
-	if err := storage.WriteParquet(ctx, out, storage.ShardRowsKey(i), rows); err != nil {
+func writeShard(ctx context.Context, out *blob.Bucket, i int, scores shardScores) error {
+	if err := storage.WriteParquet(ctx, out, storage.ShardRowsKey(i), scores.rows); err != nil {
 		return err
 	}
-	crow := make([]storage.ShardClassRow, 0, len(classes))
-	for c, m := range classes {
+	crow := make([]storage.ShardClassRow, 0, len(scores.classes))
+	for c, m := range scores.classes {
 		text, _ := m.MarshalText()
 		crow = append(crow, storage.ShardClassRow{Window: WindowAll, Class: c, Moments: string(text)})
 	}

@@ -31,6 +31,11 @@ type JobSpec struct {
 	ShardSize int `json:"shard_size"`
 	// BatchSize is the number of examples per engine call.
 	BatchSize int `json:"batch_size"`
+	// CheckpointGroup, when positive and smaller than the number of
+	// checkpoints, splits them into groups of this many: a map activity
+	// per shard and group writes per-pixel partial moments, and a shard
+	// reduce merges them. 0 scores all checkpoints in one pass.
+	CheckpointGroup int `json:"checkpoint_group,omitempty"`
 	// Out is the URL under which the job's outputs are written.
 	Out string `json:"out"`
 }
@@ -71,6 +76,9 @@ func (s JobSpec) Validate() error {
 	}
 	if s.BatchSize <= 0 {
 		return fmt.Errorf("--batch-size %d: must be positive", s.BatchSize)
+	}
+	if s.CheckpointGroup < 0 {
+		return fmt.Errorf("--checkpoint-group %d: must not be negative", s.CheckpointGroup)
 	}
 	if s.Out == "" {
 		return errors.New("--out: missing")
@@ -128,6 +136,30 @@ type PlanResult struct {
 	ShardSize int
 	// Checkpoints is the number of checkpoints the job scores with.
 	Checkpoints int
+	// Groups is the number of checkpoint groups: 1 unless
+	// --checkpoint-group splits them.
+	Groups int
+}
+
+// Groups returns the job's checkpoint groups as ranges [lo, hi) of its
+// checkpoints: one group of all unless Spec.CheckpointGroup splits them.
+func (j *Job) Groups() [][2]int {
+	k, size := len(j.Checkpoints), j.Spec.CheckpointGroup
+	if size <= 0 || size >= k {
+		return [][2]int{{0, k}}
+	}
+	var g [][2]int
+	for lo := 0; lo < k; lo += size {
+		g = append(g, [2]int{lo, min(lo+size, k)})
+	}
+	return g
+}
+
+// GroupInput asks to fold one checkpoint group of one shard.
+type GroupInput struct {
+	Ref   JobRef
+	Shard int
+	Group int
 }
 
 // ShardInput asks to score one shard.

@@ -19,3 +19,7 @@ func ShardClassesKey(i int) string { return fmt.Sprintf("shards/%05d/classes.par
 
 // PartKey is the result file holding shard i's rows.
 func PartKey(i int) string { return fmt.Sprintf("scores/part-%05d.parquet", i) }
+
+// ShardGroupKey is where shard i's partial moments over checkpoint group g
+// are kept (--checkpoint-group).
+func ShardGroupKey(i, g int) string { return fmt.Sprintf("shards/%05d/group-%03d.moments", i, g) }

@@ -133,7 +133,7 @@ func ScoreJob(ctx workflow.Context, in JobInput) (JobResult, error) {
 		})
 		return workflow.ExecuteChildWorkflow(cctx, ScoreShards, ShardsInput{
 			Ref: plan.Ref, First: c * perChild, Last: min((c+1)*perChild, plan.Shards),
-			MaxInFlight: maxInFlight, HeartbeatTimeout: in.HeartbeatTimeout,
+			MaxInFlight: maxInFlight, HeartbeatTimeout: in.HeartbeatTimeout, Groups: plan.Groups,
 		})
 	}, func(c int, f workflow.Future) error {
 		var r ShardsResult
@@ -199,6 +199,9 @@ type ShardsInput struct {
 	First, Last      int
 	MaxInFlight      int
 	HeartbeatTimeout time.Duration
+	// Groups is the job's number of checkpoint groups; above 1, each shard
+	// is mapped per group and then reduced.
+	Groups int
 }
 
 // ShardsResult reports a ScoreShards child.
@@ -220,30 +223,73 @@ func ScoreShards(ctx workflow.Context, in ShardsInput) (ShardsResult, error) {
 		return res, err
 	}
 	gctx := gradientOptions(ctx, in.HeartbeatTimeout)
-	err := slidingWindow(ctx, in.Last-in.First, max(in.MaxInFlight, 1), func(i int) workflow.Future {
-		p.ShardsRunning++
-		return workflow.ExecuteActivity(gctx, a.ScoreShard, activities.ShardInput{Ref: in.Ref, Shard: in.First + i})
-	}, func(i int, f workflow.Future) error {
-		p.ShardsRunning--
+	failed := map[int]bool{}
+	fail := func(shard int, err error) error {
+		if jobLevel(err) {
+			return err
+		}
+		// The shard failed after its retries, or on its data: the others
+		// go on, and the job ends partial.
+		if !failed[shard] {
+			failed[shard] = true
+			res.Failed = append(res.Failed, ShardFailure{Shard: shard, Error: message(err)})
+			p.ShardsFailed++
+		}
+		return nil
+	}
+	finished := func(f workflow.Future, shard int) error {
 		var r activities.ShardResult
 		if err := f.Get(ctx, &r); err != nil {
-			if jobLevel(err) {
-				return err
-			}
-			// The shard failed after its retries, or on its data: the
-			// others go on, and the job ends partial.
-			res.Failed = append(res.Failed, ShardFailure{Shard: in.First + i, Error: message(err)})
-			p.ShardsFailed++
-			return nil
+			return fail(shard, err)
 		}
 		res.Done++
 		res.Examples += r.Examples
 		p.ShardsDone++
-		p.ExamplesDone += r.Examples
+		p.ExamplesDone = res.Examples
 		if r.Reused {
 			res.Reused++
 		}
 		return nil
+	}
+	n := in.Last - in.First
+	if in.Groups <= 1 {
+		err := slidingWindow(ctx, n, max(in.MaxInFlight, 1), func(i int) workflow.Future {
+			p.ShardsRunning++
+			return workflow.ExecuteActivity(gctx, a.ScoreShard, activities.ShardInput{Ref: in.Ref, Shard: in.First + i})
+		}, func(i int, f workflow.Future) error {
+			p.ShardsRunning--
+			return finished(f, in.First+i)
+		})
+		return res, err
+	}
+
+	// Checkpoint groups: map every (shard, group), then reduce each shard
+	// whose groups all succeeded.
+	err := slidingWindow(ctx, n*in.Groups, max(in.MaxInFlight, 1), func(u int) workflow.Future {
+		p.ShardsRunning++
+		gi := activities.GroupInput{Ref: in.Ref, Shard: in.First + u/in.Groups, Group: u % in.Groups}
+		return workflow.ExecuteActivity(gctx, a.ScoreGroup, gi)
+	}, func(u int, f workflow.Future) error {
+		p.ShardsRunning--
+		if err := f.Get(ctx, nil); err != nil {
+			return fail(in.First+u/in.Groups, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return res, err
+	}
+	var todo []int
+	for i := in.First; i < in.Last; i++ {
+		if !failed[i] {
+			todo = append(todo, i)
+		}
+	}
+	rctx := reduceOptions(ctx)
+	err = slidingWindow(ctx, len(todo), max(in.MaxInFlight, 1), func(j int) workflow.Future {
+		return workflow.ExecuteActivity(rctx, a.ReduceShard, activities.ShardInput{Ref: in.Ref, Shard: todo[j]})
+	}, func(j int, f workflow.Future) error {
+		return finished(f, todo[j])
 	})
 	return res, err
 }

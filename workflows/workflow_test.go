@@ -3,9 +3,11 @@ package workflows_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -334,4 +336,107 @@ func TestOutHoldsAnotherJob(t *testing.T) {
 	if res.Reused != res.Shards {
 		t.Fatalf("rerun reused %d of %d shards", res.Reused, res.Shards)
 	}
+}
+
+// closeRows checks rows against a single-pass run's: the same examples,
+// classes and predictions, and VoG within 1e-5 relative (partial moments
+// are stored as float32).
+func closeRows(t *testing.T, got, want []storage.ScoreRow) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%d rows, want %d", len(got), len(want))
+	}
+	for i := range want {
+		g, w := got[i], want[i]
+		if g.Index != w.Index || g.Class != w.Class || g.Pred != w.Pred || g.Label != w.Label ||
+			math.Abs(g.VoG-w.VoG) > 1e-5*w.VoG || math.Abs(g.VoGNorm-w.VoGNorm) > 1e-4 {
+			t.Fatalf("row %d: %+v, single pass %+v", i, g, w)
+		}
+	}
+}
+
+// TestCheckpointGroups maps 5 checkpoints in groups of 2 and merges the
+// partial moments: the rows equal a single pass's, in both label modes.
+func TestCheckpointGroups(t *testing.T) {
+	f := newFixture(t, 5)
+	for _, label := range []string{activities.LabelTrue, activities.LabelPredicted} {
+		single := t.TempDir()
+		spec := f.spec(single, 10)
+		spec.Label = label
+		res, err := run(t, workflows.JobInput{Spec: spec}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := readScores(t, single, res.Shards)
+
+		grouped := t.TempDir()
+		spec.Out, spec.CheckpointGroup = grouped, 2
+		res, err = run(t, workflows.JobInput{Spec: spec, MaxInFlight: 4}, nil)
+		if err != nil || len(res.Failed) > 0 {
+			t.Fatalf("%v %+v", err, res.Failed)
+		}
+		for g := range 3 {
+			if _, err := os.Stat(filepath.Join(grouped, storage.ShardGroupKey(2, g))); err != nil {
+				t.Fatalf("group file: %v", err)
+			}
+		}
+		closeRows(t, readScores(t, grouped, res.Shards), want)
+	}
+}
+
+// TestCorruptPartialMoments: a partial moments file altered after it was
+// written fails its shard at the reduce and is removed; running the job
+// again recomputes only that group and completes it.
+func TestCorruptPartialMoments(t *testing.T) {
+	f := newFixture(t, 5)
+	single := t.TempDir()
+	res, err := run(t, workflows.JobInput{Spec: f.spec(single, 10)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := readScores(t, single, res.Shards)
+
+	out := t.TempDir()
+	spec := f.spec(out, 10)
+	spec.CheckpointGroup = 2
+	key := filepath.Join(out, storage.ShardGroupKey(1, 2))
+	res, err = run(t, workflows.JobInput{Spec: spec}, func(env *testsuite.TestWorkflowEnvironment, a *activities.Activities) {
+		env.OnActivity(a.ScoreGroup, mock.Anything, mock.Anything).Return(
+			func(ctx context.Context, in activities.GroupInput) (activities.ShardResult, error) {
+				r, err := a.ScoreGroup(ctx, in)
+				if in.Shard == 1 && in.Group == 2 {
+					data, _ := os.ReadFile(key)
+					data[len(data)/2] ^= 1
+					os.WriteFile(key, data, 0o644)
+				}
+				return r, err
+			})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Failed) != 1 || res.Failed[0].Shard != 1 || !strings.Contains(res.Failed[0].Error, "checksum mismatch") {
+		t.Fatalf("failed %+v", res.Failed)
+	}
+	if _, err := os.Stat(key); !os.IsNotExist(err) {
+		t.Fatalf("the corrupt file was not removed: %v", err)
+	}
+	var recomputed []string
+	res, err = run(t, workflows.JobInput{Spec: spec}, func(env *testsuite.TestWorkflowEnvironment, a *activities.Activities) {
+		env.OnActivity(a.ScoreGroup, mock.Anything, mock.Anything).Return(
+			func(ctx context.Context, in activities.GroupInput) (activities.ShardResult, error) {
+				r, err := a.ScoreGroup(ctx, in)
+				if !r.Reused {
+					recomputed = append(recomputed, fmt.Sprintf("%d/%d", in.Shard, in.Group))
+				}
+				return r, err
+			})
+	})
+	if err != nil || len(res.Failed) > 0 {
+		t.Fatalf("%v %+v", err, res.Failed)
+	}
+	if !slices.Equal(recomputed, []string{"1/2"}) {
+		t.Fatalf("recomputed %v, want only shard 1 group 2", recomputed)
+	}
+	closeRows(t, readScores(t, out, res.Shards), want)
 }

@@ -146,10 +146,11 @@ func mustParse(t *testing.T, raw string) storage.Location {
 // (make_fixtures.py), for both label modes.
 func TestRunMatchesPyTorch(t *testing.T) {
 	ref := readReference(t)
-	for _, mode := range []string{"true", "predicted"} {
-		t.Run(mode, func(t *testing.T) {
+	for _, tc := range []struct{ mode, group string }{{"true", "0"}, {"predicted", "0"}, {"predicted", "5"}} {
+		mode := tc.mode
+		t.Run(mode+"/group-"+tc.group, func(t *testing.T) {
 			out := t.TempDir()
-			r := runVog(t, scoreArgs(t, out, "--label", mode, "--shard-size", "100", "--batch-size", "32")...)
+			r := runVog(t, scoreArgs(t, out, "--label", mode, "--shard-size", "100", "--batch-size", "32", "--checkpoint-group", tc.group)...)
 			if r.err != nil {
 				t.Fatalf("vog run: %v\n%s", r.err, r.stderr)
 			}

@@ -1,0 +1,188 @@
+package storage
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"io"
+	"math"
+
+	"github.com/vogscore/vog/score"
+)
+
+// Partial moments files hold, for each example of a shard, the per-pixel
+// moments of its input gradient over one group of checkpoints
+// (--checkpoint-group), so that a shard reduce can merge the groups with the
+// parallel variance formula. Layout, little-endian:
+//
+//	header  "VOGM", version u16 (1), reserved u16, pixels u32, examples u32,
+//	        group u32, checkpoints in the group u32
+//	record  index i64, target i32, pred i32 (-1 unless the group holds the
+//	        job's last checkpoint), mean f32 x pixels, M2 f32 x pixels
+//	trailer CRC-32 (IEEE) of everything before it, u32
+//
+// Records follow the shard's example order. float32 keeps files half the
+// size; merged VoG stays within 1e-5 relative of the single pass.
+const momentsVersion = 1
+
+var momentsMagic = [4]byte{'V', 'O', 'G', 'M'}
+
+// ErrCorruptMoments marks a partial moments file that is truncated, altered
+// or of another version: the shard group must be computed again.
+var ErrCorruptMoments = errors.New("corrupt partial moments")
+
+// MomentsHeader describes a partial moments file.
+type MomentsHeader struct {
+	Pixels, Examples, Group, Checkpoints int
+}
+
+// MomentsRecord is one example's partial moments.
+type MomentsRecord struct {
+	Index        int64
+	Target, Pred int32
+	N            int64
+	Mean, M2     []float64
+}
+
+// MomentsWriter writes a partial moments file.
+type MomentsWriter struct {
+	w       *bufio.Writer
+	crc     hash.Hash32
+	h       MomentsHeader
+	written int
+	buf     []byte
+}
+
+// NewMomentsWriter writes the header of a partial moments file to w.
+func NewMomentsWriter(w io.Writer, h MomentsHeader) (*MomentsWriter, error) {
+	crc := crc32.NewIEEE()
+	mw := &MomentsWriter{w: bufio.NewWriterSize(io.MultiWriter(w, crc), 1<<20), crc: crc, h: h}
+	head := append(momentsMagic[:], 0, 0, 0, 0)
+	binary.LittleEndian.PutUint16(head[4:], momentsVersion)
+	for _, v := range []int{h.Pixels, h.Examples, h.Group, h.Checkpoints} {
+		head = binary.LittleEndian.AppendUint32(head, uint32(v))
+	}
+	_, err := mw.w.Write(head)
+	return mw, err
+}
+
+// Write appends one example's moments; they must have N equal to the
+// group's checkpoint count and one value per pixel.
+func (mw *MomentsWriter) Write(rec MomentsRecord) error {
+	if len(rec.Mean) != mw.h.Pixels || len(rec.M2) != mw.h.Pixels || rec.N != int64(mw.h.Checkpoints) {
+		return fmt.Errorf("storage: moments record of %d/%d pixels over %d checkpoints, file holds %d over %d",
+			len(rec.Mean), len(rec.M2), rec.N, mw.h.Pixels, mw.h.Checkpoints)
+	}
+	if mw.written == mw.h.Examples {
+		return fmt.Errorf("storage: moments file holds %d examples", mw.h.Examples)
+	}
+	b := mw.buf[:0]
+	b = binary.LittleEndian.AppendUint64(b, uint64(rec.Index))
+	b = binary.LittleEndian.AppendUint32(b, uint32(rec.Target))
+	b = binary.LittleEndian.AppendUint32(b, uint32(rec.Pred))
+	for _, v := range rec.Mean {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(float32(v)))
+	}
+	for _, v := range rec.M2 {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(float32(v)))
+	}
+	mw.buf = b
+	mw.written++
+	_, err := mw.w.Write(b)
+	return err
+}
+
+// Close writes the checksum. It does not close the underlying writer.
+func (mw *MomentsWriter) Close() error {
+	if mw.written != mw.h.Examples {
+		return fmt.Errorf("storage: moments file got %d of its %d examples", mw.written, mw.h.Examples)
+	}
+	if err := mw.w.Flush(); err != nil { // the checksum covers all before it
+		return err
+	}
+	if err := binary.Write(mw.w, binary.LittleEndian, mw.crc.Sum32()); err != nil {
+		return err
+	}
+	return mw.w.Flush()
+}
+
+// MomentsReader reads a partial moments file.
+type MomentsReader struct {
+	r      *bufio.Reader
+	crc    hash.Hash32
+	Header MomentsHeader
+	read   int
+	buf    []byte
+}
+
+// NewMomentsReader reads the header of a partial moments file.
+func NewMomentsReader(r io.Reader) (*MomentsReader, error) {
+	crc := crc32.NewIEEE()
+	mr := &MomentsReader{r: bufio.NewReaderSize(r, 1<<20), crc: crc}
+	head := make([]byte, 24)
+	if err := mr.full(head); err != nil {
+		return nil, err
+	}
+	if [4]byte(head[:4]) != momentsMagic || binary.LittleEndian.Uint16(head[4:]) != momentsVersion {
+		return nil, fmt.Errorf("%w: not a version %d moments file", ErrCorruptMoments, momentsVersion)
+	}
+	u := func(i int) int { return int(binary.LittleEndian.Uint32(head[8+4*i:])) }
+	mr.Header = MomentsHeader{Pixels: u(0), Examples: u(1), Group: u(2), Checkpoints: u(3)}
+	if mr.Header.Pixels <= 0 || mr.Header.Pixels > 1<<24 || mr.Header.Checkpoints <= 0 {
+		return nil, fmt.Errorf("%w: header %+v", ErrCorruptMoments, mr.Header)
+	}
+	mr.buf = make([]byte, 16+8*mr.Header.Pixels)
+	return mr, nil
+}
+
+func (mr *MomentsReader) full(b []byte) error {
+	if _, err := io.ReadFull(mr.r, b); err != nil {
+		return fmt.Errorf("%w: truncated: %v", ErrCorruptMoments, err)
+	}
+	mr.crc.Write(b)
+	return nil
+}
+
+// Next reads the next record into rec, reusing its slices. After the last
+// record it checks the checksum and returns io.EOF.
+func (mr *MomentsReader) Next(rec *MomentsRecord) error {
+	if mr.read == mr.Header.Examples {
+		want := mr.crc.Sum32()
+		var got [4]byte
+		if _, err := io.ReadFull(mr.r, got[:]); err != nil {
+			return fmt.Errorf("%w: no checksum: %v", ErrCorruptMoments, err)
+		}
+		if binary.LittleEndian.Uint32(got[:]) != want {
+			return fmt.Errorf("%w: checksum mismatch", ErrCorruptMoments)
+		}
+		if _, err := mr.r.ReadByte(); err != io.EOF {
+			return fmt.Errorf("%w: data after the checksum", ErrCorruptMoments)
+		}
+		return io.EOF
+	}
+	if err := mr.full(mr.buf); err != nil {
+		return err
+	}
+	b, p := mr.buf, mr.Header.Pixels
+	rec.Index = int64(binary.LittleEndian.Uint64(b))
+	rec.Target = int32(binary.LittleEndian.Uint32(b[8:]))
+	rec.Pred = int32(binary.LittleEndian.Uint32(b[12:]))
+	rec.N = int64(mr.Header.Checkpoints)
+	if len(rec.Mean) != p {
+		rec.Mean, rec.M2 = make([]float64, p), make([]float64, p)
+	}
+	for i := range p {
+		rec.Mean[i] = float64(math.Float32frombits(binary.LittleEndian.Uint32(b[16+4*i:])))
+		rec.M2[i] = float64(math.Float32frombits(binary.LittleEndian.Uint32(b[16+4*(p+i):])))
+	}
+	mr.read++
+	return nil
+}
+
+// Moments returns rec as score.PixelMoments sharing its slices.
+func (rec *MomentsRecord) Moments() *score.PixelMoments {
+	return &score.PixelMoments{N: rec.N, Mean: rec.Mean, M2: rec.M2}
+}

@@ -1,0 +1,104 @@
+package storage_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"testing"
+
+	"github.com/vogscore/vog/storage"
+)
+
+func writeMoments(t testing.TB, recs []storage.MomentsRecord, h storage.MomentsHeader) []byte {
+	var b bytes.Buffer
+	w, err := storage.NewMomentsWriter(&b, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if err := w.Write(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func readMoments(data []byte) ([]storage.MomentsRecord, error) {
+	r, err := storage.NewMomentsReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	var out []storage.MomentsRecord
+	for {
+		var rec storage.MomentsRecord
+		err := r.Next(&rec)
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, rec)
+	}
+}
+
+func TestMomentsRoundTrip(t *testing.T) {
+	h := storage.MomentsHeader{Pixels: 3, Examples: 2, Group: 1, Checkpoints: 4}
+	recs := []storage.MomentsRecord{
+		{Index: 10, Target: 2, Pred: -1, N: 4, Mean: []float64{0.5, -1.25, 3}, M2: []float64{1, 0, 0.25}},
+		{Index: 11, Target: 0, Pred: 7, N: 4, Mean: []float64{1, 2, 3}, M2: []float64{4, 5, 6}},
+	}
+	data := writeMoments(t, recs, h)
+	got, err := readMoments(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[1].Index != 11 || got[1].Pred != 7 || got[0].Mean[1] != -1.25 || got[1].M2[2] != 6 || got[0].N != 4 {
+		t.Fatalf("round trip: %+v", got)
+	}
+	// Every single-byte change and every truncation is detected.
+	for i := range data {
+		bad := bytes.Clone(data)
+		bad[i] ^= 0x40
+		if _, err := readMoments(bad); !errors.Is(err, storage.ErrCorruptMoments) {
+			t.Fatalf("byte %d changed: got %v", i, err)
+		}
+		if _, err := readMoments(data[:i]); !errors.Is(err, storage.ErrCorruptMoments) {
+			t.Fatalf("truncated at %d: got %v", i, err)
+		}
+	}
+	if _, err := readMoments(append(bytes.Clone(data), 0)); !errors.Is(err, storage.ErrCorruptMoments) {
+		t.Fatalf("trailing byte: got %v", err)
+	}
+}
+
+func TestMomentsWriterChecks(t *testing.T) {
+	var b bytes.Buffer
+	w, _ := storage.NewMomentsWriter(&b, storage.MomentsHeader{Pixels: 2, Examples: 1, Checkpoints: 3})
+	if err := w.Write(storage.MomentsRecord{N: 2, Mean: []float64{1, 2}, M2: []float64{0, 0}}); err == nil {
+		t.Fatal("a record over another checkpoint count was accepted")
+	}
+	if err := w.Close(); err == nil {
+		t.Fatal("a file missing its examples was closed")
+	}
+}
+
+func FuzzMomentsReader(f *testing.F) {
+	f.Add(writeMoments(f, []storage.MomentsRecord{{N: 2, Mean: []float64{1}, M2: []float64{2}}}, storage.MomentsHeader{Pixels: 1, Examples: 1, Checkpoints: 2}))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		recs, err := readMoments(data)
+		if err != nil && !errors.Is(err, storage.ErrCorruptMoments) {
+			t.Fatalf("unclassified error: %v", err)
+		}
+		if err == nil {
+			for _, r := range recs {
+				if len(r.Mean) != len(r.M2) {
+					t.Fatal("ragged record")
+				}
+			}
+		}
+	})
+}
