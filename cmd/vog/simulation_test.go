@@ -16,7 +16,8 @@ import (
 // BenchmarkSimulation runs a large synthetic job through the real workflow
 // on the embedded server: VOG_SIM_EXAMPLES examples (default 1,280,000) of
 // 8x8 pixels, a tiny TorchScript MLP at 4 checkpoints, shards of 1,280 (so
-// 1,000 shards at the default size). It reports the per-shard overhead
+// 1,000 shards at the default size; VOG_SIM_SHARD_SIZE=128 makes 10,000).
+// It reports the per-shard overhead
 // (scoring time beyond the bare engine's, per shard), the reduce time and
 // the vog process's peak memory. It takes minutes: it runs only when
 // VOG_SIM_EXAMPLES is set (docs/benchmarks.md has the figures).
@@ -25,7 +26,11 @@ func BenchmarkSimulation(b *testing.B) {
 	if n == 0 {
 		b.Skip("set VOG_SIM_EXAMPLES (e.g. 1280000) to run the scale simulation")
 	}
-	const shardSize, k = 1280, 4
+	const k = 4
+	shardSize := 1280
+	if v, err := strconv.Atoi(os.Getenv("VOG_SIM_SHARD_SIZE")); err == nil {
+		shardSize = v
+	}
 	bin := vog(&testing.T{})
 	dir := b.TempDir()
 	if out, err := exec.Command("/usr/bin/python3", "../../bench/make_tiny.py", filepath.Join(dir, "ckpt"), strconv.Itoa(k)).CombinedOutput(); err != nil {
