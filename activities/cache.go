@@ -14,12 +14,13 @@ import (
 	"github.com/vogscore/vog/engine"
 )
 
-// modelSet is the checkpoints of one job, loaded once per worker and reused
-// for every shard. A worker keeps one set: memory is bounded by one job's
-// models whatever the number of jobs it serves.
+// modelSet is the loaded checkpoints of one job, each loaded once per
+// worker and reused for every shard. A worker keeps one job's set: memory is
+// bounded by one job's models whatever the number of jobs it serves, and by
+// the checkpoints its activities use (a group's, with --checkpoint-group).
 type modelSet struct {
 	key    string
-	models []*engine.Model
+	models map[int]*engine.Model
 }
 
 func (m *modelSet) close() {
@@ -28,10 +29,10 @@ func (m *modelSet) close() {
 	}
 }
 
-// loadModels returns the job's models, loading them on first use. Each
-// checkpoint's bytes are checked against the hash taken at planning, so every
-// shard of a job sees the same weights.
-func (a *Activities) loadModels(ctx context.Context, job *Job) ([]*engine.Model, error) {
+// loadModels returns the job's checkpoints of the given indices, loading
+// them on first use. Each checkpoint's bytes are checked against the hash
+// taken at planning, so every shard of a job sees the same weights.
+func (a *Activities) loadModels(ctx context.Context, job *Job, indices ...int) ([]*engine.Model, error) {
 	if a.Loader == nil {
 		return nil, errors.New("this worker has no gradient engine: run gradient work on a worker started with one")
 	}
@@ -42,39 +43,50 @@ func (a *Activities) loadModels(ctx context.Context, job *Job) ([]*engine.Model,
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.models != nil && a.models.key == key.String() {
-		return a.models.models, nil
+	if a.models == nil || a.models.key != key.String() {
+		if a.models != nil {
+			a.models.close()
+		}
+		a.models = &modelSet{key: key.String(), models: map[int]*engine.Model{}}
 	}
-	if a.models != nil {
-		a.models.close()
-		a.models = nil
+	set := a.models
+	out := make([]*engine.Model, len(indices))
+	for i, idx := range indices {
+		m := set.models[idx]
+		if m == nil {
+			c := job.Checkpoints[idx]
+			activity.RecordHeartbeat(ctx, "loading "+c.URL)
+			data, err := readObject(ctx, c.URL)
+			if err != nil {
+				return nil, err
+			}
+			if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != c.SHA256 {
+				return nil, badJob("checkpoint %s changed since the job was planned (sha256 %s, planned %s)", c.URL, hex.EncodeToString(sum[:]), c.SHA256)
+			}
+			if m, err = engine.Load(a.Loader, data, c.URL, job.Shape); err != nil {
+				return nil, err
+			}
+			for _, other := range set.models {
+				if other.Classes() != m.Classes() {
+					m.Close()
+					return nil, badJob("checkpoints disagree on the number of classes: %s has %d outputs, %s has %d",
+						other.Name(), other.Classes(), m.Name(), m.Classes())
+				}
+			}
+			set.models[idx] = m
+		}
+		out[i] = m
 	}
-	set := &modelSet{key: key.String()}
-	for _, c := range job.Checkpoints {
-		activity.RecordHeartbeat(ctx, "loading "+c.URL)
-		data, err := readObject(ctx, c.URL)
-		if err != nil {
-			set.close()
-			return nil, err
-		}
-		if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != c.SHA256 {
-			set.close()
-			return nil, badJob("checkpoint %s changed since the job was planned (sha256 %s, planned %s)", c.URL, hex.EncodeToString(sum[:]), c.SHA256)
-		}
-		m, err := engine.Load(a.Loader, data, c.URL, job.Shape)
-		if err != nil {
-			set.close()
-			return nil, err
-		}
-		set.models = append(set.models, m)
-		if first := set.models[0]; m.Classes() != first.Classes() {
-			set.close()
-			return nil, badJob("checkpoints disagree on the number of classes: %s has %d outputs, %s has %d",
-				first.Name(), first.Classes(), m.Name(), m.Classes())
-		}
+	return out, nil
+}
+
+// span returns the indices lo..hi-1.
+func span(lo, hi int) []int {
+	idx := make([]int, 0, hi-lo)
+	for i := lo; i < hi; i++ {
+		idx = append(idx, i)
 	}
-	a.models = set
-	return set.models, nil
+	return idx
 }
 
 type readerEntry struct {

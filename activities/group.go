@@ -44,12 +44,13 @@ func (a *Activities) scoreGroup(ctx context.Context, in GroupInput) (ShardResult
 			return res, err
 		}
 	}
-	rows, models, reader, err := a.shardInputs(ctx, job, out, r)
+	// The group's checkpoints, and the job's last (for predictions).
+	g, last := groups[in.Group], len(job.Checkpoints)-1
+	rows, models, reader, err := a.shardInputs(ctx, job, out, r, append(span(g[0], g[1]), last)...)
 	if err != nil {
 		return res, err
 	}
-	g := groups[in.Group]
-	s := newScorer(job, models[g[0]:g[1]], models[len(models)-1])
+	s := newScorer(job, models[:g[1]-g[0]], models[len(models)-1])
 
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()

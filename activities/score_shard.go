@@ -43,7 +43,7 @@ func (a *Activities) scoreShard(ctx context.Context, in ShardInput) (ShardResult
 		res.Reused = done
 		return res, err
 	}
-	rows, models, reader, err := a.shardInputs(ctx, job, out, r)
+	rows, models, reader, err := a.shardInputs(ctx, job, out, r, span(0, len(job.Checkpoints))...)
 	if err != nil {
 		return res, err
 	}
@@ -65,14 +65,14 @@ func (a *Activities) scoreShard(ctx context.Context, in ShardInput) (ShardResult
 	return res, nil
 }
 
-// shardInputs reads a shard's slice of the index, and the job's models and
-// dataset reader (cached by the worker).
-func (a *Activities) shardInputs(ctx context.Context, job *Job, out *blob.Bucket, r shard.Range) ([]storage.IndexRow, []*engine.Model, dataset.Reader, error) {
+// shardInputs reads a shard's slice of the index, the job's checkpoints of
+// the given indices and its dataset reader (both cached by the worker).
+func (a *Activities) shardInputs(ctx context.Context, job *Job, out *blob.Bucket, r shard.Range, checkpoints ...int) ([]storage.IndexRow, []*engine.Model, dataset.Reader, error) {
 	rows, err := storage.ReadParquet[storage.IndexRow](ctx, out, storage.IndexKey, r.Start, r.Len())
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	models, err := a.loadModels(ctx, job)
+	models, err := a.loadModels(ctx, job, checkpoints...)
 	if err != nil {
 		return nil, nil, nil, err
 	}
