@@ -185,3 +185,23 @@ func TestHardest(t *testing.T) {
 		t.Fatalf("hardest %+v", got)
 	}
 }
+
+// TestReuseVerifiesShards: a shard output that does not verify (its rows
+// file replaced by a truncated one) is computed again, not reused.
+func TestReuseVerifiesShards(t *testing.T) {
+	e := newEnv(t)
+	ref := e.plan(t).Ref
+	if _, err := e.score(ref, 0); err != nil {
+		t.Fatal(err)
+	}
+	rowsKey := filepath.Join(e.spec.Out, storage.ShardRowsKey(0))
+	good, _ := os.ReadFile(rowsKey)
+	os.WriteFile(rowsKey, good[:len(good)/2], 0o644)
+	res, err := e.score(ref, 0)
+	if err != nil || res.Reused {
+		t.Fatalf("%+v %v: want a recompute", res, err)
+	}
+	if again, _ := os.ReadFile(rowsKey); !bytes.Equal(again, good) {
+		t.Fatal("recomputed shard differs")
+	}
+}

@@ -105,7 +105,7 @@ func (a *Activities) reduceShard(ctx context.Context, in ShardInput) (ShardResul
 	}
 	defer out.Close()
 	res := ShardResult{Shard: in.Shard, Examples: r.Len()}
-	if done, err := shardDone(ctx, out, in.Shard); err != nil || done {
+	if done, err := shardDone(ctx, out, in.Shard, r); err != nil || done {
 		res.Reused = done
 		return res, err
 	}

@@ -39,7 +39,7 @@ func (a *Activities) scoreShard(ctx context.Context, in ShardInput) (ShardResult
 	}
 	defer out.Close()
 	res := ShardResult{Shard: in.Shard, Examples: r.Len()}
-	if done, err := shardDone(ctx, out, in.Shard); err != nil || done {
+	if done, err := shardDone(ctx, out, in.Shard, r); err != nil || done {
 		res.Reused = done
 		return res, err
 	}
@@ -83,10 +83,23 @@ func (a *Activities) shardInputs(ctx context.Context, job *Job, out *blob.Bucket
 	return rows, models, reader, nil
 }
 
-// shardDone reports whether shard i's outputs are all present. The class
-// file is written last, so its presence means the rows are complete.
-func shardDone(ctx context.Context, out *blob.Bucket, i int) (bool, error) {
-	return storage.Exists(ctx, out, storage.ShardClassesKey(i))
+// shardDone reports whether shard i's outputs are present and verified: the
+// class file, written last, exists, and the rows file holds the shard's
+// rows. Outputs that fail the check are removed, to be computed again.
+func shardDone(ctx context.Context, out *blob.Bucket, i int, r shard.Range) (bool, error) {
+	done, err := storage.Exists(ctx, out, storage.ShardClassesKey(i))
+	if err != nil || !done {
+		return false, err
+	}
+	n, err := storage.ParquetRows(ctx, out, storage.ShardRowsKey(i))
+	if err == nil && n == r.Len() {
+		return true, nil
+	}
+	activity.GetLogger(ctx).Warn("recomputing a shard whose output does not verify", "shard", i, "rows", n, "want", r.Len(), "error", err)
+	if err := out.Delete(ctx, storage.ShardClassesKey(i)); err != nil {
+		return false, fmt.Errorf("remove %s: %w", storage.ShardClassesKey(i), err)
+	}
+	return false, nil
 }
 
 // scorer folds the input gradients of a set of checkpoints (all of the

@@ -124,6 +124,20 @@ func ReadParquet[T any](ctx context.Context, b *blob.Bucket, key string, offset,
 	return rows, nil
 }
 
+// ParquetRows returns the number of rows of the Parquet file at key,
+// reading only its footer.
+func ParquetRows(ctx context.Context, b *blob.Bucket, key string) (int64, error) {
+	attrs, err := b.Attributes(ctx, key)
+	if err != nil {
+		return 0, fmt.Errorf("storage: %s: %w", key, err)
+	}
+	f, err := parquet.OpenFile(&blobReaderAt{ctx: ctx, b: b, key: key}, attrs.Size)
+	if err != nil {
+		return 0, fmt.Errorf("storage: %s: %w", key, err)
+	}
+	return f.NumRows(), nil
+}
+
 // blobReaderAt reads an object by ranges.
 type blobReaderAt struct {
 	ctx context.Context

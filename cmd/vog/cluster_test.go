@@ -43,8 +43,9 @@ func freePort(t *testing.T) int {
 }
 
 // TestWorkerKilledMidShard runs a job on a Temporal server with three
-// worker processes, kills one with SIGKILL in the middle of a shard, and
-// checks that the job completes with the rows of a one-worker run.
+// worker processes, writing to the S3 server where there is one, kills one
+// worker with SIGKILL in the middle of a shard, and checks that the job
+// completes with the rows of a one-worker run.
 func TestWorkerKilledMidShard(t *testing.T) {
 	const data = "/usr/share/datasets/fashion-mnist/t10k"
 	if _, err := os.Stat(data + "-images-idx3-ubyte.gz"); err != nil {
@@ -64,6 +65,13 @@ func TestWorkerKilledMidShard(t *testing.T) {
 			"--out", out, "--shard-size", "500", "--heartbeat-timeout", "3s"}
 	}
 	out := t.TempDir()
+	fetch := func() string { return out }
+	if os.Getenv("VOG_S3_URL") != "" || os.Getenv("VOG_REQUIRE_S3") != "" {
+		u := s3Bucket(t)
+		prefix := "cluster-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "/out"
+		out = s3Key(u, prefix)
+		fetch = func() string { return fetchS3(t, u, prefix) }
+	}
 	var sub result
 	for range 50 { // the server takes a moment to start
 		if sub = runVog(t, append([]string{"submit", "--temporal", addr}, args(out)...)...); sub.err == nil {
@@ -119,7 +127,7 @@ func TestWorkerKilledMidShard(t *testing.T) {
 	if r.err != nil {
 		t.Fatalf("%v\n%s", r.err, r.stderr)
 	}
-	if !slices.Equal(readRows(t, out), readRows(t, single)) {
+	if !slices.Equal(readRows(t, fetch()), readRows(t, single)) {
 		t.Fatal("rows after losing a worker differ from a one-worker run's")
 	}
 }

@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -74,17 +75,40 @@ func TestRunS3(t *testing.T) {
 	if r := runVog(t, scoreArgs(t, local, "--shard-size", "100")...); r.err != nil {
 		t.Fatalf("%v\n%s", r.err, r.stderr)
 	}
-	// Fetch the S3 result and compare.
-	fetched := t.TempDir()
-	for _, key := range []string{"_SUCCESS", "classes.parquet", "scores/part-00000.parquet", "scores/part-00001.parquet", "scores/part-00002.parquet"} {
-		data, err := b.ReadAll(ctx, prefix+"out/"+key)
-		if err != nil {
-			t.Fatalf("%s: %v", key, err)
-		}
-		os.MkdirAll(filepath.Dir(filepath.Join(fetched, key)), 0o755)
-		os.WriteFile(filepath.Join(fetched, key), data, 0o644)
-	}
-	if !slices.Equal(readRows(t, fetched), readRows(t, local)) {
+	if !slices.Equal(readRows(t, fetchS3(t, u, prefix+"out")), readRows(t, local)) {
 		t.Fatal("rows written to S3 differ from a local run's")
 	}
+}
+
+// fetchS3 copies a job's result under prefix from S3 to a local folder.
+func fetchS3(t *testing.T, u *url.URL, prefix string) string {
+	t.Helper()
+	ctx := t.Context()
+	b, err := blob.OpenBucket(ctx, u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	dir := t.TempDir()
+	it := b.List(&blob.ListOptions{Prefix: prefix + "/"})
+	for {
+		obj, err := it.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := b.ReadAll(ctx, obj.Key)
+		if err != nil {
+			t.Fatalf("%s: %v", obj.Key, err)
+		}
+		local := filepath.Join(dir, strings.TrimPrefix(obj.Key, prefix+"/"))
+		os.MkdirAll(filepath.Dir(local), 0o755)
+		os.WriteFile(local, data, 0o644)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "_SUCCESS")); err != nil {
+		t.Fatalf("no _SUCCESS under %s: %v", prefix, err)
+	}
+	return dir
 }
