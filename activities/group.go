@@ -44,13 +44,14 @@ func (a *Activities) scoreGroup(ctx context.Context, in GroupInput) (ShardResult
 			return res, err
 		}
 	}
-	// The group's checkpoints, and the job's last (for predictions).
-	g, last := groups[in.Group], len(job.Checkpoints)-1
-	rows, models, reader, err := a.shardInputs(ctx, job, out, r, append(span(g[0], g[1]), last)...)
+	// The group's checkpoints, and the window's last (one window: groups
+	// take no --windows) for predictions.
+	g := groups[in.Group]
+	rows, models, reader, err := a.shardInputs(ctx, job, out, r, append(span(g[0], g[1]), windowLasts(job)...)...)
 	if err != nil {
 		return res, err
 	}
-	s := newScorer(job, models[:g[1]-g[0]], models[len(models)-1])
+	s := newScorer(job, models[:g[1]-g[0]], g[0], models[g[1]-g[0]:])
 
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -64,8 +65,9 @@ func (a *Activities) scoreGroup(ctx context.Context, in GroupInput) (ShardResult
 	if err == nil {
 		err = foldBatches(ctx, job, reader, rows, s, func(batch []storage.IndexRow) error {
 			for i, row := range batch {
-				m := s.moments[i]
-				rec := storage.MomentsRecord{Index: row.Index, Target: int32(s.targets[i]), Pred: s.preds[i], N: m.N, Mean: m.Mean, M2: m.M2}
+				m := s.moments[0][i]
+				rec := storage.MomentsRecord{Index: row.Index, Target: int32(s.targets[0][i]), Pred: s.preds[0][i],
+					N: m.N, Mean: m.Mean, M2: m.M2, Logits: s.perCkpt[i], GradNorms: s.gradNorms[0][i]}
 				if err := mw.Write(rec); err != nil {
 					return err
 				}
@@ -134,8 +136,11 @@ func (a *Activities) reduceShard(ctx context.Context, in ShardInput) (ShardResul
 	var scores shardScores
 	merged := score.NewPixelMoments(job.Shape.Pixels())
 	var rec storage.MomentsRecord
+	var logits []score.Logits
+	var gradNorms []float64
 	for _, row := range rows {
 		merged.Reset()
+		logits, gradNorms = logits[:0], gradNorms[:0]
 		target, pred := int32(-1), int32(-1)
 		for g, mr := range readers {
 			key := storage.ShardGroupKey(in.Shard, g)
@@ -153,8 +158,11 @@ func (a *Activities) reduceShard(ctx context.Context, in ShardInput) (ShardResul
 			if err := merged.Merge(rec.Moments()); err != nil {
 				return res, err
 			}
+			logits = append(logits, rec.Logits...)
+			gradNorms = append(gradNorms, rec.GradNorms...)
 		}
-		scores.add(row, target, pred, merged.VoG())
+		win := job.Windows[0]
+		scores.add(row, win.Name, target, pred, merged.VoG(), score.WindowScores(logits, gradNorms))
 	}
 	for g, mr := range readers {
 		if err := mr.Next(&rec); err != io.EOF {

@@ -19,6 +19,7 @@ import (
 	"github.com/vogscore/vog/dataset"
 	"github.com/vogscore/vog/shard"
 	"github.com/vogscore/vog/storage"
+	"github.com/vogscore/vog/window"
 )
 
 // Plan validates a job, resolves and hashes its checkpoints, lists its
@@ -39,6 +40,10 @@ func (a *Activities) plan(ctx context.Context, in PlanInput) (PlanResult, error)
 	if err != nil {
 		return PlanResult{}, err
 	}
+	windows, err := window.Parse(spec.Windows, len(ckpts))
+	if err != nil {
+		return PlanResult{}, badJob("%v", err)
+	}
 	activity.RecordHeartbeat(ctx, "listing dataset")
 	listing, err := dataset.List(ctx, spec.Dataset)
 	if err != nil {
@@ -48,6 +53,7 @@ func (a *Activities) plan(ctx context.Context, in PlanInput) (PlanResult, error)
 		Spec:        spec,
 		Checkpoints: ckpts,
 		Shape:       listing.Shape,
+		Windows:     windows,
 		Examples:    int64(len(listing.Rows)),
 		Shards:      shard.Count(int64(len(listing.Rows)), spec.ShardSize),
 		Classes:     listing.Classes,

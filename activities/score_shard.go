@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
 	"sort"
 	"time"
 
@@ -16,10 +17,8 @@ import (
 	"github.com/vogscore/vog/score"
 	"github.com/vogscore/vog/shard"
 	"github.com/vogscore/vog/storage"
+	"github.com/vogscore/vog/window"
 )
-
-// WindowAll names the window of every checkpoint.
-const WindowAll = "all"
 
 // ScoreShard computes VoG for every example of one shard: it streams the
 // shard's examples in batches, takes the input gradient of each checkpoint,
@@ -43,16 +42,15 @@ func (a *Activities) scoreShard(ctx context.Context, in ShardInput) (ShardResult
 		res.Reused = done
 		return res, err
 	}
-	rows, models, reader, err := a.shardInputs(ctx, job, out, r, span(0, len(job.Checkpoints))...)
+	k := len(job.Checkpoints)
+	rows, models, reader, err := a.shardInputs(ctx, job, out, r, append(span(0, k), windowLasts(job)...)...)
 	if err != nil {
 		return res, err
 	}
-	s := newScorer(job, models, models[len(models)-1])
+	s := newScorer(job, models[:k], 0, models[k:])
 	var scores shardScores
 	err = foldBatches(ctx, job, reader, rows, s, func(batch []storage.IndexRow) error {
-		for i, row := range batch {
-			scores.add(row, int32(s.targets[i]), s.preds[i], s.moments[i].VoG())
-		}
+		scores.addBatch(s, batch)
 		return nil
 	})
 	if err != nil {
@@ -103,70 +101,135 @@ func shardDone(ctx context.Context, out *blob.Bucket, i int, r shard.Range) (boo
 }
 
 // scorer folds the input gradients of a set of checkpoints (all of the
-// job's, or one group) into per-example pixel moments, batch by batch.
+// job's, or one group) into per-example pixel moments for every window, and
+// keeps what each checkpoint's logits say of each example.
 type scorer struct {
-	job    *Job
+	job     *Job
+	windows []window.Window
+	// models[j] is checkpoint first+j of the job.
 	models []*engine.Model
-	// last is the job's last checkpoint: it predicts pred, and the target
-	// under --label predicted.
-	last     *engine.Model
+	first  int
+	// lasts[w] is window w's last checkpoint: it predicts pred, and the
+	// target under --label predicted.
+	lasts    []*engine.Model
 	nclasses int
 
-	targets []int64
-	preds   []int32 // -1 where last is not among models (true labels)
+	// Per window w: targets[w][i], preds[w][i] (-1 where the window's last
+	// checkpoint is not among models), moments[w][i], gradNorms[w][i][j].
+	targets   [][]int64
+	preds     [][]int32
+	moments   [][]*score.PixelMoments
+	gradNorms [][][]float64
+	// perCkpt[i][j] is what checkpoint first+j's logits say of example i.
+	perCkpt [][]score.Logits
 	logits  []float32
-	grads   []float32
-	moments []*score.PixelMoments
+	grads   [][]float32
 	done    int64
 }
 
-func newScorer(job *Job, models []*engine.Model, last *engine.Model) *scorer {
-	return &scorer{job: job, models: models, last: last, nclasses: last.Classes()}
+func newScorer(job *Job, models []*engine.Model, first int, lasts []*engine.Model) *scorer {
+	return &scorer{job: job, windows: job.Windows, models: models, first: first, lasts: lasts, nclasses: lasts[0].Classes()}
 }
 
-// fold computes the batch's targets, its moments over s.models, and, where
-// it can, the last checkpoint's predictions.
+// windowLasts returns the checkpoint index of each window's last checkpoint.
+func windowLasts(job *Job) []int {
+	idx := make([]int, len(job.Windows))
+	for w, win := range job.Windows {
+		idx[w] = win.Last()
+	}
+	return idx
+}
+
+// fold computes the batch's targets per window, its moments over s.models,
+// the logits statistics of every checkpoint, and the predictions of each
+// window's last checkpoint where it is among s.models.
 func (s *scorer) fold(ctx context.Context, rows []storage.IndexRow, x []float32) error {
 	n, pixels, k := len(rows), s.job.Shape.Pixels(), s.nclasses
-	s.targets = resize(s.targets, n)
-	s.preds = resize(s.preds, n)
+	nw := len(s.windows)
+	s.targets = resize(s.targets, nw)
+	s.preds = resize(s.preds, nw)
+	s.moments = resize(s.moments, nw)
+	s.gradNorms = resize(s.gradNorms, nw)
+	s.grads = resize(s.grads, nw)
 	s.logits = resize(s.logits, n*k)
-	s.grads = resize(s.grads, n*pixels)
-	for len(s.moments) < n {
-		s.moments = append(s.moments, score.NewPixelMoments(pixels))
+	for w := range nw {
+		s.targets[w] = resize(s.targets[w], n)
+		s.preds[w] = resize(s.preds[w], n)
+		s.grads[w] = resize(s.grads[w], n*pixels)
+		s.gradNorms[w] = resize(s.gradNorms[w], n)
+		for len(s.moments[w]) < n {
+			s.moments[w] = append(s.moments[w], score.NewPixelMoments(pixels))
+		}
+		for i := range n {
+			s.preds[w][i] = -1
+			s.moments[w][i].Reset()
+			s.gradNorms[w][i] = s.gradNorms[w][i][:0]
+		}
 	}
+	s.perCkpt = resize(s.perCkpt, n)
 	for i := range n {
-		s.preds[i] = -1
-		s.moments[i].Reset()
+		s.perCkpt[i] = s.perCkpt[i][:0]
 	}
-	if s.job.Spec.Label == LabelPredicted {
-		if err := s.last.Logits(x, n, s.logits); err != nil {
+	for _, row := range rows {
+		if s.job.Spec.Label == LabelTrue && (row.Label < 0 || int(row.Label) >= k) {
+			return fault.Mark(dataset.ErrBadData, "example %d (%s): label %d outside the %d outputs of checkpoint %s",
+				row.Index, row.ExampleID, row.Label, k, s.lasts[0].Name())
+		}
+	}
+	for w := range s.windows {
+		if s.job.Spec.Label == LabelTrue {
+			for i, row := range rows {
+				s.targets[w][i] = int64(row.Label)
+			}
+			continue
+		}
+		// --label predicted: the class the window's last checkpoint predicts.
+		if err := s.lasts[w].Logits(x, n, s.logits); err != nil {
 			return err
 		}
 		for i := range n {
-			s.targets[i] = int64(argmax(s.logits[i*k : (i+1)*k]))
-			s.preds[i] = int32(s.targets[i])
-		}
-	} else {
-		for i, row := range rows {
-			if row.Label < 0 || int(row.Label) >= k {
-				return fault.Mark(dataset.ErrBadData, "example %d (%s): label %d outside the %d outputs of checkpoint %s",
-					row.Index, row.ExampleID, row.Label, k, s.last.Name())
-			}
-			s.targets[i] = int64(row.Label)
+			s.targets[w][i] = int64(argmax(s.logits[i*k : (i+1)*k]))
 		}
 	}
-	for _, m := range s.models {
-		if err := m.Gradients(x, n, s.targets, s.logits, s.grads); err != nil {
-			return fmt.Errorf("batch from example %d (%s): %w", rows[0].Index, rows[0].ExampleID, err)
-		}
-		for i := range n {
-			s.moments[i].Add(s.grads[i*pixels : (i+1)*pixels])
-		}
-		if m == s.last {
-			for i := range n {
-				s.preds[i] = int32(argmax(s.logits[i*k : (i+1)*k]))
+	for j, m := range s.models {
+		ck := s.first + j
+		for w, win := range s.windows {
+			if !win.Contains(ck) {
+				continue
 			}
+			// Windows with the same targets share one gradient pass.
+			shared := -1
+			for v := range w {
+				if s.windows[v].Contains(ck) && slices.Equal(s.targets[v], s.targets[w]) {
+					shared = v
+					break
+				}
+			}
+			if shared >= 0 {
+				copy(s.grads[w], s.grads[shared])
+			} else if err := m.Gradients(x, n, s.targets[w], s.logits, s.grads[w]); err != nil {
+				return fmt.Errorf("batch from example %d (%s): %w", rows[0].Index, rows[0].ExampleID, err)
+			}
+			for i := range n {
+				g := s.grads[w][i*pixels : (i+1)*pixels]
+				s.moments[w][i].Add(g)
+				s.gradNorms[w][i] = append(s.gradNorms[w][i], score.L2(g))
+			}
+			if ck == win.Last() {
+				for i := range n {
+					s.preds[w][i] = int32(argmax(s.logits[i*k : (i+1)*k]))
+				}
+			}
+		}
+		// Logits do not depend on the target: any pass gives them, and a
+		// checkpoint outside every window still needs one forward.
+		if !slices.ContainsFunc(s.windows, func(w window.Window) bool { return w.Contains(ck) }) {
+			if err := m.Logits(x, n, s.logits); err != nil {
+				return err
+			}
+		}
+		for i, row := range rows {
+			s.perCkpt[i] = append(s.perCkpt[i], score.FromLogits(s.logits[i*k:(i+1)*k], int(row.Label)))
 		}
 		activity.RecordHeartbeat(ctx, ShardProgress{Done: s.done})
 	}
@@ -177,28 +240,47 @@ func (s *scorer) fold(ctx context.Context, rows []storage.IndexRow, x []float32)
 // shardScores collects a shard's rows and its exact class moments.
 type shardScores struct {
 	rows    []storage.ScoreRow
-	classes map[int32]*score.ClassMoments
+	classes map[classKey]*score.ClassMoments
 }
 
-func (o *shardScores) add(row storage.IndexRow, target, pred int32, vog float64) {
+func (o *shardScores) add(row storage.IndexRow, win string, target, pred int32, vog float64, x score.Scores) {
 	o.rows = append(o.rows, storage.ScoreRow{
-		Index:     row.Index,
-		ExampleID: row.ExampleID,
-		Label:     row.Label,
-		Pred:      pred,
-		Class:     target,
-		Window:    WindowAll,
-		VoG:       vog,
+		Index:       row.Index,
+		ExampleID:   row.ExampleID,
+		Label:       row.Label,
+		Pred:        pred,
+		Class:       target,
+		Window:      win,
+		VoG:         vog,
+		Loss:        x.Loss,
+		ConfMean:    x.ConfMean,
+		ConfStd:     x.ConfStd,
+		MarginMean:  x.MarginMean,
+		EL2N:        x.EL2N,
+		Forgetting:  x.Forgetting,
+		GradNorm:    x.GradNorm,
+		CorrectLast: x.CorrectLast,
 	})
 	if o.classes == nil {
-		o.classes = map[int32]*score.ClassMoments{}
+		o.classes = map[classKey]*score.ClassMoments{}
 	}
-	cm := o.classes[target]
+	key := classKey{win, target}
+	cm := o.classes[key]
 	if cm == nil {
 		cm = &score.ClassMoments{}
-		o.classes[target] = cm
+		o.classes[key] = cm
 	}
 	cm.Add(vog)
+}
+
+// addBatch adds the rows of a folded batch, one per example and window.
+func (o *shardScores) addBatch(s *scorer, batch []storage.IndexRow) {
+	for i, row := range batch {
+		for w, win := range s.windows {
+			x := score.WindowScores(s.perCkpt[i][win.Lo:win.Hi], s.gradNorms[w][i])
+			o.add(row, win.Name, int32(s.targets[w][i]), s.preds[w][i], s.moments[w][i].VoG(), x)
+		}
+	}
 }
 
 func resize[T any](s []T, n int) []T {
@@ -280,8 +362,13 @@ func writeShard(ctx context.Context, out *blob.Bucket, i int, scores shardScores
 	crow := make([]storage.ShardClassRow, 0, len(scores.classes))
 	for c, m := range scores.classes {
 		text, _ := m.MarshalText()
-		crow = append(crow, storage.ShardClassRow{Window: WindowAll, Class: c, Moments: string(text)})
+		crow = append(crow, storage.ShardClassRow{Window: c.window, Class: c.class, Moments: string(text)})
 	}
-	sort.Slice(crow, func(a, b int) bool { return crow[a].Class < crow[b].Class })
+	sort.Slice(crow, func(a, b int) bool {
+		if crow[a].Window != crow[b].Window {
+			return crow[a].Window < crow[b].Window
+		}
+		return crow[a].Class < crow[b].Class
+	})
 	return storage.WriteParquet(ctx, out, storage.ShardClassesKey(i), crow)
 }

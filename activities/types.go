@@ -11,6 +11,7 @@ import (
 	"github.com/vogscore/vog/dataset"
 	"github.com/vogscore/vog/engine"
 	"github.com/vogscore/vog/storage"
+	"github.com/vogscore/vog/window"
 )
 
 // Label modes: which logit's gradient is taken.
@@ -31,6 +32,9 @@ type JobSpec struct {
 	ShardSize int `json:"shard_size"`
 	// BatchSize is the number of examples per engine call.
 	BatchSize int `json:"batch_size"`
+	// Windows names slices of the checkpoints to score separately, as
+	// "early=0:3,late=-3:" (window.Parse); empty means one window, all.
+	Windows string `json:"windows,omitempty"`
 	// CheckpointGroup, when positive and smaller than the number of
 	// checkpoints, splits them into groups of this many: a map activity
 	// per shard and group writes per-pixel partial moments, and a shard
@@ -80,6 +84,9 @@ func (s JobSpec) Validate() error {
 	if s.CheckpointGroup < 0 {
 		return fmt.Errorf("--checkpoint-group %d: must not be negative", s.CheckpointGroup)
 	}
+	if s.CheckpointGroup > 0 && s.Windows != "" {
+		return errors.New("--windows with --checkpoint-group: not supported yet; score each window as its own job")
+	}
 	if s.Out == "" {
 		return errors.New("--out: missing")
 	}
@@ -102,6 +109,8 @@ type Job struct {
 	Spec        JobSpec      `json:"spec"`
 	Checkpoints []Checkpoint `json:"checkpoints"`
 	Shape       engine.Shape `json:"shape"`
+	// Windows are Spec.Windows resolved against the checkpoints.
+	Windows []window.Window `json:"windows"`
 	Examples    int64        `json:"examples"`
 	Shards      int          `json:"shards"`
 	// Classes names the dataset's classes where the format has names.

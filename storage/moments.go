@@ -21,7 +21,10 @@ import (
 //	header  "VOGM", version u16 (1), reserved u16, pixels u32, examples u32,
 //	        group u32, checkpoints in the group u32
 //	record  index i64, target i32, pred i32 (-1 unless the group holds the
-//	        job's last checkpoint), mean f32 x pixels, M2 f32 x pixels
+//	        job's last checkpoint), mean f32 x pixels, M2 f32 x pixels,
+//	        then per checkpoint of the group: the label's probability,
+//	        margin, loss, EL2N, the gradient's L2 norm, correct (0 or 1),
+//	        each f32
 //	trailer CRC-32 (IEEE) of everything before it, u32
 //
 // Records follow the shard's example order. float32 keeps files half the
@@ -39,12 +42,15 @@ type MomentsHeader struct {
 	Pixels, Examples, Group, Checkpoints int
 }
 
-// MomentsRecord is one example's partial moments.
+// MomentsRecord is one example's partial moments, and what each checkpoint
+// of the group said of it.
 type MomentsRecord struct {
 	Index        int64
 	Target, Pred int32
 	N            int64
 	Mean, M2     []float64
+	Logits       []score.Logits
+	GradNorms    []float64
 }
 
 // MomentsWriter writes a partial moments file.
@@ -72,7 +78,8 @@ func NewMomentsWriter(w io.Writer, h MomentsHeader) (*MomentsWriter, error) {
 // Write appends one example's moments; they must have N equal to the
 // group's checkpoint count and one value per pixel.
 func (mw *MomentsWriter) Write(rec MomentsRecord) error {
-	if len(rec.Mean) != mw.h.Pixels || len(rec.M2) != mw.h.Pixels || rec.N != int64(mw.h.Checkpoints) {
+	if len(rec.Mean) != mw.h.Pixels || len(rec.M2) != mw.h.Pixels || rec.N != int64(mw.h.Checkpoints) ||
+		len(rec.Logits) != mw.h.Checkpoints || len(rec.GradNorms) != mw.h.Checkpoints {
 		return fmt.Errorf("storage: moments record of %d/%d pixels over %d checkpoints, file holds %d over %d",
 			len(rec.Mean), len(rec.M2), rec.N, mw.h.Pixels, mw.h.Checkpoints)
 	}
@@ -88,6 +95,15 @@ func (mw *MomentsWriter) Write(rec MomentsRecord) error {
 	}
 	for _, v := range rec.M2 {
 		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(float32(v)))
+	}
+	for j, l := range rec.Logits {
+		correct := 0.0
+		if l.Correct {
+			correct = 1
+		}
+		for _, v := range []float64{l.PLabel, l.Margin, l.Loss, l.EL2N, rec.GradNorms[j], correct} {
+			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(float32(v)))
+		}
 	}
 	mw.buf = b
 	mw.written++
@@ -134,7 +150,10 @@ func NewMomentsReader(r io.Reader) (*MomentsReader, error) {
 	if mr.Header.Pixels <= 0 || mr.Header.Pixels > 1<<24 || mr.Header.Checkpoints <= 0 {
 		return nil, fmt.Errorf("%w: header %+v", ErrCorruptMoments, mr.Header)
 	}
-	mr.buf = make([]byte, 16+8*mr.Header.Pixels)
+	if mr.Header.Checkpoints > 1<<16 {
+		return nil, fmt.Errorf("%w: header %+v", ErrCorruptMoments, mr.Header)
+	}
+	mr.buf = make([]byte, 16+8*mr.Header.Pixels+24*mr.Header.Checkpoints)
 	return mr, nil
 }
 
@@ -177,6 +196,14 @@ func (mr *MomentsReader) Next(rec *MomentsRecord) error {
 	for i := range p {
 		rec.Mean[i] = float64(math.Float32frombits(binary.LittleEndian.Uint32(b[16+4*i:])))
 		rec.M2[i] = float64(math.Float32frombits(binary.LittleEndian.Uint32(b[16+4*(p+i):])))
+	}
+	k := mr.Header.Checkpoints
+	rec.Logits, rec.GradNorms = rec.Logits[:0], rec.GradNorms[:0]
+	f := func(j int) float64 { return float64(math.Float32frombits(binary.LittleEndian.Uint32(b[16+8*p+4*j:]))) }
+	for j := range k {
+		v := 6 * j
+		rec.Logits = append(rec.Logits, score.Logits{PLabel: f(v), Margin: f(v + 1), Loss: f(v + 2), EL2N: f(v + 3), Correct: f(v+5) == 1})
+		rec.GradNorms = append(rec.GradNorms, f(v+4))
 	}
 	mr.read++
 	return nil

@@ -30,6 +30,28 @@ type ScoreRow struct {
 	VoG float64 `parquet:"vog"`
 	// VoGNorm is VoG as a z-score within its class and window.
 	VoGNorm float64 `parquet:"vog_norm"`
+	// Loss is the cross-entropy of the label at the window's last
+	// checkpoint; NaN without a label, as are the scores below.
+	Loss float64 `parquet:"loss"`
+	// ConfMean and ConfStd are the mean and population std over the window
+	// of the label's softmax probability (Data Maps' confidence and
+	// variability).
+	ConfMean float64 `parquet:"conf_mean"`
+	ConfStd  float64 `parquet:"conf_std"`
+	// MarginMean is the mean over the window of the label's logit minus the
+	// largest other logit.
+	MarginMean float64 `parquet:"margin_mean"`
+	// EL2N is the L2 norm of softmax minus the one-hot label at the window's
+	// last checkpoint.
+	EL2N float64 `parquet:"el2n"`
+	// Forgetting counts correct-then-wrong changes between consecutive
+	// checkpoints of the window.
+	Forgetting int32 `parquet:"forgetting"`
+	// GradNorm is the mean over the window of the L2 norm of the
+	// channel-averaged input gradient of the target logit.
+	GradNorm float64 `parquet:"grad_norm"`
+	// CorrectLast is whether the window's last checkpoint predicts the label.
+	CorrectLast bool `parquet:"correct_last"`
 }
 
 // ClassRow is one row of classes.parquet: the statistics that normalise VoG.

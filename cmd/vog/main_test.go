@@ -21,6 +21,7 @@ import (
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
+	"gocloud.dev/blob"
 	_ "gocloud.dev/blob/fileblob"
 
 	"github.com/vogscore/vog/engine/torch"
@@ -88,6 +89,9 @@ func scoreArgs(t *testing.T, out string, extra ...string) []string {
 }
 
 type reference struct {
+	// Windows holds per window (all, early=0:3, late=9:12) each column's
+	// value per example, true-label targets.
+	Windows  map[string]map[string][]float64 `json:"windows"`
 	Examples []struct {
 		Index            int64   `json:"index"`
 		Label            int32   `json:"label"`
@@ -183,6 +187,68 @@ func TestRunMatchesPyTorch(t *testing.T) {
 }
 
 func rel(a, b float64) float64 { return math.Abs(a-b) / math.Max(math.Abs(b), 1e-12) }
+
+// TestRunWindowsAndScores scores three windows in one pass and checks every
+// column of every row against NumPy's computation from PyTorch's logits and
+// gradients (make_fixtures.py).
+func TestRunWindowsAndScores(t *testing.T) {
+	ref := readReference(t)
+	out := t.TempDir()
+	r := runVog(t, scoreArgs(t, out, "--windows", "all=:,early=0:3,late=-3:", "--shard-size", "100")...)
+	if r.err != nil {
+		t.Fatalf("%v\n%s", r.err, r.stderr)
+	}
+	rows := readRows(t, out)
+	if len(rows) != 3*len(ref.Examples) {
+		t.Fatalf("%d rows, want %d", len(rows), 3*len(ref.Examples))
+	}
+	seen := map[string]int{}
+	for _, got := range rows {
+		w := ref.Windows[got.Window]
+		if w == nil {
+			t.Fatalf("row of unknown window %q", got.Window)
+		}
+		seen[got.Window]++
+		i := got.Index
+		b := func(v bool) float64 {
+			if v {
+				return 1
+			}
+			return 0
+		}
+		cols := map[string]float64{
+			"vog": got.VoG, "vog_norm": got.VoGNorm, "loss": got.Loss, "conf_mean": got.ConfMean, "conf_std": got.ConfStd,
+			"margin_mean": got.MarginMean, "el2n": got.EL2N, "forgetting": float64(got.Forgetting),
+			"grad_norm": got.GradNorm, "correct_last": b(got.CorrectLast),
+		}
+		for name, v := range cols {
+			want := w[name][i]
+			tol := 1e-5 * math.Max(1, math.Abs(want))
+			if name == "vog_norm" {
+				tol = 1e-4
+			}
+			if math.Abs(v-want) > tol {
+				t.Fatalf("example %d window %s: %s = %g, NumPy %g", i, got.Window, name, v, want)
+			}
+		}
+	}
+	if seen["all"] != 256 || seen["early"] != 256 || seen["late"] != 256 {
+		t.Fatalf("rows per window %v", seen)
+	}
+	classes, err := storage.ReadParquet[storage.ClassRow](t.Context(), mustOpen(t, out), storage.ClassesKey, 0, -1)
+	if err != nil || len(classes) != 30 {
+		t.Fatalf("classes.parquet: %d rows, %v; want 10 classes x 3 windows", len(classes), err)
+	}
+}
+
+func mustOpen(t *testing.T, out string) *blob.Bucket {
+	b, err := storage.OpenPrefix(t.Context(), mustParse(t, out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
 
 // checkWithDuckDB reads the result with DuckDB, a Parquet reader independent
 // of parquet-go, and compares it with what parquet-go read.

@@ -46,6 +46,7 @@ func parseJob(name string, args []string) (*jobFlags, error) {
 	fs.StringVar(&spec.Label, "label", activities.LabelTrue, "gradient target: true (the label) or predicted (by the last checkpoint)")
 	fs.IntVar(&spec.ShardSize, "shard-size", activities.DefaultShardSize, "examples per shard")
 	fs.IntVar(&spec.BatchSize, "batch-size", activities.DefaultBatchSize, "examples per engine call")
+	fs.StringVar(&spec.Windows, "windows", "", "windows of checkpoints scored separately, as Python slices: early=0:3,late=-3: (default: all)")
 	fs.IntVar(&spec.CheckpointGroup, "checkpoint-group", 0, "map checkpoints in groups of N, writing per-pixel partial moments that a shard reduce merges (default: all in one pass)")
 	fs.IntVar(&spec.Dataset.Channels, "channels", 0, "input channels the model takes, 1 or 3 (default: 1 for idx, 3 for imagefolder)")
 	fs.IntVar(&spec.Dataset.Resize, "resize", 0, "imagefolder: resize the shorter side to this many pixels")

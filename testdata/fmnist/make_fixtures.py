@@ -119,6 +119,45 @@ def normalise(v, cls):
     return out
 
 
+WINDOWS = {"all": (0, 12), "early": (0, 3), "late": (9, 12)}
+
+
+def window_scores(maps, logits, labels):
+    """Per window (true-label targets): VoG, vog_norm and the other scores,
+    written out from their definitions with NumPy. maps: [K, N, H, W],
+    logits: [K, N, C] float64."""
+    out = {}
+    n = labels.shape[0]
+    for name, (lo, hi) in WINDOWS.items():
+        m, lg = maps[lo:hi], logits[lo:hi]
+        v = vog(m)
+        z = lg - lg.max(axis=2, keepdims=True)
+        p = np.exp(z) / np.exp(z).sum(axis=2, keepdims=True)
+        idx = np.arange(n)
+        p_label = p[:, idx, labels]                       # [k, N]
+        y = lg[:, idx, labels]
+        other = lg.copy()
+        other[:, idx, labels] = -np.inf
+        margin = y - other.max(axis=2)
+        correct = (lg.argmax(axis=2) == labels[None, :]) & (margin > 0)
+        onehot = np.zeros_like(p[-1])
+        onehot[idx, labels] = 1
+        gnorm = np.sqrt((m.reshape(hi - lo, n, -1) ** 2).sum(axis=2))  # [k, N]
+        out[name] = {
+            "vog": v.tolist(),
+            "vog_norm": normalise(v, labels).tolist(),
+            "loss": (-np.log(p_label[-1])).tolist(),
+            "conf_mean": p_label.mean(axis=0).tolist(),
+            "conf_std": p_label.std(axis=0).tolist(),
+            "margin_mean": margin.mean(axis=0).tolist(),
+            "el2n": np.sqrt(((p[-1] - onehot) ** 2).sum(axis=1)).tolist(),
+            "forgetting": (correct[:-1] & ~correct[1:]).sum(axis=0).tolist(),
+            "grad_norm": gnorm.mean(axis=0).tolist(),
+            "correct_last": correct[-1].astype(float).tolist(),
+        }
+    return out
+
+
 def main():
     torch.set_num_threads(2)
     k = len([f for f in os.listdir(CKPT) if f.endswith(".pt")]) if os.path.isdir(CKPT) else 0
@@ -146,8 +185,10 @@ def main():
         pred_maps.append(grads_and_logits(m, x, pred)[0])
     true_maps, pred_maps = np.stack(true_maps), np.stack(pred_maps)
     vog_true, vog_pred = vog(true_maps), vog(pred_maps)
+    windows = window_scores(true_maps, np.stack(logits).astype(np.float64), labels.astype(np.int64))
     ref = {
         "checkpoints": [f"ckpt_{i}.pt" for i in range(1, k + 1)],
+        "windows": windows,
         "examples": [
             {
                 "index": i,
