@@ -110,9 +110,9 @@ type Job struct {
 	Checkpoints []Checkpoint `json:"checkpoints"`
 	Shape       engine.Shape `json:"shape"`
 	// Windows are Spec.Windows resolved against the checkpoints.
-	Windows []window.Window `json:"windows"`
-	Examples    int64        `json:"examples"`
-	Shards      int          `json:"shards"`
+	Windows  []window.Window `json:"windows"`
+	Examples int64           `json:"examples"`
+	Shards   int             `json:"shards"`
 	// Classes names the dataset's classes where the format has names.
 	Classes []string `json:"classes,omitempty"`
 	// IndexSHA256 hashes the dataset's index (ids and labels).
