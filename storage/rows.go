@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -187,4 +188,48 @@ func Exists(ctx context.Context, b *blob.Bucket, key string) (bool, error) {
 		return false, fmt.Errorf("storage: %s: %w", key, err)
 	}
 	return ok, nil
+}
+
+// Success is the content of _SUCCESS.
+type Success struct {
+	Fingerprint string `json:"fingerprint"`
+	Rows        int64  `json:"rows"`
+	Parts       []struct {
+		Key  string `json:"key"`
+		Size int64  `json:"size"`
+	} `json:"parts"`
+}
+
+// ReadScores reads every row of a finished job's result at out, in part
+// order, after checking _SUCCESS: a partial or running job has none.
+func ReadScores(ctx context.Context, out string) ([]ScoreRow, error) {
+	l, err := Parse(out)
+	if err != nil {
+		return nil, err
+	}
+	b, err := OpenPrefix(ctx, l)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	data, err := b.ReadAll(ctx, SuccessKey)
+	if err != nil {
+		return nil, fmt.Errorf("%s: no finished result (%s): %w", out, SuccessKey, err)
+	}
+	var s Success
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("%s/%s: %w", out, SuccessKey, err)
+	}
+	var rows []ScoreRow
+	for _, p := range s.Parts {
+		part, err := ReadParquet[ScoreRow](ctx, b, p.Key, 0, -1)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, part...)
+	}
+	if int64(len(rows)) != s.Rows {
+		return nil, fmt.Errorf("%s: %d rows in the parts, %s says %d", out, len(rows), SuccessKey, s.Rows)
+	}
+	return rows, nil
 }

@@ -7,6 +7,7 @@
 //	vog status  show a job's shards, rate, ETA and errors
 //	vog wait    follow a job to its end
 //	vog resume  run a job again, computing only what is missing
+//	vog eval    AUROC, AUPR and Welch's t-test of each score against a truth file
 package main
 
 import (
@@ -31,6 +32,7 @@ Usage:
   vog server [--port 7233] [--state-dir DIR]
   vog submit --temporal HOST:PORT [run flags]     start a job, print its id
   vog status|wait|resume --temporal HOST:PORT JOB
+  vog eval --out URL --truth URL [--column NAME]  how well each score separates flagged examples
 
 Run 'vog COMMAND -h' for a command's flags.
 `
@@ -58,6 +60,8 @@ func main() {
 		err = waitCmd(ctx, os.Args[2:])
 	case "resume":
 		err = resumeCmd(ctx, os.Args[2:])
+	case "eval":
+		err = evalCmd(ctx, os.Args[2:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,6 +26,7 @@ import (
 	_ "gocloud.dev/blob/fileblob"
 
 	"github.com/vogscore/vog/engine/torch"
+	"github.com/vogscore/vog/evaluate"
 	"github.com/vogscore/vog/storage"
 )
 
@@ -579,5 +581,52 @@ func TestRunParquet(t *testing.T) {
 			rel(got.VoG, e.VoGTrue) > 1e-5 || math.Abs(got.VoGNorm-e.VoGNormTrue) > 1e-4 {
 			t.Fatalf("row %d: %+v, reference %+v", i, got, e)
 		}
+	}
+}
+
+// TestEval flags the examples the last checkpoint misclassifies and checks
+// what vog eval prints against the evaluate package on the reference VoG.
+func TestEval(t *testing.T) {
+	ref := readReference(t)
+	out := t.TempDir()
+	if r := runVog(t, scoreArgs(t, out)...); r.err != nil {
+		t.Fatalf("%v\n%s", r.err, r.stderr)
+	}
+	var csvText strings.Builder
+	csvText.WriteString("example_id,misclassified\n")
+	vogs, pos := make([]float64, len(ref.Examples)), make([]bool, len(ref.Examples))
+	flagged := 0
+	for i, e := range ref.Examples {
+		pos[i], vogs[i] = e.Pred != e.Label, e.VoGTrue
+		if pos[i] {
+			flagged++
+		}
+		fmt.Fprintf(&csvText, "%d,%v\n", e.Index, pos[i])
+	}
+	truth := filepath.Join(t.TempDir(), "truth.csv")
+	os.WriteFile(truth, []byte(csvText.String()), 0o644)
+	r := runVog(t, "eval", "--out", out, "--truth", truth)
+	if r.err != nil {
+		t.Fatalf("%v\n%s", r.err, r.stderr)
+	}
+	if !strings.Contains(r.stdout, fmt.Sprintf("window all: 256 examples, %d flagged misclassified", flagged)) {
+		t.Fatalf("output:\n%s", r.stdout)
+	}
+	m := regexp.MustCompile(`(?m)^\s*vog\s+([0-9.]+)`).FindStringSubmatch(r.stdout)
+	if m == nil {
+		t.Fatalf("no vog row:\n%s", r.stdout)
+	}
+	want := fmt.Sprintf("%.4f", evaluate.AUROC(vogs, pos))
+	if m[1] != want {
+		t.Fatalf("vog AUROC %s, want %s\n%s", m[1], want, r.stdout)
+	}
+	if !strings.Contains(r.stdout, "Welch's t-test of VoG") {
+		t.Fatalf("no t-test:\n%s", r.stdout)
+	}
+	t.Logf("\n%s", r.stdout)
+	// A truth file naming an unknown example is an error naming it.
+	os.WriteFile(truth, []byte("example_id,flag\nnope,1\n"), 0o644)
+	if r := runVog(t, "eval", "--out", out, "--truth", truth); r.err == nil || !strings.Contains(r.stderr, `"nope"`) {
+		t.Fatalf("unknown id: %v %s", r.err, r.stderr)
 	}
 }
