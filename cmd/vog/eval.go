@@ -177,4 +177,3 @@ func orDefault(s, def string) string {
 	}
 	return s
 }
-
