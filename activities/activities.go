@@ -116,3 +116,21 @@ func readJob(ctx context.Context, b *blob.Bucket) (*Job, error) {
 	}
 	return &j, nil
 }
+
+// ReadJob reads the job.json of a job's output location.
+func ReadJob(ctx context.Context, out string) (*Job, error) {
+	l, err := storage.Parse(out)
+	if err != nil {
+		return nil, err
+	}
+	b, err := storage.OpenPrefix(ctx, l)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	j, err := readJob(ctx, b)
+	if err == nil && j == nil {
+		err = fmt.Errorf("%s: no %s", out, storage.JobKey)
+	}
+	return j, err
+}

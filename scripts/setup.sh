@@ -11,7 +11,10 @@ sudo=""
 export PATH="$PATH:/usr/local/go/bin"
 
 pkgs=(libtorch-dev python3-torch python3-torchvision python3-numpy dataset-fashion-mnist g++ git ca-certificates)
-[ "${1:-}" = "--test" ] && ! command -v npm >/dev/null && pkgs+=(nodejs npm)
+if [ "${1:-}" = "--test" ]; then
+  command -v npm >/dev/null || pkgs+=(nodejs npm)
+  pkgs+=(chromium)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -2,7 +2,8 @@
 # test.sh installs what the tests need and runs the whole suite against real
 # parts: libtorch and TorchScript checkpoints made by PyTorch, the real
 # Fashion-MNIST files, Temporal servers (the SDK's test server and vog's
-# embedded one), an S3 server, and DuckDB as an independent Parquet reader.
+# embedded one), an S3 server, DuckDB as an independent Parquet reader, and
+# headless Chromium for the HTML report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
@@ -25,7 +26,7 @@ for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$s3port) 2>/dev/null && brea
 export VOG_S3_URL="s3://vog-test?endpoint=http://127.0.0.1:$s3port&region=us-east-1&use_path_style=true"
 
 # Tests that need these fail rather than skip when they are missing.
-export VOG_REQUIRE_TORCH=1 VOG_REQUIRE_DUCKDB=1 VOG_REQUIRE_S3=1
+export VOG_REQUIRE_TORCH=1 VOG_REQUIRE_DUCKDB=1 VOG_REQUIRE_S3=1 VOG_REQUIRE_CHROMIUM=1
 export VOG_ENGINE_LIB="$PWD/build/libvogtorch.so" VOG_BIN="$PWD/build/vog"
 
 go vet ./...

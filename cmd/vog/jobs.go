@@ -66,7 +66,7 @@ func follow(ctx context.Context, c client.Client, id string, every time.Duration
 	if err != nil {
 		return fmt.Errorf("job %s failed: %w", id, err)
 	}
-	return report(id, res, res.Ref.Out, time.Since(started))
+	return reportResult(id, res, res.Ref.Out, time.Since(started))
 }
 
 func resumeCmd(ctx context.Context, args []string) error {

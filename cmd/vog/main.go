@@ -8,6 +8,7 @@
 //	vog wait    follow a job to its end
 //	vog resume  run a job again, computing only what is missing
 //	vog eval    AUROC, AUPR and Welch's t-test of each score against a truth file
+//	vog report  one HTML page: hardest and easiest examples, error by VoG decile, histograms
 package main
 
 import (
@@ -33,6 +34,7 @@ Usage:
   vog submit --temporal HOST:PORT [run flags]     start a job, print its id
   vog status|wait|resume --temporal HOST:PORT JOB
   vog eval --out URL --truth URL [--column NAME]  how well each score separates flagged examples
+  vog report --out URL                            write report.html beside the result
 
 Run 'vog COMMAND -h' for a command's flags.
 `
@@ -62,6 +64,8 @@ func main() {
 		err = resumeCmd(ctx, os.Args[2:])
 	case "eval":
 		err = evalCmd(ctx, os.Args[2:])
+	case "report":
+		err = reportCmd(ctx, os.Args[2:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

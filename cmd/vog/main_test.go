@@ -630,3 +630,66 @@ func TestEval(t *testing.T) {
 		t.Fatalf("unknown id: %v %s", r.err, r.stderr)
 	}
 }
+
+// TestReport writes the HTML report of a three-window job and opens it in
+// headless Chromium: it must render without console errors; the screenshot
+// is kept in the test's output folder (docs/report.png is one).
+func TestReport(t *testing.T) {
+	out := t.TempDir()
+	if r := runVog(t, scoreArgs(t, out, "--windows", "all=:,early=0:3,late=-3:")...); r.err != nil {
+		t.Fatalf("%v\n%s", r.err, r.stderr)
+	}
+	r := runVog(t, "report", "--out", out)
+	if r.err != nil {
+		t.Fatalf("%v\n%s", r.err, r.stderr)
+	}
+	page := filepath.Join(out, "report.html")
+	html, err := os.ReadFile(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Window all (256 examples)", "Window early", "Window late", "25 highest VoG", "class 9: ", "Error (1 - correct_last) by VoG decile"} {
+		if !bytes.Contains(html, []byte(want)) && !strings.Contains(string(html), strings.ReplaceAll(want, "(", "(")) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	// Per window: 4 plots, and 2 grids overall and 2 per class (10).
+	if grids := strings.Count(string(html), "<h3>"); grids != 3*22 {
+		t.Errorf("%d image grids, want %d", grids, 3*22)
+	}
+	if imgs := strings.Count(string(html), `src="data:image/png;base64,`); imgs < 3*(4+2*25+10*2*5) {
+		t.Errorf("only %d embedded images", imgs)
+	}
+
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("VOG_REQUIRE_CHROMIUM") != "" {
+			t.Fatal("chromium is not installed")
+		}
+		t.Skip("chromium is not installed: apt-get install chromium")
+	}
+	shot := filepath.Join(t.TempDir(), "report.png")
+	cmd := exec.Command(chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--user-data-dir="+t.TempDir(),
+		"--hide-scrollbars", "--window-size=1400,2000", "--enable-logging=stderr", "--v=0",
+		"--screenshot="+shot, "file://"+page)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("chromium: %v\n%s", err, stderr.String())
+	}
+	for _, bad := range []string{"Uncaught", "Failed to load resource", "Not allowed to load"} {
+		if strings.Contains(stderr.String(), bad) {
+			t.Fatalf("the page logged an error (%s):\n%s", bad, stderr.String())
+		}
+	}
+	f, err := os.Open(shot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil || img.Bounds().Dx() != 1400 {
+		t.Fatalf("screenshot: %v %v", err, img.Bounds())
+	}
+}

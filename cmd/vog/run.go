@@ -150,12 +150,12 @@ func runCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("job %s failed: %w", id, err)
 	}
-	return report(id, res, j.spec.Out, time.Since(started))
+	return reportResult(id, res, j.spec.Out, time.Since(started))
 }
 
-// report prints a finished job's summary, or a partial job's failed shards
+// reportResult prints a finished job's summary, or a partial job's failed shards
 // (as an error).
-func report(id string, res workflows.JobResult, out string, took time.Duration) error {
+func reportResult(id string, res workflows.JobResult, out string, took time.Duration) error {
 	if len(res.Failed) > 0 {
 		for _, f := range res.Failed {
 			fmt.Fprintf(os.Stderr, "shard %d failed: %s\n", f.Shard, f.Error)
