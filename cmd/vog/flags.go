@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -21,21 +22,44 @@ import (
 type temporalFlags struct {
 	hostPort  string
 	namespace string
+	// Temporal Cloud or a TLS-secured server: a client certificate and key
+	// (mTLS), or an API key (TLS is then on).
+	tlsCert, tlsKey, apiKey string
 	// quiet silences the SDK's logs: vog run reports failures itself.
 	quiet bool
 }
 
 func (t *temporalFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&t.hostPort, "temporal", os.Getenv("TEMPORAL_ADDRESS"), "Temporal frontend host:port (default $TEMPORAL_ADDRESS; empty: run an embedded server)")
-	fs.StringVar(&t.namespace, "namespace", envOr("TEMPORAL_NAMESPACE", temporalserver.Namespace), "Temporal namespace")
+	fs.StringVar(&t.namespace, "namespace", envOr("TEMPORAL_NAMESPACE", temporalserver.Namespace), "Temporal namespace (default $TEMPORAL_NAMESPACE or default)")
+	fs.StringVar(&t.tlsCert, "tls-cert", os.Getenv("TEMPORAL_TLS_CERT"), "client certificate file for mTLS (default $TEMPORAL_TLS_CERT)")
+	fs.StringVar(&t.tlsKey, "tls-key", os.Getenv("TEMPORAL_TLS_KEY"), "client key file for mTLS (default $TEMPORAL_TLS_KEY)")
+	fs.StringVar(&t.apiKey, "api-key", os.Getenv("TEMPORAL_API_KEY"), "API key, e.g. for Temporal Cloud (default $TEMPORAL_API_KEY)")
 }
 
 func (t *temporalFlags) dial() (client.Client, error) {
-	c, err := client.Dial(client.Options{
+	opts := client.Options{
 		HostPort:  t.hostPort,
 		Namespace: t.namespace,
 		Logger:    sdkLogger(t.quiet),
-	})
+	}
+	if (t.tlsCert == "") != (t.tlsKey == "") {
+		return nil, fmt.Errorf("--tls-cert and --tls-key: give both or neither")
+	}
+	if t.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(t.tlsCert, t.tlsKey)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-cert %s, --tls-key %s: %w", t.tlsCert, t.tlsKey, err)
+		}
+		opts.ConnectionOptions.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	}
+	if t.apiKey != "" {
+		opts.Credentials = client.NewAPIKeyStaticCredentials(t.apiKey)
+		if opts.ConnectionOptions.TLS == nil {
+			opts.ConnectionOptions.TLS = &tls.Config{}
+		}
+	}
+	c, err := client.Dial(opts)
 	if err != nil {
 		return nil, fmt.Errorf("--temporal %s: %w", t.hostPort, err)
 	}
