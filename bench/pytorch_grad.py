@@ -7,7 +7,7 @@ frozen, torch.autograd.grad of the selected logits with respect to the input,
 channel mean), and prints "examples_per_second" for that round. The batch is
 seeded random data; the caller interleaves these rounds with its own.
 
-Usage: pytorch_grad.py MODEL.pt BATCH C H W THREADS
+Usage: pytorch_grad.py MODEL.pt BATCH C H W THREADS [DEVICE]
 """
 import sys
 import time
@@ -17,21 +17,24 @@ import torch
 
 def main():
     path, batch, c, h, w, threads = sys.argv[1], *map(int, sys.argv[2:7])
+    device = torch.device(sys.argv[7] if len(sys.argv) > 7 else "cpu")
     torch.set_num_threads(threads)
-    model = torch.jit.load(path).eval()
+    model = torch.jit.load(path, map_location=device).eval()
     for p in model.parameters():
         p.requires_grad_(False)
     g = torch.Generator().manual_seed(1)
     x = torch.rand(batch, c, h, w, generator=g)
     with torch.no_grad():
-        classes = model(x[:1]).shape[1]
-    target = torch.randint(0, classes, (batch, 1), generator=g)
+        classes = model(x[:1].to(device)).shape[1]
+    target = torch.randint(0, classes, (batch, 1), generator=g).to(device)
 
     def step():
-        xi = x.clone().requires_grad_(True)
+        # As vog's engine: the batch comes from host memory, the gradient
+        # map goes back to it.
+        xi = x.to(device).requires_grad_(True)
         out = model(xi)
         grad, = torch.autograd.grad(out.gather(1, target).sum(), xi)
-        return grad.mean(1)
+        return grad.mean(1).cpu()
 
     step()  # warm up
     print("READY", classes, flush=True)

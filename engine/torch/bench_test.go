@@ -26,10 +26,11 @@ type pytorch struct {
 	out *bufio.Scanner
 }
 
-func startPyTorch(b *testing.B, model string, batch int, s engine.Shape, threads int) *pytorch {
+func startPyTorch(b *testing.B, model string, batch int, s engine.Shape, threads int, device string) *pytorch {
 	b.Helper()
-	cmd := exec.Command("/usr/bin/python3", "../../bench/pytorch_grad.py", model,
-		strconv.Itoa(batch), strconv.Itoa(s.C), strconv.Itoa(s.H), strconv.Itoa(s.W), strconv.Itoa(threads))
+	python := envOr("VOG_PYTHON", "/usr/bin/python3")
+	cmd := exec.Command(python, "../../bench/pytorch_grad.py", model,
+		strconv.Itoa(batch), strconv.Itoa(s.C), strconv.Itoa(s.H), strconv.Itoa(s.W), strconv.Itoa(threads), device)
 	cmd.Stderr = os.Stderr
 	in, _ := cmd.StdinPipe()
 	outPipe, _ := cmd.StdoutPipe()
@@ -59,7 +60,7 @@ func (p *pytorch) round(b *testing.B, iters int) float64 {
 // benchmarkAgainstPyTorch measures the engine's input-gradient throughput
 // and PyTorch eager's on the same TorchScript model, batch and threads, in
 // interleaved rounds, and reports both medians and their ratio.
-func benchmarkAgainstPyTorch(b *testing.B, model string, s engine.Shape, batch, itersPerRound, rounds int) {
+func benchmarkAgainstPyTorch(b *testing.B, model string, s engine.Shape, batch, itersPerRound, rounds int, device string) {
 	const threads = 2
 	// As the shard activity does: libtorch keeps its OpenMP pool per
 	// calling thread.
@@ -70,7 +71,7 @@ func benchmarkAgainstPyTorch(b *testing.B, model string, s engine.Shape, batch, 
 	if err != nil {
 		b.Fatal(err)
 	}
-	m, err := engine.Load(lib.Loader("cpu"), data, model, s)
+	m, err := engine.Load(lib.Loader(device), data, model, s)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -91,7 +92,7 @@ func benchmarkAgainstPyTorch(b *testing.B, model string, s engine.Shape, batch, 
 		}
 	}
 	step() // warm up
-	py := startPyTorch(b, model, batch, s, threads)
+	py := startPyTorch(b, model, batch, s, threads, device)
 
 	b.ResetTimer()
 	var ours, theirs []float64
@@ -112,7 +113,7 @@ func benchmarkAgainstPyTorch(b *testing.B, model string, s engine.Shape, batch, 
 
 // BenchmarkGradientsFashionCNN: the small CNN of the quickstart, batch 128.
 func BenchmarkGradientsFashionCNN(b *testing.B) {
-	benchmarkAgainstPyTorch(b, filepath.Join(fixtures, "ckpt", "ckpt_12.pt"), engine.Shape{C: 1, H: 28, W: 28}, 128, 20, 5)
+	benchmarkAgainstPyTorch(b, filepath.Join(fixtures, "ckpt", "ckpt_12.pt"), engine.Shape{C: 1, H: 28, W: 28}, 128, 20, 5, "cpu")
 }
 
 // BenchmarkGradientsResNet18: ResNet-18 at 32x32 (CIFAR), batch 128.
@@ -121,5 +122,30 @@ func BenchmarkGradientsResNet18(b *testing.B) {
 	if out, err := exec.Command("/usr/bin/python3", "../../bench/make_resnet18.py", model).CombinedOutput(); err != nil {
 		b.Skipf("cannot make a ResNet-18 with torchvision: %v\n%s", err, out)
 	}
-	benchmarkAgainstPyTorch(b, model, engine.Shape{C: 3, H: 32, W: 32}, 128, 2, 5)
+	benchmarkAgainstPyTorch(b, model, engine.Shape{C: 3, H: 32, W: 32}, 128, 2, 5, "cpu")
+}
+
+// BenchmarkGradientsModel benchmarks the model named by VOG_BENCH_MODEL
+// (VOG_BENCH_SHAPE=C,H,W; VOG_BENCH_BATCH, VOG_BENCH_DEVICE, VOG_BENCH_ITERS)
+// against PyTorch eager: the GPU check (scripts/gpu-check.sh) runs it on a
+// ResNet-50 on CUDA.
+func BenchmarkGradientsModel(b *testing.B) {
+	model := os.Getenv("VOG_BENCH_MODEL")
+	if model == "" {
+		b.Skip("set VOG_BENCH_MODEL")
+	}
+	var s engine.Shape
+	if _, err := fmt.Sscanf(envOr("VOG_BENCH_SHAPE", "3,224,224"), "%d,%d,%d", &s.C, &s.H, &s.W); err != nil {
+		b.Fatal(err)
+	}
+	batch, _ := strconv.Atoi(envOr("VOG_BENCH_BATCH", "64"))
+	iters, _ := strconv.Atoi(envOr("VOG_BENCH_ITERS", "10"))
+	benchmarkAgainstPyTorch(b, model, s, batch, iters, 5, envOr("VOG_BENCH_DEVICE", "cpu"))
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
 }

@@ -56,7 +56,7 @@ func loadCheckpoint(t testing.TB, lib *torch.Library, k int) *engine.Model {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := engine.Load(lib.Loader("cpu"), data, name, engine.Shape{C: 1, H: 28, W: 28})
+	m, err := engine.Load(lib.Loader(testDevice()), data, name, engine.Shape{C: 1, H: 28, W: 28})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,6 +95,8 @@ func TestGradientsMatchPyTorch(t *testing.T) {
 		if err := m.Gradients(x, n, targets, logits, grads); err != nil {
 			t.Fatal(err)
 		}
+		t.Logf("checkpoint %d on %s: relative error of gradients %.2g, logits %.2g", c, testDevice(),
+			relErr(grads, wantGrads[(c-1)*n*hw:c*n*hw]), relErr(logits, wantLogits[(c-1)*n*classes:c*n*classes]))
 		if e := relErr(grads, wantGrads[(c-1)*n*hw:c*n*hw]); e > 1e-5 {
 			t.Errorf("checkpoint %d: gradients differ from PyTorch's: relative error %g", c, e)
 		}
@@ -102,6 +104,15 @@ func TestGradientsMatchPyTorch(t *testing.T) {
 			t.Errorf("checkpoint %d: logits differ from PyTorch's: relative error %g", c, e)
 		}
 	}
+}
+
+// testDevice is where TestGradientsMatchPyTorch runs: $VOG_TEST_DEVICE (the
+// GPU check sets cuda), else the CPU.
+func testDevice() string {
+	if d := os.Getenv("VOG_TEST_DEVICE"); d != "" {
+		return d
+	}
+	return "cpu"
 }
 
 // relErr returns ||a-b|| / ||b||.
