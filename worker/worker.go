@@ -34,6 +34,9 @@ type Config struct {
 	EngineLib string
 	// Device is "cpu" (default), "cuda" or "cuda:N".
 	Device string
+	// Devices, when set, overrides Device: one gradient worker per device,
+	// each scoring one shard at a time on its device with its own models.
+	Devices []string
 	// Threads is libtorch's thread count; 0 means the number of CPUs.
 	Threads int
 	// Loader overrides the engine (tests use engine/linear).
@@ -76,26 +79,36 @@ func Start(c client.Client, cfg Config) (*Workers, error) {
 		return nil, err
 	}
 	acts := &activities.Activities{Loader: cfg.Loader}
-	if cfg.serves(QueueGradient) && acts.Loader == nil {
-		l, err := OpenEngine(cfg)
-		if err != nil {
-			return nil, err
-		}
-		acts.Loader = l
-	}
 	w := &Workers{}
 	if cfg.serves(QueueGradient) {
-		// One shard at a time per device: the engine uses every thread.
-		gw := sdkworker.New(c, workflows.GradientQueue, sdkworker.Options{
-			MaxConcurrentActivityExecutionSize: 1,
-			BuildID:                            activities.Version, // else the SDK hashes the 200 MB binary
-			// Heartbeats carry progress: send them often enough for a
-			// live rate and ETA, not every batch.
-			MaxHeartbeatThrottleInterval:     5 * time.Second,
-			DefaultHeartbeatThrottleInterval: 5 * time.Second,
-		})
-		gw.RegisterActivity(acts)
-		w.ws = append(w.ws, gw)
+		devices := cfg.Devices
+		if len(devices) == 0 {
+			devices = []string{cfg.Device}
+		}
+		for _, dev := range devices {
+			ga := &activities.Activities{Loader: cfg.Loader}
+			if ga.Loader == nil {
+				one := cfg
+				one.Device = dev
+				l, err := OpenEngine(one)
+				if err != nil {
+					return nil, err
+				}
+				ga.Loader = l
+			}
+			// One shard at a time per device: the engine uses every
+			// thread, and each device has its own worker and models.
+			gw := sdkworker.New(c, workflows.GradientQueue, sdkworker.Options{
+				MaxConcurrentActivityExecutionSize: 1,
+				BuildID:                            activities.Version, // else the SDK hashes the 200 MB binary
+				// Heartbeats carry progress: send them often enough for a
+				// live rate and ETA, not every batch.
+				MaxHeartbeatThrottleInterval:     5 * time.Second,
+				DefaultHeartbeatThrottleInterval: 5 * time.Second,
+			})
+			gw.RegisterActivity(ga)
+			w.ws = append(w.ws, gw)
+		}
 	}
 	if cfg.serves(QueueReduce) {
 		rw := sdkworker.New(c, workflows.ReduceQueue, sdkworker.Options{MaxConcurrentActivityExecutionSize: runtime.NumCPU(), BuildID: activities.Version})

@@ -693,3 +693,18 @@ func TestReport(t *testing.T) {
 		t.Fatalf("screenshot: %v %v", err, img.Bounds())
 	}
 }
+
+// TestRunSeveralDevices runs one gradient worker per device in one process
+// (--devices; two CPU "devices" here) and gets the rows of one.
+func TestRunSeveralDevices(t *testing.T) {
+	one, two := t.TempDir(), t.TempDir()
+	if r := runVog(t, scoreArgs(t, one, "--shard-size", "32")...); r.err != nil {
+		t.Fatalf("%v\n%s", r.err, r.stderr)
+	}
+	if r := runVog(t, scoreArgs(t, two, "--shard-size", "32", "--devices", "cpu,cpu", "--threads", "1")...); r.err != nil {
+		t.Fatalf("%v\n%s", r.err, r.stderr)
+	}
+	if !slices.Equal(readRows(t, one), readRows(t, two)) {
+		t.Fatal("two devices give other rows than one")
+	}
+}
