@@ -28,7 +28,10 @@ func BenchmarkShardVsEngine(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	loader := lib.Loader("cpu")
+	loader, err := lib.Loader("cpu", "")
+	if err != nil {
+		b.Fatal(err)
+	}
 	ckptDir, _ := filepath.Abs("../testdata/fmnist/ckpt")
 	spec := dataset.Spec{Format: "idx", URL: data}
 	const batch = 128

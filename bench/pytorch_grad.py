@@ -7,7 +7,8 @@ frozen, torch.autograd.grad of the selected logits with respect to the input,
 channel mean), and prints "examples_per_second" for that round. The batch is
 seeded random data; the caller interleaves these rounds with its own.
 
-Usage: pytorch_grad.py MODEL.pt BATCH C H W THREADS [DEVICE]
+Usage: pytorch_grad.py MODEL.pt BATCH C H W THREADS [DEVICE [PRECISION]]
+PRECISION is fp32 (default), tf32 or bf16, as vog's --precision.
 """
 import sys
 import time
@@ -18,23 +19,26 @@ import torch
 def main():
     path, batch, c, h, w, threads = sys.argv[1], *map(int, sys.argv[2:7])
     device = torch.device(sys.argv[7] if len(sys.argv) > 7 else "cpu")
+    precision = sys.argv[8] if len(sys.argv) > 8 else "fp32"
     torch.set_num_threads(threads)
-    model = torch.jit.load(path, map_location=device).eval()
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = precision == "tf32"
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    model = torch.jit.load(path, map_location=device).eval().to(dtype)
     for p in model.parameters():
         p.requires_grad_(False)
     g = torch.Generator().manual_seed(1)
     x = torch.rand(batch, c, h, w, generator=g)
     with torch.no_grad():
-        classes = model(x[:1].to(device)).shape[1]
+        classes = model(x[:1].to(device, dtype)).shape[1]
     target = torch.randint(0, classes, (batch, 1), generator=g).to(device)
 
     def step():
         # As vog's engine: the batch comes from host memory, the gradient
         # map goes back to it.
-        xi = x.to(device).requires_grad_(True)
+        xi = x.to(device).to(dtype).requires_grad_(True)
         out = model(xi)
         grad, = torch.autograd.grad(out.gather(1, target).sum(), xi)
-        return grad.mean(1).cpu()
+        return grad.mean(1).float().cpu()
 
     step()  # warm up
     print("READY", classes, flush=True)

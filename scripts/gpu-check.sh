@@ -38,9 +38,10 @@ torch.manual_seed(0)
 m = torchvision.models.resnet50().eval()
 torch.jit.trace(m, torch.rand(2, 3, 224, 224)).save(sys.argv[1])
 PYEOF
-for batch in 64 128; do
-  (cd engine/torch && VOG_BENCH_MODEL=$root/build/gpu/resnet50.pt VOG_BENCH_SHAPE=3,224,224 VOG_BENCH_BATCH=$batch \
-    VOG_BENCH_DEVICE=cuda VOG_BENCH_ITERS=10 "$root/build/torchbench.test" -test.run '^$' -test.bench GradientsModel -test.benchtime 1x) \
-    | tee -a "$out/resnet50.txt"
+for precision in fp32 tf32 bf16; do
+  echo "-- $precision, batch 128"
+  (cd engine/torch && VOG_BENCH_MODEL=$root/build/gpu/resnet50.pt VOG_BENCH_SHAPE=3,224,224 VOG_BENCH_BATCH=128 \
+    VOG_BENCH_DEVICE=cuda VOG_BENCH_PRECISION=$precision VOG_BENCH_ITERS=10 \
+    "$root/build/torchbench.test" -test.run '^$' -test.bench GradientsModel -test.benchtime 1x) | tee -a "$out/resnet50.txt"
 done
 echo "== done: $out"

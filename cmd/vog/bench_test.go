@@ -47,7 +47,11 @@ func BenchmarkJobVsEngine(b *testing.B) {
 	if strings.HasSuffix(data, "train") {
 		n = 60000
 	}
-	bare := enginebench.Bare(b, l.Loader("cpu"), filepath.Join(fixtures, "ckpt"), data, engine.Shape{C: 1, H: 28, W: 28}, batch)
+	loader, err := l.Loader("cpu", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	bare := enginebench.Bare(b, loader, filepath.Join(fixtures, "ckpt"), data, engine.Shape{C: 1, H: 28, W: 28}, batch)
 	job := func() float64 {
 		out := b.TempDir()
 		t0 := time.Now()

@@ -708,3 +708,26 @@ func TestRunSeveralDevices(t *testing.T) {
 		t.Fatal("two devices give other rows than one")
 	}
 }
+
+// TestPrecisionRankAgreement scores in bfloat16 and measures the rank
+// agreement of VoG with the float32 references (Spearman; aim: 0.99).
+func TestPrecisionRankAgreement(t *testing.T) {
+	ref := readReference(t)
+	out := t.TempDir()
+	if r := runVog(t, scoreArgs(t, out, "--precision", "bf16")...); r.err != nil {
+		t.Fatalf("%v\n%s", r.err, r.stderr)
+	}
+	rows := readRows(t, out)
+	got, want := make([]float64, len(rows)), make([]float64, len(rows))
+	for i, r := range rows {
+		got[i], want[i] = r.VoG, ref.Examples[i].VoGTrue
+	}
+	rho := spearman(got, want)
+	t.Logf("bf16 against fp32: Spearman of VoG %.4f over %d examples", rho, len(rows))
+	if rho < 0.99 {
+		t.Fatalf("bf16 VoG ranks agree with fp32 at %.4f, below 0.99", rho)
+	}
+	if r := runVog(t, scoreArgs(t, t.TempDir(), "--precision", "fp16")...); r.err == nil || !strings.Contains(r.stderr, `--precision "fp16"`) {
+		t.Fatalf("unknown precision: %v %s", r.err, r.stderr)
+	}
+}

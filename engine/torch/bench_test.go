@@ -30,7 +30,7 @@ func startPyTorch(b *testing.B, model string, batch int, s engine.Shape, threads
 	b.Helper()
 	python := envOr("VOG_PYTHON", "/usr/bin/python3")
 	cmd := exec.Command(python, "../../bench/pytorch_grad.py", model,
-		strconv.Itoa(batch), strconv.Itoa(s.C), strconv.Itoa(s.H), strconv.Itoa(s.W), strconv.Itoa(threads), device)
+		strconv.Itoa(batch), strconv.Itoa(s.C), strconv.Itoa(s.H), strconv.Itoa(s.W), strconv.Itoa(threads), device, envOr("VOG_BENCH_PRECISION", "fp32"))
 	cmd.Stderr = os.Stderr
 	in, _ := cmd.StdinPipe()
 	outPipe, _ := cmd.StdoutPipe()
@@ -71,7 +71,7 @@ func benchmarkAgainstPyTorch(b *testing.B, model string, s engine.Shape, batch, 
 	if err != nil {
 		b.Fatal(err)
 	}
-	m, err := engine.Load(lib.Loader(device), data, model, s)
+	m, err := engine.Load(loaderFor(b, lib, device, os.Getenv("VOG_BENCH_PRECISION")), data, model, s)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -30,7 +30,7 @@ type Library struct {
 	version    func() int32
 	setThreads func(n int32, err *byte, errlen int32) int32
 	cudaCount  func() int32
-	load       func(data *byte, n int64, device string, err *byte, errlen int32) uintptr
+	load       func(data *byte, n int64, device string, precision int32, err *byte, errlen int32) uintptr
 	free       func(model uintptr)
 	forward    func(model uintptr, x *float32, n, c, h, w int64, logits *float32, cap int64, classes *int64, err *byte, errlen int32) int32
 	grad       func(model uintptr, x *float32, n, c, h, w int64, targets *int64, logits *float32, cap int64, classes *int64, grads *float32, err *byte, errlen int32) int32
@@ -94,8 +94,8 @@ func Open(path string, threads int) (*Library, error) {
 		purego.RegisterLibFunc(&lib.free, h, "vog_free")
 		purego.RegisterLibFunc(&lib.forward, h, "vog_forward")
 		purego.RegisterLibFunc(&lib.grad, h, "vog_grad")
-		if v := lib.version(); v != 1 {
-			return nil, fmt.Errorf("torch: %s has interface version %d, this vog needs 1: rebuild it", path, v)
+		if v := lib.version(); v != 2 {
+			return nil, fmt.Errorf("torch: %s has interface version %d, this vog needs 2: rebuild it with engine/torchlib/build.sh", path, v)
 		}
 		opened[path] = lib
 	}
@@ -111,18 +111,30 @@ func Open(path string, threads int) (*Library, error) {
 // CUDADevices returns the number of CUDA devices libtorch sees.
 func (l *Library) CUDADevices() int { return int(l.cudaCount()) }
 
+// Precisions the engine computes in: float32 (default), TF32 matmuls and
+// convolutions on CUDA, or bfloat16 weights and inputs.
+var Precisions = map[string]int32{"fp32": 0, "tf32": 1, "bf16": 2}
+
 // Loader returns an engine.Loader that puts models on device ("cpu",
-// "cuda", "cuda:N").
-func (l *Library) Loader(device string) engine.Loader {
+// "cuda", "cuda:N") in precision (a key of Precisions; "" is fp32).
+func (l *Library) Loader(device, precision string) (engine.Loader, error) {
 	if device == "" {
 		device = "cpu"
 	}
-	return loader{lib: l, device: device}
+	if precision == "" {
+		precision = "fp32"
+	}
+	p, ok := Precisions[precision]
+	if !ok {
+		return nil, fmt.Errorf("--precision %q: want fp32, tf32 or bf16", precision)
+	}
+	return loader{lib: l, device: device, precision: p}, nil
 }
 
 type loader struct {
-	lib    *Library
-	device string
+	lib       *Library
+	device    string
+	precision int32
 }
 
 func (ld loader) Load(data []byte, name string) (engine.Driver, error) {
@@ -130,7 +142,7 @@ func (ld loader) Load(data []byte, name string) (engine.Driver, error) {
 		return nil, errors.New("empty checkpoint")
 	}
 	buf := make([]byte, errLen)
-	h := ld.lib.load(&data[0], int64(len(data)), ld.device, &buf[0], errLen)
+	h := ld.lib.load(&data[0], int64(len(data)), ld.device, ld.precision, &buf[0], errLen)
 	runtime.KeepAlive(data)
 	if h == 0 {
 		return nil, fmt.Errorf("not a TorchScript module: %s", firstLine(cString(buf)))

@@ -56,7 +56,7 @@ func loadCheckpoint(t testing.TB, lib *torch.Library, k int) *engine.Model {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := engine.Load(lib.Loader(testDevice()), data, name, engine.Shape{C: 1, H: 28, W: 28})
+	m, err := engine.Load(loaderFor(t, lib, testDevice(), os.Getenv("VOG_TEST_PRECISION")), data, name, engine.Shape{C: 1, H: 28, W: 28})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,6 +106,15 @@ func TestGradientsMatchPyTorch(t *testing.T) {
 	}
 }
 
+func loaderFor(t testing.TB, lib *torch.Library, device, precision string) engine.Loader {
+	t.Helper()
+	l, err := lib.Loader(device, precision)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
 // testDevice is where TestGradientsMatchPyTorch runs: $VOG_TEST_DEVICE (the
 // GPU check sets cuda), else the CPU.
 func testDevice() string {
@@ -128,14 +137,14 @@ func relErr(a, b []float32) float64 {
 
 func TestBadInput(t *testing.T) {
 	lib := openLibrary(t)
-	if _, err := engine.Load(lib.Loader("cpu"), []byte("not a model"), "junk.pt", engine.Shape{C: 1, H: 28, W: 28}); !errors.Is(err, engine.ErrBadInput) {
+	if _, err := engine.Load(loaderFor(t, lib, "cpu", ""), []byte("not a model"), "junk.pt", engine.Shape{C: 1, H: 28, W: 28}); !errors.Is(err, engine.ErrBadInput) {
 		t.Errorf("loading junk: got %v, want ErrBadInput", err)
 	}
 	data, err := os.ReadFile(filepath.Join(fixtures, "ckpt", "ckpt_1.pt"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = engine.Load(lib.Loader("cpu"), data, "ckpt_1.pt", engine.Shape{C: 3, H: 32, W: 32})
+	_, err = engine.Load(loaderFor(t, lib, "cpu", ""), data, "ckpt_1.pt", engine.Shape{C: 3, H: 32, W: 32})
 	if !errors.Is(err, engine.ErrBadInput) {
 		t.Errorf("wrong input shape: got %v, want ErrBadInput", err)
 	}

@@ -15,6 +15,7 @@ namespace {
 struct Model {
   torch::jit::script::Module module;
   torch::Device device;
+  torch::ScalarType dtype;
 };
 
 void set_err(char *err, int errlen, const std::string &msg) {
@@ -35,7 +36,8 @@ struct MallocTuning {
 
 torch::Tensor input(const Model *m, const float *x, int64_t n, int64_t c, int64_t h, int64_t w) {
   auto t = torch::from_blob(const_cast<float *>(x), {n, c, h, w}, torch::kFloat32);
-  return m->device.is_cpu() ? t : t.to(m->device, /*non_blocking=*/false);
+  if (!m->device.is_cpu()) t = t.to(m->device, /*non_blocking=*/false);
+  return m->dtype == torch::kFloat32 ? t : t.to(m->dtype);
 }
 
 // copy_logits checks the model's output and copies it out.
@@ -64,7 +66,7 @@ void apply_threads() {
 
 extern "C" {
 
-int vog_version(void) { return 1; }
+int vog_version(void) { return 2; }
 
 int vog_set_threads(int n, char *err, int errlen) {
   try {
@@ -80,14 +82,34 @@ int vog_set_threads(int n, char *err, int errlen) {
 
 int vog_cuda_device_count(void) { return static_cast<int>(torch::cuda::device_count()); }
 
-void *vog_load(const char *data, int64_t len, const char *device, char *err, int errlen) {
+void *vog_load(const char *data, int64_t len, const char *device, int precision, char *err, int errlen) {
   try {
     torch::Device dev(device);
     std::istringstream in(std::string(data, static_cast<size_t>(len)));
     auto module = torch::jit::load(in, dev);
     module.eval();
+    auto dtype = torch::kFloat32;
+    switch (precision) {
+      case VOG_FP32:
+        break;
+      case VOG_TF32:
+        // A process-wide setting: a worker scores one job at a time.
+        at::globalContext().setAllowTF32CuBLAS(true);
+        at::globalContext().setAllowTF32CuDNN(true);
+        break;
+      case VOG_BF16:
+        dtype = torch::kBFloat16;
+        module.to(dtype);
+        break;
+      default:
+        throw std::runtime_error("unknown precision " + std::to_string(precision));
+    }
+    if (precision != VOG_TF32) {
+      at::globalContext().setAllowTF32CuBLAS(false);
+      at::globalContext().setAllowTF32CuDNN(false);
+    }
     for (auto p : module.parameters()) p.set_requires_grad(false);
-    return new Model{std::move(module), dev};
+    return new Model{std::move(module), dev, dtype};
   } catch (const std::exception &e) {
     set_err(err, errlen, e.what());
     return nullptr;

@@ -20,10 +20,15 @@ int vog_set_threads(int n, char *err, int errlen);
 /* vog_cuda_available reports the number of visible CUDA devices. */
 int vog_cuda_device_count(void);
 
+/* Precisions for vog_load. */
+#define VOG_FP32 0 /* float32 throughout */
+#define VOG_TF32 1 /* float32 weights; CUDA matmuls and convolutions in TF32 */
+#define VOG_BF16 2 /* bfloat16 weights and inputs; gradients returned as float32 */
+
 /* vog_load loads a TorchScript module from memory onto device
- * ("cpu", "cuda", "cuda:N"), puts it in eval mode and freezes its
- * parameters. It returns NULL on failure. */
-void *vog_load(const char *data, int64_t len, const char *device, char *err, int errlen);
+ * ("cpu", "cuda", "cuda:N") in the given precision, puts it in eval mode and
+ * freezes its parameters. It returns NULL on failure. */
+void *vog_load(const char *data, int64_t len, const char *device, int precision, char *err, int errlen);
 
 /* vog_free releases a model returned by vog_load. */
 void vog_free(void *model);
