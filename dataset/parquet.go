@@ -5,12 +5,9 @@ import (
 	"context"
 	"fmt"
 	"image"
-	"io"
-	"sort"
 	"strconv"
 	"strings"
 
-	"github.com/vogscore/vog/shard"
 	"github.com/vogscore/vog/storage"
 )
 
@@ -30,30 +27,6 @@ type hfImage struct {
 	} `parquet:"image"`
 }
 
-// parquetFiles lists the *.parquet files under the dataset URL in natural
-// order.
-func (r *imageReader) parquetFiles(ctx context.Context) ([]string, error) {
-	var files []string
-	it := r.b.List(nil)
-	for {
-		obj, err := it.Next(ctx)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list %s: %w", r.root, err)
-		}
-		if !obj.IsDir && strings.HasSuffix(obj.Key, ".parquet") {
-			files = append(files, obj.Key)
-		}
-	}
-	if len(files) == 0 {
-		return nil, badData("%s: no *.parquet files", r.root)
-	}
-	sort.Slice(files, func(i, j int) bool { return shard.NaturalLess(files[i], files[j]) })
-	return files, nil
-}
-
 // listParquet indexes Parquet files in the Hugging Face image layout. The
 // example id is the image's path where it has one, else <file>/<row>.
 func listParquet(ctx context.Context, s Spec) (*Listing, error) {
@@ -62,7 +35,7 @@ func listParquet(ctx context.Context, s Spec) (*Listing, error) {
 		return nil, err
 	}
 	defer r.Close()
-	files, err := r.parquetFiles(ctx)
+	files, err := r.filesWithSuffix(ctx, ".parquet")
 	if err != nil {
 		return nil, err
 	}

@@ -28,24 +28,10 @@ func listWebDataset(ctx context.Context, s Spec) (*Listing, error) {
 		return nil, err
 	}
 	defer r.Close()
-	var tars []string
-	it := r.b.List(nil)
-	for {
-		obj, err := it.Next(ctx)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list %s: %w", r.root, err)
-		}
-		if !obj.IsDir && strings.HasSuffix(obj.Key, ".tar") {
-			tars = append(tars, obj.Key)
-		}
+	tars, err := r.filesWithSuffix(ctx, ".tar")
+	if err != nil {
+		return nil, err
 	}
-	if len(tars) == 0 {
-		return nil, badData("%s: no *.tar shards", r.root)
-	}
-	sort.Slice(tars, func(i, j int) bool { return shard.NaturalLess(tars[i], tars[j]) })
 	l := &Listing{}
 	for _, t := range tars {
 		if err := indexTar(ctx, r.b, r.root, t, l); err != nil {
@@ -56,6 +42,30 @@ func listWebDataset(ctx context.Context, s Spec) (*Listing, error) {
 		return nil, badData("%s: no images in its tar shards", r.root)
 	}
 	return l, r.setShape(ctx, l)
+}
+
+// filesWithSuffix lists the objects under the dataset URL whose names end
+// in suffix, in natural order; none is an error.
+func (r *imageReader) filesWithSuffix(ctx context.Context, suffix string) ([]string, error) {
+	var files []string
+	it := r.b.List(nil)
+	for {
+		obj, err := it.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", r.root, err)
+		}
+		if !obj.IsDir && strings.HasSuffix(obj.Key, suffix) {
+			files = append(files, obj.Key)
+		}
+	}
+	if len(files) == 0 {
+		return nil, badData("%s: no *%s files", r.root, suffix)
+	}
+	sort.Slice(files, func(i, j int) bool { return shard.NaturalLess(files[i], files[j]) })
+	return files, nil
 }
 
 func indexTar(ctx context.Context, b *blob.Bucket, root storage.Location, key string, l *Listing) error {
