@@ -5,8 +5,9 @@
 # against PyTorch eager on a ResNet-50 at 224x224, interleaved, in the same
 # run. Go cannot be built there: build the test binary here first.
 #
-#   go test -c -o build/torchbench.test ./engine/torch      # here
-#   scripts/gpu-check.sh                                     # there, carrying build/
+#   go test -c -ldflags=-s -o build/torchbench.test ./engine/torch    # here
+#   go test -c -ldflags=-s -o build/shardbench.test ./activities      # here
+#   scripts/gpu-check.sh                                               # there, carrying build/
 #
 # Figures and logs go to $OUT (or ./gpu-check): record them, with the device
 # name, in docs/benchmarks.md.
@@ -22,7 +23,9 @@ echo "== machine"
 nvidia-smi || echo "no nvidia-smi"
 "$PY" -c 'import torch, torchvision; print("torch", torch.__version__, "cuda", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")'
 command -v g++ || echo "no g++"
-[ -x build/torchbench.test ] || { echo "build/torchbench.test missing: go test -c -o build/torchbench.test ./engine/torch"; exit 1; }
+for t in torchbench shardbench; do
+  [ -x build/$t.test ] || { echo "build/$t.test missing: build it here first (see the top of this script)"; exit 1; }
+done
 
 echo "== engine build against pip torch"
 PYTHON="$PY" engine/torchlib/build.sh build/gpu || exit 1
@@ -44,4 +47,7 @@ for precision in fp32 tf32 bf16; do
     VOG_BENCH_DEVICE=cuda VOG_BENCH_PRECISION=$precision VOG_BENCH_ITERS=10 \
     "$root/build/torchbench.test" -test.run '^$' -test.bench GradientsModel -test.benchtime 1x) | tee -a "$out/resnet50.txt"
 done
+echo "== the worker's shard activity on synthetic JPEGs against the bare engine (ResNet-50, cuda)"
+(cd activities && VOG_BENCH_MODEL=$root/build/gpu/resnet50.pt VOG_BENCH_DEVICE=cuda VOG_BENCH_IMAGES=1024 VOG_BENCH_K=2 \
+  "$root/build/shardbench.test" -test.run '^$' -test.bench ShardOnJPEGs -test.benchtime 1x) | tee "$out/worker.txt"
 echo "== done: $out"
