@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # setup.sh installs what vog needs on Debian 12 (bookworm) and builds it:
-# Debian's libtorch and PyTorch, the Fashion-MNIST data set, the engine
-# library build/libvogtorch.so and the binary build/vog.
-# With --test it also installs what the test suite uses (Node.js for DuckDB).
+# Debian's libtorch, the Fashion-MNIST data set, the engine library
+# build/libvogtorch.so and the binary build/vog. With --test it also installs
+# what the test suite uses: PyTorch, Node.js (DuckDB) and Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,10 +10,12 @@ sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 export PATH="$PATH:/usr/local/go/bin"
 
-pkgs=(libtorch-dev python3-torch python3-torchvision python3-numpy dataset-fashion-mnist g++ git ca-certificates)
+pkgs=(libtorch-dev dataset-fashion-mnist g++ git ca-certificates)
 if [ "${1:-}" = "--test" ]; then
+  # PyTorch for baselines and reference computations, Node.js for DuckDB,
+  # Chromium for the report.
+  pkgs+=(python3-torch python3-torchvision python3-numpy chromium)
   command -v npm >/dev/null || pkgs+=(nodejs npm)
-  pkgs+=(chromium)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
