@@ -137,6 +137,13 @@ func decodeRow(ctx context.Context, b *blob.Bucket, root storage.Location, row s
 // ImageNet-sized JPEGs a second (docs/benchmarks.md), far below a GPU's
 // rate. Of several bad examples, the first in row order is reported.
 func (r *imageReader) Read(ctx context.Context, rows []storage.IndexRow, dst []float32) error {
+	var encoded [][]byte // Parquet rows come in runs, not one by one
+	if r.s.Format == "parquet" {
+		var err error
+		if encoded, err = r.parquetBytes(ctx, rows); err != nil {
+			return err
+		}
+	}
 	errs := make([]error, len(rows))
 	next := make(chan int)
 	var wg sync.WaitGroup
@@ -145,7 +152,11 @@ func (r *imageReader) Read(ctx context.Context, rows []storage.IndexRow, dst []f
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				errs[i] = r.readOne(ctx, rows[i], dst[i*r.shape.Len():(i+1)*r.shape.Len()])
+				var data []byte
+				if encoded != nil {
+					data = encoded[i]
+				}
+				errs[i] = r.readOne(ctx, rows[i], data, dst[i*r.shape.Len():(i+1)*r.shape.Len()])
 			}
 		}()
 	}
@@ -166,8 +177,16 @@ func firstError(errs []error) error {
 	return nil
 }
 
-func (r *imageReader) readOne(ctx context.Context, row storage.IndexRow, x []float32) error {
-	img, err := r.decode(ctx, row)
+// readOne decodes and preprocesses one example into x; data, where not
+// nil, holds its encoded image already read.
+func (r *imageReader) readOne(ctx context.Context, row storage.IndexRow, data []byte, x []float32) error {
+	var img image.Image
+	var err error
+	if data != nil {
+		img, err = r.decodeParquetBytes(row, data)
+	} else {
+		img, err = r.decode(ctx, row)
+	}
 	if err != nil {
 		return fmt.Errorf("example %d: %w", row.Index, err)
 	}

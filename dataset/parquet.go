@@ -61,19 +61,47 @@ func listParquet(ctx context.Context, s Spec) (*Listing, error) {
 	return l, r.setShape(ctx, l)
 }
 
+func (r *imageReader) parquetName(row storage.IndexRow) string {
+	return r.root.Join(row.Source).String() + "#row" + strconv.FormatInt(row.Offset, 10)
+}
+
 // parquetImage decodes the image of a Parquet dataset's row.
 func (r *imageReader) parquetImage(ctx context.Context, row storage.IndexRow) (image.Image, error) {
-	name := r.root.Join(row.Source).String() + "#row" + strconv.FormatInt(row.Offset, 10)
-	rows, err := storage.ReadParquet[hfImage](ctx, r.b, row.Source, row.Offset, 1)
+	data, err := r.parquetBytes(ctx, []storage.IndexRow{row})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, err
 	}
-	if len(rows) != 1 {
-		return nil, badData("%s: no such row", name)
+	return r.decodeParquetBytes(row, data[0])
+}
+
+// parquetBytes reads the encoded images of rows, one ranged read per run of
+// consecutive rows of a file (a shard's rows are mostly one run).
+func (r *imageReader) parquetBytes(ctx context.Context, rows []storage.IndexRow) ([][]byte, error) {
+	out := make([][]byte, len(rows))
+	for i := 0; i < len(rows); {
+		j := i + 1
+		for j < len(rows) && rows[j].Source == rows[i].Source && rows[j].Offset == rows[j-1].Offset+1 {
+			j++
+		}
+		run, err := storage.ReadParquet[hfImage](ctx, r.b, rows[i].Source, rows[i].Offset, int64(j-i))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", r.parquetName(rows[i]), err)
+		}
+		if len(run) != j-i {
+			return nil, badData("%s: no such row", r.parquetName(rows[i+len(run)]))
+		}
+		for k, img := range run {
+			out[i+k] = img.Image.Bytes
+		}
+		i = j
 	}
-	img, _, err := image.Decode(bytes.NewReader(rows[0].Image.Bytes))
+	return out, nil
+}
+
+func (r *imageReader) decodeParquetBytes(row storage.IndexRow, data []byte) (image.Image, error) {
+	img, _, err := image.Decode(bytes.NewReader(data))
 	if err != nil {
-		return nil, badData("%s (%s): corrupt or unsupported image: %v", name, row.ExampleID, err)
+		return nil, badData("%s (%s): corrupt or unsupported image: %v", r.parquetName(row), row.ExampleID, err)
 	}
 	return img, nil
 }
