@@ -118,6 +118,7 @@ func Status(ctx context.Context, c client.Client, id string) (JobStatus, error) 
 		st.ShardsRunning += cs.ShardsRunning
 		st.Started += cs.Started
 		st.Retrying = append(st.Retrying, cs.Retrying...)
+		st.Failed = append(st.Failed, cs.Failed...)
 	}
 	for _, pa := range desc.GetPendingActivities() {
 		if pa.GetActivityType().GetName() == "ScoreShard" && pa.GetState() == enumspb.PENDING_ACTIVITY_STATE_STARTED {
@@ -196,6 +197,9 @@ func Describe(ctx context.Context, c client.Client, id string) (string, error) {
 		b.WriteString("\n")
 		for _, r := range st.Retrying {
 			fmt.Fprintf(&b, "retrying: %s\n", r)
+		}
+		for _, f := range st.Failed {
+			fmt.Fprintf(&b, "shard %d failed: %s\n", f.Shard, f.Error)
 		}
 		return b.String(), nil
 	}

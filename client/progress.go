@@ -44,8 +44,12 @@ func (m *meter) line(now time.Time, p workflows.Progress) string {
 	if m.rate > 0 {
 		eta = (time.Duration(float64(p.Examples-p.ExamplesDone)/m.rate) * time.Second).Round(time.Second).String()
 	}
-	return fmt.Sprintf("scoring %s %5.1f%%  %d/%d examples  %.0f ex/s  shards %d/%d  ETA %s  (%s elapsed)",
-		bar(frac, 24), 100*frac, p.ExamplesDone, p.Examples, m.rate, p.ShardsDone, p.Shards, eta, elapsed)
+	failed := ""
+	if p.ShardsFailed > 0 {
+		failed = fmt.Sprintf(" (%d failed)", p.ShardsFailed)
+	}
+	return fmt.Sprintf("scoring %s %5.1f%%  %d/%d examples  %.0f ex/s  shards %d/%d%s  ETA %s  (%s elapsed)",
+		bar(frac, 24), 100*frac, p.ExamplesDone, p.Examples, m.rate, p.ShardsDone, p.Shards, failed, eta, elapsed)
 }
 
 func bar(frac float64, width int) string {

@@ -90,6 +90,8 @@ type Progress struct {
 	ShardsDone    int
 	ShardsFailed  int
 	ShardsRunning int
+	// Failed lists the shards that have failed so far, and why.
+	Failed []ShardFailure
 }
 
 // ScoreJob runs a job to its end.
@@ -141,6 +143,7 @@ func ScoreJob(ctx workflow.Context, in JobInput) (JobResult, error) {
 			return err
 		}
 		res.Failed = append(res.Failed, r.Failed...)
+		p.Failed = res.Failed
 		res.Reused += r.Reused
 		p.ShardsDone += r.Done
 		p.ShardsFailed += len(r.Failed)
@@ -233,6 +236,7 @@ func ScoreShards(ctx workflow.Context, in ShardsInput) (ShardsResult, error) {
 		if !failed[shard] {
 			failed[shard] = true
 			res.Failed = append(res.Failed, ShardFailure{Shard: shard, Error: message(err)})
+			p.Failed = res.Failed
 			p.ShardsFailed++
 		}
 		return nil

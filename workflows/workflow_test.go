@@ -62,6 +62,9 @@ func (f fixture) spec(out string, shardSize int) activities.JobSpec {
 	}
 }
 
+// lastProgress is what the progress query answered after the last run.
+var lastProgress workflows.Progress
+
 // run executes ScoreJob in the SDK's test environment with real activities
 // over local files and the linear engine. setup may inject failures.
 func run(t *testing.T, in workflows.JobInput, setup func(*testsuite.TestWorkflowEnvironment, *activities.Activities)) (workflows.JobResult, error) {
@@ -84,6 +87,10 @@ func run(t *testing.T, in workflows.JobInput, setup func(*testsuite.TestWorkflow
 	err := env.GetWorkflowError()
 	if err == nil {
 		err = env.GetWorkflowResult(&res)
+	}
+	lastProgress = workflows.Progress{}
+	if v, qerr := env.QueryWorkflow(workflows.ProgressQuery); qerr == nil {
+		v.Get(&lastProgress)
 	}
 	return res, err
 }
@@ -249,6 +256,9 @@ func TestBadLabelFailsTheShard(t *testing.T) {
 	}
 	if attempts.Load() != 1 {
 		t.Fatalf("bad shard ran %d times, want 1 (no retries)", attempts.Load())
+	}
+	if lastProgress.ShardsFailed != 1 || len(lastProgress.Failed) != 1 || lastProgress.Failed[0].Shard != 2 {
+		t.Fatalf("progress query: %+v, want shard 2 failed", lastProgress)
 	}
 	if res.Parts != 0 {
 		t.Fatalf("a partial job wrote %d parts", res.Parts)
