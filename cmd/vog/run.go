@@ -191,9 +191,9 @@ func printSummary(res workflows.JobResult, out string, took time.Duration) {
 	}
 	fmt.Println("\nhardest examples (highest VoG within their class):")
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "index\texample_id\tlabel\tpred\tvog\tvog_norm\t")
+	fmt.Fprintln(tw, "index\texample_id\twindow\tlabel\tpred\tvog\tvog_norm\t")
 	for _, r := range res.Hardest {
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%.4g\t%.3f\t\n", r.Index, r.ExampleID, r.Label, r.Pred, r.VoG, r.VoGNorm)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%.4g\t%.3f\t\n", r.Index, r.ExampleID, r.Window, r.Label, r.Pred, r.VoG, r.VoGNorm)
 	}
 	tw.Flush()
 }
