@@ -4,7 +4,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -50,18 +49,5 @@ func BenchmarkShardVsEngine(b *testing.B) {
 	}
 	shard() // loads the models once, as a worker does
 	b.ResetTimer()
-	var eng, sh []float64
-	rounds := 3
-	if v, err := strconv.Atoi(os.Getenv("VOG_BENCH_ROUNDS")); err == nil {
-		rounds = v
-	}
-	for range b.N {
-		for range rounds {
-			eng = append(eng, bare())
-			sh = append(sh, shard())
-		}
-	}
-	b.ReportMetric(enginebench.Median(eng), "engine-ex/s")
-	b.ReportMetric(enginebench.Median(sh), "shard-ex/s")
-	b.ReportMetric(enginebench.Median(sh)/enginebench.Median(eng), "shard/engine")
+	enginebench.Compare(b, enginebench.Rounds(3), "engine-ex/s", bare, "shard-ex/s", shard, "shard/engine")
 }

@@ -118,16 +118,7 @@ func BenchmarkShardOnJPEGs(b *testing.B) {
 	shard() // loads the models, as a worker does once
 	bare()
 	b.ResetTimer()
-	var eng, sh []float64
-	for range b.N {
-		for range 3 {
-			eng = append(eng, bare())
-			sh = append(sh, shard())
-		}
-	}
-	b.ReportMetric(enginebench.Median(eng), "engine-img/s")
-	b.ReportMetric(enginebench.Median(sh), "worker-img/s")
-	b.ReportMetric(enginebench.Median(sh)/enginebench.Median(eng), "worker/engine")
+	enginebench.Compare(b, enginebench.Rounds(3), "engine-img/s", bare, "worker-img/s", shard, "worker/engine")
 }
 
 func envOr(key, def string) string {

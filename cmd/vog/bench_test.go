@@ -4,7 +4,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,10 +26,7 @@ func BenchmarkJobVsEngine(b *testing.B) {
 		threads = "2"
 	)
 	data := "/usr/share/datasets/fashion-mnist/" + envOr("VOG_BENCH_SPLIT", "t10k")
-	rounds, err := strconv.Atoi(envOr("VOG_BENCH_ROUNDS", "3"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	rounds := enginebench.Rounds(3)
 	if _, err := os.Stat(data + "-images-idx3-ubyte.gz"); err != nil {
 		b.Skip(err)
 	}
@@ -65,16 +61,7 @@ func BenchmarkJobVsEngine(b *testing.B) {
 	}
 
 	b.ResetTimer()
-	var engineRates, jobRates []float64
-	for range b.N {
-		for range rounds {
-			engineRates = append(engineRates, bare())
-			jobRates = append(jobRates, job())
-		}
-	}
-	b.ReportMetric(enginebench.Median(engineRates), "engine-ex/s")
-	b.ReportMetric(enginebench.Median(jobRates), "job-ex/s")
-	b.ReportMetric(enginebench.Median(jobRates)/enginebench.Median(engineRates), "job/engine")
+	enginebench.Compare(b, rounds, "engine-ex/s", bare, "job-ex/s", job, "job/engine")
 }
 
 func envOr(key, def string) string {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -76,4 +77,29 @@ func Median(xs []float64) float64 {
 	s := slices.Clone(xs)
 	slices.Sort(s)
 	return s[len(s)/2]
+}
+
+// Rounds returns VOG_BENCH_ROUNDS, or def where it is unset.
+func Rounds(def int) int {
+	if v, err := strconv.Atoi(os.Getenv("VOG_BENCH_ROUNDS")); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// Compare alternates rounds of a baseline and a subject (each returning a
+// rate), rounds per benchmark iteration, and reports both medians, named
+// by unit, and the subject's median over the baseline's as ratio.
+func Compare(b *testing.B, rounds int, baseUnit string, base func() float64, unit string, subject func() float64, ratio string) {
+	b.Helper()
+	var bs, ss []float64
+	for range b.N {
+		for range rounds {
+			bs = append(bs, base())
+			ss = append(ss, subject())
+		}
+	}
+	b.ReportMetric(Median(bs), baseUnit)
+	b.ReportMetric(Median(ss), unit)
+	b.ReportMetric(Median(ss)/Median(bs), ratio)
 }
