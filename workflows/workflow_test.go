@@ -62,6 +62,19 @@ func (f fixture) spec(out string, shardSize int) activities.JobSpec {
 	}
 }
 
+type shardFunc = func(context.Context, activities.ShardInput) (activities.ShardResult, error)
+
+// aroundShards routes every ScoreShard call through f, which may fail it or
+// call the real activity.
+func aroundShards(f func(ctx context.Context, in activities.ShardInput, real shardFunc) (activities.ShardResult, error)) func(*testsuite.TestWorkflowEnvironment, *activities.Activities) {
+	return func(env *testsuite.TestWorkflowEnvironment, a *activities.Activities) {
+		env.OnActivity(a.ScoreShard, mock.Anything, mock.Anything).Return(
+			func(ctx context.Context, in activities.ShardInput) (activities.ShardResult, error) {
+				return f(ctx, in, a.ScoreShard)
+			})
+	}
+}
+
 // lastProgress is what the progress query answered after the last run.
 var lastProgress workflows.Progress
 
@@ -199,15 +212,12 @@ func TestShardRetry(t *testing.T) {
 
 	out := t.TempDir()
 	var calls atomic.Int32
-	res, err = run(t, workflows.JobInput{Spec: f.spec(out, 10)}, func(env *testsuite.TestWorkflowEnvironment, a *activities.Activities) {
-		env.OnActivity(a.ScoreShard, mock.Anything, mock.Anything).Return(
-			func(ctx context.Context, in activities.ShardInput) (activities.ShardResult, error) {
-				if in.Shard == 2 && calls.Add(1) == 1 {
-					return activities.ShardResult{}, errors.New("worker lost")
-				}
-				return a.ScoreShard(ctx, in)
-			})
-	})
+	res, err = run(t, workflows.JobInput{Spec: f.spec(out, 10)}, aroundShards(func(ctx context.Context, in activities.ShardInput, real shardFunc) (activities.ShardResult, error) {
+		if in.Shard == 2 && calls.Add(1) == 1 {
+			return activities.ShardResult{}, errors.New("worker lost")
+		}
+		return real(ctx, in)
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,15 +246,12 @@ func TestBadLabelFailsTheShard(t *testing.T) {
 	out := t.TempDir()
 	spec := activities.JobSpec{Dataset: datasetSpec(prefix), Checkpoints: []string{filepath.Join(dir, "ckpt")}, ShardSize: 5, Out: out}
 	var attempts atomic.Int32
-	res, err := run(t, workflows.JobInput{Spec: spec, MaxInFlight: 1}, func(env *testsuite.TestWorkflowEnvironment, a *activities.Activities) {
-		env.OnActivity(a.ScoreShard, mock.Anything, mock.Anything).Return(
-			func(ctx context.Context, in activities.ShardInput) (activities.ShardResult, error) {
-				if in.Shard == 2 {
-					attempts.Add(1)
-				}
-				return a.ScoreShard(ctx, in)
-			})
-	})
+	res, err := run(t, workflows.JobInput{Spec: spec, MaxInFlight: 1}, aroundShards(func(ctx context.Context, in activities.ShardInput, real shardFunc) (activities.ShardResult, error) {
+		if in.Shard == 2 {
+			attempts.Add(1)
+		}
+		return real(ctx, in)
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,16 +286,13 @@ func TestPartialThenResume(t *testing.T) {
 
 	out := t.TempDir()
 	var attempts atomic.Int32
-	res, err = run(t, workflows.JobInput{Spec: f.spec(out, 10)}, func(env *testsuite.TestWorkflowEnvironment, a *activities.Activities) {
-		env.OnActivity(a.ScoreShard, mock.Anything, mock.Anything).Return(
-			func(ctx context.Context, in activities.ShardInput) (activities.ShardResult, error) {
-				if in.Shard == 3 {
-					attempts.Add(1)
-					return activities.ShardResult{}, errors.New("GPU fell off the bus")
-				}
-				return a.ScoreShard(ctx, in)
-			})
-	})
+	res, err = run(t, workflows.JobInput{Spec: f.spec(out, 10)}, aroundShards(func(ctx context.Context, in activities.ShardInput, real shardFunc) (activities.ShardResult, error) {
+		if in.Shard == 3 {
+			attempts.Add(1)
+			return activities.ShardResult{}, errors.New("GPU fell off the bus")
+		}
+		return real(ctx, in)
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,16 +303,13 @@ func TestPartialThenResume(t *testing.T) {
 		t.Fatalf("failing shard tried %d times, want 5", attempts.Load())
 	}
 	var computed []int
-	res, err = run(t, workflows.JobInput{Spec: f.spec(out, 10)}, func(env *testsuite.TestWorkflowEnvironment, a *activities.Activities) {
-		env.OnActivity(a.ScoreShard, mock.Anything, mock.Anything).Return(
-			func(ctx context.Context, in activities.ShardInput) (activities.ShardResult, error) {
-				r, err := a.ScoreShard(ctx, in)
-				if !r.Reused {
-					computed = append(computed, in.Shard)
-				}
-				return r, err
-			})
-	})
+	res, err = run(t, workflows.JobInput{Spec: f.spec(out, 10)}, aroundShards(func(ctx context.Context, in activities.ShardInput, real shardFunc) (activities.ShardResult, error) {
+		r, err := real(ctx, in)
+		if !r.Reused {
+			computed = append(computed, in.Shard)
+		}
+		return r, err
+	}))
 	if err != nil || len(res.Failed) != 0 {
 		t.Fatalf("resume: %v %+v", err, res.Failed)
 	}
