@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	tlog "go.temporal.io/sdk/log"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/vogscore/vog/activities"
 	"github.com/vogscore/vog/dataset"
+	"github.com/vogscore/vog/engine"
 	"github.com/vogscore/vog/engine/linear"
 	"github.com/vogscore/vog/internal/testjob"
 	"github.com/vogscore/vog/storage"
@@ -203,5 +205,90 @@ func TestReuseVerifiesShards(t *testing.T) {
 	}
 	if again, _ := os.ReadFile(rowsKey); !bytes.Equal(again, good) {
 		t.Fatal("recomputed shard differs")
+	}
+}
+
+// stagingLoader gives linear models a Stage, as the GPU engine has, and
+// counts the staged batches that are not yet closed.
+type stagingLoader struct {
+	linear.Loader
+	open *atomic.Int64
+}
+
+func (l stagingLoader) Load(data []byte, name string) (engine.Driver, error) {
+	d, err := l.Loader.Load(data, name)
+	return stagingDriver{d, l.open}, err
+}
+
+type stagingDriver struct {
+	engine.Driver
+	open *atomic.Int64
+}
+
+type stagedCopy struct {
+	open *atomic.Int64
+}
+
+func (s *stagedCopy) Close() error {
+	s.open.Add(-1)
+	return nil
+}
+
+func (d stagingDriver) Stage(x []float32, n int, s engine.Shape) (engine.Staged, error) {
+	d.open.Add(1)
+	return &stagedCopy{d.open}, nil
+}
+
+// TestStagedBatchesReleased: every batch the shard activity stages is
+// closed, whether the shard succeeds or fails part-way (on the GPU an
+// unclosed batch is leaked device memory), and staging changes no row.
+func TestStagedBatchesReleased(t *testing.T) {
+	e := newEnv(t)
+	ref := e.plan(t).Ref
+	if _, err := e.score(ref, 0); err != nil {
+		t.Fatal(err)
+	}
+	rowsKey := filepath.Join(e.spec.Out, storage.ShardRowsKey(0))
+	want, _ := os.ReadFile(rowsKey)
+
+	var open atomic.Int64
+	staging := newEnv(t)
+	staging.acts.Loader = stagingLoader{open: &open}
+	staging.spec.Out = t.TempDir()
+	if _, err := staging.score(staging.plan(t).Ref, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(staging.spec.Out, storage.ShardRowsKey(0))); len(want) == 0 || !bytes.Equal(got, want) {
+		t.Error("staged batches gave different rows")
+	}
+	if n := open.Load(); n != 0 {
+		t.Errorf("%d staged batches left open after a shard", n)
+	}
+
+	// Example 5, in the second batch of four, has a label the models lack.
+	images, labels := testjob.Dataset(30, h, w, classes)
+	labels[5] = classes + 4
+	if _, err := testjob.WriteIDX(staging.dir, "toy", h, w, images, labels); err != nil {
+		t.Fatal(err)
+	}
+	staging.spec.Out = t.TempDir()
+	_, err := staging.score(staging.plan(t).Ref, 0)
+	if err == nil || !strings.Contains(err.Error(), "label 7") {
+		t.Fatalf("bad label: got %v", err)
+	}
+	if n := open.Load(); n != 0 {
+		t.Errorf("%d staged batches left open after a failed shard", n)
+	}
+}
+
+// TestPrecisionNeedsEngine: a job in bf16 on an engine that computes only
+// in float32 fails as a bad job, naming the flag, instead of silently
+// computing float32 scores.
+func TestPrecisionNeedsEngine(t *testing.T) {
+	e := newEnv(t)
+	e.spec.Precision = "bf16"
+	_, err := e.score(e.plan(t).Ref, 0)
+	if err == nil || !strings.Contains(err.Error(), "--precision bf16") || !isBadInput(err) {
+		t.Fatalf("bf16 on the linear engine: got %v", err)
 	}
 }

@@ -27,7 +27,7 @@ func BenchmarkShardVsEngine(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	loader, err := lib.Loader("cpu", "")
+	loader, err := lib.Loader(torch.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -36,8 +36,12 @@ func (a *Activities) loadModels(ctx context.Context, job *Job, indices ...int) (
 	if a.Loader == nil {
 		return nil, errors.New("this worker has no gradient engine: run gradient work on a worker started with one")
 	}
+	loader, err := a.loaderFor(job.Spec.Precision)
+	if err != nil {
+		return nil, err
+	}
 	var key strings.Builder
-	fmt.Fprint(&key, job.Shape)
+	fmt.Fprint(&key, job.Shape, " ", job.Spec.Precision)
 	for _, c := range job.Checkpoints {
 		key.WriteString(" " + c.SHA256)
 	}
@@ -63,7 +67,7 @@ func (a *Activities) loadModels(ctx context.Context, job *Job, indices ...int) (
 			if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != c.SHA256 {
 				return nil, badJob("checkpoint %s changed since the job was planned (sha256 %s, planned %s)", c.URL, hex.EncodeToString(sum[:]), c.SHA256)
 			}
-			if m, err = engine.Load(a.Loader, data, c.URL, job.Shape); err != nil {
+			if m, err = engine.Load(loader, data, c.URL, job.Shape); err != nil {
 				return nil, err
 			}
 			for _, other := range set.models {
@@ -78,6 +82,22 @@ func (a *Activities) loadModels(ctx context.Context, job *Job, indices ...int) (
 		out[i] = m
 	}
 	return out, nil
+}
+
+// loaderFor returns the worker's loader for a job's precision.
+func (a *Activities) loaderFor(precision string) (engine.Loader, error) {
+	if precision == "" {
+		return a.Loader, nil
+	}
+	pl, ok := a.Loader.(engine.PrecisionLoader)
+	if !ok {
+		return nil, badJob("--precision %s: this worker's engine computes only in float32", precision)
+	}
+	l, err := pl.WithPrecision(precision)
+	if err != nil {
+		return nil, badJob("--precision %s: %v", precision, err)
+	}
+	return l, nil
 }
 
 // span returns the indices lo..hi-1.

@@ -43,7 +43,8 @@ func BenchmarkShardOnJPEGs(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	loader, err := lib.Loader(envOr("VOG_BENCH_DEVICE", "cpu"), os.Getenv("VOG_BENCH_PRECISION"))
+	loader, err := lib.Loader(torch.Options{Device: envOr("VOG_BENCH_DEVICE", "cpu"), Precision: os.Getenv("VOG_BENCH_PRECISION"),
+		ChannelsLast: os.Getenv("VOG_BENCH_CHANNELS_LAST") == "1"})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -96,11 +97,16 @@ func BenchmarkShardOnJPEGs(b *testing.B) {
 		t0 := time.Now()
 		for s := 0; s < n; s += batch {
 			e := min(s+batch, n)
+			staged, err := m.Stage(x[s*shape.Len():e*shape.Len()], e-s)
+			if err != nil {
+				b.Fatal(err)
+			}
 			for range k {
-				if err := m.Gradients(x[s*shape.Len():e*shape.Len()], e-s, targets[:e-s], logits, grads); err != nil {
+				if err := m.Gradients(staged, targets[:e-s], logits, grads); err != nil {
 					b.Fatal(err)
 				}
 			}
+			staged.Close()
 		}
 		return float64(n) / time.Since(t0).Seconds()
 	}

@@ -143,7 +143,7 @@ func windowLasts(job *Job) []int {
 // fold computes the batch's targets per window, its moments over s.models,
 // the logits statistics of every checkpoint, and the predictions of each
 // window's last checkpoint where it is among s.models.
-func (s *scorer) fold(ctx context.Context, rows []storage.IndexRow, x []float32) error {
+func (s *scorer) fold(ctx context.Context, rows []storage.IndexRow, x *engine.Batch) error {
 	n, pixels, k := len(rows), s.job.Shape.Pixels(), s.nclasses
 	nw := len(s.windows)
 	s.targets = resize(s.targets, nw)
@@ -184,7 +184,7 @@ func (s *scorer) fold(ctx context.Context, rows []storage.IndexRow, x []float32)
 			continue
 		}
 		// --label predicted: the class the window's last checkpoint predicts.
-		if err := s.lasts[w].Logits(x, n, s.logits); err != nil {
+		if err := s.lasts[w].Logits(x, s.logits); err != nil {
 			return err
 		}
 		for i := range n {
@@ -207,7 +207,7 @@ func (s *scorer) fold(ctx context.Context, rows []storage.IndexRow, x []float32)
 			}
 			if shared >= 0 {
 				copy(s.grads[w], s.grads[shared])
-			} else if err := m.Gradients(x, n, s.targets[w], s.logits, s.grads[w]); err != nil {
+			} else if err := m.Gradients(x, s.targets[w], s.logits, s.grads[w]); err != nil {
 				return fmt.Errorf("batch from example %d (%s): %w", rows[0].Index, rows[0].ExampleID, err)
 			}
 			for i := range n {
@@ -224,7 +224,7 @@ func (s *scorer) fold(ctx context.Context, rows []storage.IndexRow, x []float32)
 		// Logits do not depend on the target: any pass gives them, and a
 		// checkpoint outside every window still needs one forward.
 		if !slices.ContainsFunc(s.windows, func(w window.Window) bool { return w.Contains(ck) }) {
-			if err := m.Logits(x, n, s.logits); err != nil {
+			if err := m.Logits(x, s.logits); err != nil {
 				return err
 			}
 		}
@@ -302,23 +302,36 @@ func argmax(v []float32) int {
 
 type batch struct {
 	rows []storage.IndexRow
-	x    []float32
+	in   *engine.Batch
 	err  error
 }
 
-// prefetch decodes batches on another goroutine, so that decoding the next
-// batch overlaps computing the current one.
-func prefetch(ctx context.Context, r dataset.Reader, rows []storage.IndexRow, size int, shape engine.Shape) <-chan batch {
+func (b batch) close() {
+	if b.in != nil {
+		b.in.Close()
+	}
+}
+
+// prefetch decodes and stages batches on another goroutine, so that
+// decoding the next batch, and copying it to the GPU, overlap computing the
+// current one. The receiver closes each batch.
+func prefetch(ctx context.Context, job *Job, r dataset.Reader, rows []storage.IndexRow, stage func([]float32, int) (*engine.Batch, error)) <-chan batch {
 	ch := make(chan batch, 1)
+	size := job.Spec.BatchSize
 	go func() {
 		defer close(ch)
 		for start := 0; start < len(rows); start += size {
 			b := batch{rows: rows[start:min(start+size, len(rows))]}
-			b.x = make([]float32, len(b.rows)*shape.Len())
-			b.err = r.Read(ctx, b.rows, b.x)
+			x := make([]float32, len(b.rows)*job.Shape.Len())
+			if b.err = r.Read(ctx, b.rows, x); b.err != nil {
+				b.err = fmt.Errorf("--dataset %s: %w", job.Spec.Dataset.URL, b.err)
+			} else {
+				b.in, b.err = stage(x, len(b.rows))
+			}
 			select {
 			case ch <- b:
 			case <-ctx.Done():
+				b.close()
 				return
 			}
 			if b.err != nil {
@@ -337,12 +350,20 @@ func foldBatches(ctx context.Context, job *Job, reader dataset.Reader, rows []st
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // stops the decoder if scoring fails
-	for b := range prefetch(ctx, reader, rows, job.Spec.BatchSize, job.Shape) {
-		if b.err != nil {
-			return fmt.Errorf("--dataset %s: %w", job.Spec.Dataset.URL, b.err)
+	batches := prefetch(ctx, job, reader, rows, s.lasts[0].Stage)
+	defer func() {
+		cancel() // stops the decoder if scoring fails
+		for b := range batches {
+			b.close() // frees device copies of batches never folded
 		}
-		if err := s.fold(ctx, b.rows, b.x); err != nil {
+	}()
+	for b := range batches {
+		if b.err != nil {
+			return b.err
+		}
+		err := s.fold(ctx, b.rows, b.in)
+		b.close()
+		if err != nil {
 			return err
 		}
 		if err := done(b.rows); err != nil {

@@ -7,6 +7,8 @@ package activities
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/vogscore/vog/dataset"
 	"github.com/vogscore/vog/engine"
@@ -40,6 +42,10 @@ type JobSpec struct {
 	// per shard and group writes per-pixel partial moments, and a shard
 	// reduce merges them. 0 scores all checkpoints in one pass.
 	CheckpointGroup int `json:"checkpoint_group,omitempty"`
+	// Precision is the engine's: "" (float32), "tf32" or "bf16". It is
+	// part of the job because it changes the scores: every worker computes
+	// a job in its precision.
+	Precision string `json:"precision,omitempty"`
 	// Out is the URL under which the job's outputs are written.
 	Out string `json:"out"`
 }
@@ -61,6 +67,9 @@ func (s JobSpec) WithDefaults() JobSpec {
 	if s.BatchSize == 0 {
 		s.BatchSize = DefaultBatchSize
 	}
+	if s.Precision == "fp32" {
+		s.Precision = "" // float32 jobs keep their fingerprint
+	}
 	return s
 }
 
@@ -80,6 +89,9 @@ func (s JobSpec) Validate() error {
 	}
 	if s.BatchSize <= 0 {
 		return fmt.Errorf("--batch-size %d: must be positive", s.BatchSize)
+	}
+	if s.Precision != "" && !slices.Contains(engine.Precisions, s.Precision) {
+		return fmt.Errorf("--precision %q: want %s", s.Precision, strings.Join(engine.Precisions, ", "))
 	}
 	if s.CheckpointGroup < 0 {
 		return fmt.Errorf("--checkpoint-group %d: must not be negative", s.CheckpointGroup)

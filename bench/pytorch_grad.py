@@ -7,8 +7,9 @@ frozen, torch.autograd.grad of the selected logits with respect to the input,
 channel mean), and prints "examples_per_second" for that round. The batch is
 seeded random data; the caller interleaves these rounds with its own.
 
-Usage: pytorch_grad.py MODEL.pt BATCH C H W THREADS [DEVICE [PRECISION]]
-PRECISION is fp32 (default), tf32 or bf16, as vog's --precision.
+Usage: pytorch_grad.py MODEL.pt BATCH C H W THREADS [DEVICE [PRECISION [FORMAT]]]
+PRECISION is fp32 (default), tf32 or bf16, as vog's --precision; FORMAT is
+nchw (default) or channels_last, as vog's --channels-last.
 """
 import sys
 import time
@@ -22,8 +23,13 @@ def main():
     precision = sys.argv[8] if len(sys.argv) > 8 else "fp32"
     torch.set_num_threads(threads)
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = precision == "tf32"
+    fmt = torch.channels_last if len(sys.argv) > 9 and sys.argv[9] == "channels_last" else torch.contiguous_format
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     model = torch.jit.load(path, map_location=device).eval().to(dtype)
+    if fmt == torch.channels_last:
+        for p in model.parameters():
+            if p.dim() == 4:
+                p.data = p.data.contiguous(memory_format=fmt)
     for p in model.parameters():
         p.requires_grad_(False)
     g = torch.Generator().manual_seed(1)
@@ -35,7 +41,7 @@ def main():
     def step():
         # As vog's engine: the batch comes from host memory, the gradient
         # map goes back to it.
-        xi = x.to(device).to(dtype).requires_grad_(True)
+        xi = x.to(device).to(dtype).contiguous(memory_format=fmt).requires_grad_(True)
         out = model(xi)
         grad, = torch.autograd.grad(out.gather(1, target).sum(), xi)
         return grad.mean(1).float().cpu()

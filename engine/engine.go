@@ -26,22 +26,54 @@ func (s Shape) Pixels() int { return s.H * s.W }
 
 func (s Shape) String() string { return fmt.Sprintf("%dx%dx%d", s.C, s.H, s.W) }
 
+// Batch is N examples of a model's input shape in X, row-major NCHW
+// float32. A batch from Model.Stage may also hold the driver's own copy
+// (on a GPU, say), which every checkpoint of the same Loader reads; a
+// literal Batch{X: x, N: n} works with any model.
+type Batch struct {
+	X []float32
+	N int
+	// Staged is the driver's copy of X, or nil where drivers read X.
+	Staged Staged
+}
+
+// Close releases the batch's staged copy.
+func (b *Batch) Close() error {
+	if b.Staged == nil {
+		return nil
+	}
+	err := b.Staged.Close()
+	b.Staged = nil
+	return err
+}
+
+// Staged is a driver's copy of a batch.
+type Staged interface{ Close() error }
+
 // Driver is implemented by engine backends. Model calls it; users do not.
 //
-// x holds n examples of shape s, row-major NCHW float32. Drivers may assume
-// that n > 0, that len(x) == n*s.Len(), that logits has room for n*classes
-// values once classes is known, and that grads has room for n*s.Pixels().
+// b holds b.N > 0 examples of shape s. Drivers may assume that logits has
+// room for b.N*classes values once classes is known, and that grads has
+// room for b.N*s.Pixels().
 type Driver interface {
-	// Forward writes the logits of x into logits and returns the number of
+	// Forward writes the logits of b into logits and returns the number of
 	// classes. It must return an error, not panic, when the model rejects
 	// the shape or logits is too small.
-	Forward(x []float32, n int, s Shape, logits []float32) (classes int, err error)
-	// Grad writes the logits of x, and for each example i the gradient of
+	Forward(b *Batch, s Shape, logits []float32) (classes int, err error)
+	// Grad writes the logits of b, and for each example i the gradient of
 	// logit targets[i] with respect to its input averaged over channels,
-	// into grads ([n][H*W]). Parameters must not require gradients.
-	Grad(x []float32, n int, s Shape, targets []int64, logits, grads []float32) (classes int, err error)
+	// into grads ([N][H*W]). Parameters must not require gradients.
+	Grad(b *Batch, s Shape, targets []int64, logits, grads []float32) (classes int, err error)
 	// Close releases the model.
 	Close() error
+}
+
+// Stager is implemented by drivers that compute away from the host: a
+// batch staged once is copied to the device once for all checkpoints, and
+// staging the next batch overlaps the computation of the current one.
+// Stage may return a nil Staged where reading x directly is best.
+type Stager interface {
+	Stage(x []float32, n int, s Shape) (Staged, error)
 }
 
 // ErrBadInput marks errors caused by the model's input or its checkpoint
@@ -64,7 +96,7 @@ func NewModel(name string, d Driver, s Shape) (*Model, error) {
 	}
 	m := &Model{name: name, driver: d, shape: s}
 	logits := make([]float32, 1<<16)
-	classes, err := d.Forward(make([]float32, s.Len()), 1, s, logits)
+	classes, err := d.Forward(&Batch{X: make([]float32, s.Len()), N: 1}, s, logits)
 	if err != nil {
 		return nil, fault.Mark(ErrBadInput, "engine: checkpoint %s does not accept inputs of shape %v: %v", name, s, err)
 	}
@@ -84,43 +116,68 @@ func (m *Model) Classes() int { return m.classes }
 // Shape returns the input shape the model was loaded for.
 func (m *Model) Shape() Shape { return m.shape }
 
-func (m *Model) check(x []float32, n int, logits []float32) error {
-	if n <= 0 || len(x) != n*m.shape.Len() {
-		return fmt.Errorf("engine: %s: batch of %d values is not %d examples of %v", m.name, len(x), n, m.shape)
+// Stage prepares n examples in x for every checkpoint of m's Loader: where
+// the driver computes on a device, it copies them there once. x must not
+// change until the batch is closed.
+func (m *Model) Stage(x []float32, n int) (*Batch, error) {
+	b := &Batch{X: x, N: n}
+	if err := m.checkBatch(b); err != nil {
+		return nil, err
 	}
-	if len(logits) < n*m.classes {
-		return fmt.Errorf("engine: %s: logits buffer holds %d values, need %d", m.name, len(logits), n*m.classes)
+	if st, ok := m.driver.(Stager); ok {
+		staged, err := st.Stage(x, n, m.shape)
+		if err != nil {
+			return nil, fmt.Errorf("engine: %s: stage a batch of %d: %w", m.name, n, err)
+		}
+		b.Staged = staged
+	}
+	return b, nil
+}
+
+func (m *Model) checkBatch(b *Batch) error {
+	if b.N <= 0 || len(b.X) != b.N*m.shape.Len() {
+		return fmt.Errorf("engine: %s: batch of %d values is not %d examples of %v", m.name, len(b.X), b.N, m.shape)
 	}
 	return nil
 }
 
-// Logits writes the logits of n examples in x into logits ([n][Classes()]).
-func (m *Model) Logits(x []float32, n int, logits []float32) error {
-	if err := m.check(x, n, logits); err != nil {
+func (m *Model) check(b *Batch, logits []float32) error {
+	if err := m.checkBatch(b); err != nil {
 		return err
 	}
-	if _, err := m.driver.Forward(x, n, m.shape, logits); err != nil {
+	if len(logits) < b.N*m.classes {
+		return fmt.Errorf("engine: %s: logits buffer holds %d values, need %d", m.name, len(logits), b.N*m.classes)
+	}
+	return nil
+}
+
+// Logits writes the logits of the examples of b into logits ([N][Classes()]).
+func (m *Model) Logits(b *Batch, logits []float32) error {
+	if err := m.check(b, logits); err != nil {
+		return err
+	}
+	if _, err := m.driver.Forward(b, m.shape, logits); err != nil {
 		return fmt.Errorf("engine: %s: forward: %w", m.name, err)
 	}
 	return nil
 }
 
-// Gradients writes the logits of n examples in x into logits, and the
+// Gradients writes the logits of the examples of b into logits, and the
 // channel-averaged input gradient of logit targets[i] into grads[i*H*W:].
 // A target outside [0, Classes()) is an error wrapping ErrBadInput.
-func (m *Model) Gradients(x []float32, n int, targets []int64, logits, grads []float32) error {
-	if err := m.check(x, n, logits); err != nil {
+func (m *Model) Gradients(b *Batch, targets []int64, logits, grads []float32) error {
+	if err := m.check(b, logits); err != nil {
 		return err
 	}
-	if len(targets) != n || len(grads) < n*m.shape.Pixels() {
-		return fmt.Errorf("engine: %s: %d targets and %d gradient values for %d examples", m.name, len(targets), len(grads), n)
+	if len(targets) != b.N || len(grads) < b.N*m.shape.Pixels() {
+		return fmt.Errorf("engine: %s: %d targets and %d gradient values for %d examples", m.name, len(targets), len(grads), b.N)
 	}
 	for i, t := range targets {
 		if t < 0 || int(t) >= m.classes {
 			return fault.Mark(ErrBadInput, "engine: %s: example %d of the batch: class %d outside the model's %d outputs", m.name, i, t, m.classes)
 		}
 	}
-	if _, err := m.driver.Grad(x, n, m.shape, targets, logits, grads); err != nil {
+	if _, err := m.driver.Grad(b, m.shape, targets, logits, grads); err != nil {
 		return fmt.Errorf("engine: %s: gradients: %w", m.name, err)
 	}
 	return nil
@@ -133,6 +190,17 @@ func (m *Model) Close() error { return m.driver.Close() }
 // for concurrent use.
 type Loader interface {
 	Load(data []byte, name string) (Driver, error)
+}
+
+// Precisions are the precisions a job may compute in: float32, TF32
+// matmuls and convolutions (CUDA), bfloat16 weights and inputs. A Loader
+// loads float32 models unless it is a PrecisionLoader.
+var Precisions = []string{"fp32", "tf32", "bf16"}
+
+// PrecisionLoader is a Loader that can load models in the other Precisions.
+type PrecisionLoader interface {
+	Loader
+	WithPrecision(precision string) (Loader, error)
 }
 
 // Load loads a checkpoint through l for inputs of shape s.

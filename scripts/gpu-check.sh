@@ -1,53 +1,95 @@
 #!/usr/bin/env bash
-# gpu-check.sh checks vog's engine on a GPU machine (../shared/gpu/README.md):
-# it builds the engine against the machine's pip torch (CUDA), checks its
-# gradients against PyTorch's on the committed fixtures, and benchmarks it
-# against PyTorch eager on a ResNet-50 at 224x224, interleaved, in the same
-# run. Go cannot be built there: build the test binary here first.
+# gpu-check.sh checks vog on a GPU machine (../shared/gpu/README.md), in one
+# command: it builds the engine against the machine's pip torch (CUDA),
+# checks its gradients against PyTorch's on the committed fixtures (caller's
+# memory, staged, channels-last), benchmarks it against PyTorch eager on a
+# ResNet-50 at 224x224 for each precision and memory format, interleaved,
+# runs the worker's shard activity on synthetic JPEGs against the bare
+# engine, and scores those JPEGs end to end with `vog run --device cuda`
+# (embedded Temporal server, local files).
 #
-#   go test -c -ldflags=-s -o build/torchbench.test ./engine/torch    # here
-#   go test -c -ldflags=-s -o build/shardbench.test ./activities      # here
-#   scripts/gpu-check.sh                                               # there, carrying build/
+# Go cannot be built there. Here:   scripts/gpu-pack.sh
+# There, carrying build/gpu-carry:  scripts/gpu-check.sh
 #
 # Figures and logs go to $OUT (or ./gpu-check): record them, with the device
-# name, in docs/benchmarks.md.
+# name, in docs/benchmarks.md. DEVICE, IMAGES, BATCH and ITERS (cuda, 2048,
+# 128, 10) shrink it for a smoke test on a CPU machine:
+#
+#   DEVICE=cpu IMAGES=16 BATCH=4 ITERS=1 scripts/gpu-check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-gpu-check}
 mkdir -p "$out"
 exec > >(tee "$out/log.txt") 2>&1
 PY=${PYTHON:-python3}
+DEVICE=${DEVICE:-cuda} IMAGES=${IMAGES:-2048} BATCH=${BATCH:-128} ITERS=${ITERS:-10}
 root=$PWD
+bin=$root/build/gpu
+mkdir -p "$bin"
 
 echo "== machine"
 nvidia-smi || echo "no nvidia-smi"
 "$PY" -c 'import torch, torchvision; print("torch", torch.__version__, "cuda", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")'
 command -v g++ || echo "no g++"
-for t in torchbench shardbench; do
-  [ -x build/$t.test ] || { echo "build/$t.test missing: build it here first (see the top of this script)"; exit 1; }
+nproc
+for t in torchbench.test shardbench.test vog; do
+  [ -f build/gpu-carry/$t.xz ] || { echo "build/gpu-carry/$t.xz missing: run scripts/gpu-pack.sh here first"; exit 1; }
+  # xz, else Python's lzma: either may be missing from a bare image.
+  xz -dc build/gpu-carry/$t.xz >"$bin/$t" 2>/dev/null ||
+    "$PY" -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' build/gpu-carry/$t.xz "$bin/$t" || exit 1
+  chmod +x "$bin/$t"
 done
 
 echo "== engine build against pip torch"
-PYTHON="$PY" engine/torchlib/build.sh build/gpu || exit 1
-export VOG_ENGINE_LIB=$root/build/gpu/libvogtorch.so VOG_PYTHON=$PY VOG_REQUIRE_TORCH=1
+PYTHON="$PY" engine/torchlib/build.sh "$bin" || exit 1
+export VOG_ENGINE_LIB=$bin/libvogtorch.so VOG_PYTHON=$PY VOG_REQUIRE_TORCH=1
 
-echo "== gradients against PyTorch's (fixtures), on cuda"
-(cd engine/torch && VOG_TEST_DEVICE=cuda "$root/build/torchbench.test" -test.run 'TestGradientsMatchPyTorch|TestBadInput' -test.v) | tee "$out/agreement.txt"
+echo "== gradients against PyTorch's (fixtures), on $DEVICE"
+(cd engine/torch && VOG_TEST_DEVICE=$DEVICE "$bin/torchbench.test" -test.run 'TestGradientsMatchPyTorch|TestBadInput' -test.v) | tee "$out/agreement.txt"
 
-echo "== ResNet-50 224x224: engine against PyTorch eager, interleaved"
-"$PY" - "$root/build/gpu/resnet50.pt" <<'PYEOF'
-import sys, torch, torchvision
-torch.manual_seed(0)
-m = torchvision.models.resnet50().eval()
-torch.jit.trace(m, torch.rand(2, 3, 224, 224)).save(sys.argv[1])
+echo "== ResNet-50 checkpoints and synthetic JPEGs"
+"$PY" - "$bin" "$IMAGES" <<'PYEOF'
+import os, sys, torch, torchvision, torchvision.io as io
+d, n = sys.argv[1], int(sys.argv[2])
+os.makedirs(f"{d}/ckpt", exist_ok=True)
+for k in range(4):  # four "checkpoints": different random weights
+    torch.manual_seed(k)
+    m = torchvision.models.resnet50().eval()
+    torch.jit.trace(m, torch.rand(2, 3, 224, 224)).save(f"{d}/ckpt/epoch_{k + 1}.pt")
+g = torch.Generator().manual_seed(0)
+for i in range(n):
+    c = f"{d}/images/class{i % 2}"
+    os.makedirs(c, exist_ok=True)
+    img = torch.randint(0, 256, (3, 375, 500), dtype=torch.uint8, generator=g)
+    io.write_file(f"{c}/{i:05d}.jpg", io.encode_jpeg(img, quality=90))
+print(f"4 checkpoints, {n} JPEGs of 500x375")
 PYEOF
-for precision in fp32 tf32 bf16; do
-  echo "-- $precision, batch 128"
-  (cd engine/torch && VOG_BENCH_MODEL=$root/build/gpu/resnet50.pt VOG_BENCH_SHAPE=3,224,224 VOG_BENCH_BATCH=128 \
-    VOG_BENCH_DEVICE=cuda VOG_BENCH_PRECISION=$precision VOG_BENCH_ITERS=10 \
-    "$root/build/torchbench.test" -test.run '^$' -test.bench GradientsModel -test.benchtime 1x) | tee -a "$out/resnet50.txt"
+
+echo "== ResNet-50 224x224: engine against PyTorch eager, interleaved (batch $BATCH)"
+for cfg in fp32:0 tf32:0 tf32:1 bf16:0 bf16:1; do
+  precision=${cfg%:*} cl=${cfg#*:}
+  echo "-- precision $precision, channels-last $cl"
+  (cd engine/torch && VOG_BENCH_MODEL=$bin/ckpt/epoch_1.pt VOG_BENCH_SHAPE=3,224,224 VOG_BENCH_BATCH=$BATCH \
+    VOG_BENCH_DEVICE=$DEVICE VOG_BENCH_PRECISION=$precision VOG_BENCH_CHANNELS_LAST=$cl VOG_BENCH_ITERS=$ITERS \
+    "$bin/torchbench.test" -test.run '^$' -test.bench GradientsModel -test.benchtime 1x) | tee -a "$out/resnet50.txt"
 done
-echo "== the worker's shard activity on synthetic JPEGs against the bare engine (ResNet-50, cuda)"
-(cd activities && VOG_BENCH_MODEL=$root/build/gpu/resnet50.pt VOG_BENCH_DEVICE=cuda VOG_BENCH_IMAGES=1024 VOG_BENCH_K=2 \
-  "$root/build/shardbench.test" -test.run '^$' -test.bench ShardOnJPEGs -test.benchtime 1x) | tee "$out/worker.txt"
+
+echo "== the worker's shard activity on synthetic JPEGs against the bare engine (ResNet-50, K=4, $DEVICE)"
+for cfg in fp32:0 bf16:1; do
+  precision=${cfg%:*} cl=${cfg#*:}
+  echo "-- precision $precision, channels-last $cl"
+  (cd activities && VOG_BENCH_MODEL=$bin/ckpt/epoch_1.pt VOG_BENCH_DEVICE=$DEVICE VOG_BENCH_IMAGES=$((IMAGES / 2)) VOG_BENCH_BATCH=$BATCH VOG_BENCH_K=4 \
+    VOG_BENCH_PRECISION=$precision VOG_BENCH_CHANNELS_LAST=$cl \
+    "$bin/shardbench.test" -test.run '^$' -test.bench ShardOnJPEGs -test.benchtime 1x) | tee -a "$out/worker.txt"
+done
+
+echo "== vog run --device $DEVICE: $IMAGES JPEGs, 4 ResNet-50 checkpoints, embedded Temporal server"
+for flags in "--precision fp32" "--precision bf16 --channels-last"; do
+  echo "-- $flags"
+  rm -rf "$bin/out"
+  # shellcheck disable=SC2086
+  "$bin/vog" run --format imagefolder --dataset "$bin/images" --checkpoints "$bin/ckpt" --out "$bin/out" \
+    --resize 256 --crop 224 --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 \
+    --shard-size $((IMAGES / 4)) --batch-size "$BATCH" --device "$DEVICE" --engine-lib "$VOG_ENGINE_LIB" --state-dir "$bin/state" $flags 2>&1 | tee -a "$out/vogrun.txt"
+done
 echo "== done: $out"

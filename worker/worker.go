@@ -34,8 +34,8 @@ type Config struct {
 	EngineLib string
 	// Device is "cpu" (default), "cuda" or "cuda:N".
 	Device string
-	// Precision is "fp32" (default), "tf32" or "bf16".
-	Precision string
+	// ChannelsLast stores weights and inputs NHWC (--channels-last).
+	ChannelsLast bool
 	// Devices, when set, overrides Device: one gradient worker per device,
 	// each scoring one shard at a time on its device with its own models.
 	Devices []string
@@ -161,5 +161,5 @@ func OpenEngine(cfg Config) (engine.Loader, error) {
 	if device != "cpu" && lib.CUDADevices() == 0 {
 		return nil, errors.New("--device " + device + ": libtorch sees no CUDA device (is " + path + " built against a CUDA torch?)")
 	}
-	return lib.Loader(device, cfg.Precision)
+	return lib.Loader(torch.Options{Device: device, ChannelsLast: cfg.ChannelsLast})
 }

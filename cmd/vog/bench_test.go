@@ -43,7 +43,7 @@ func BenchmarkJobVsEngine(b *testing.B) {
 	if strings.HasSuffix(data, "train") {
 		n = 60000
 	}
-	loader, err := l.Loader("cpu", "")
+	loader, err := l.Loader(torch.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -730,4 +730,23 @@ func TestPrecisionRankAgreement(t *testing.T) {
 	if r := runVog(t, scoreArgs(t, t.TempDir(), "--precision", "fp16")...); r.err == nil || !strings.Contains(r.stderr, `--precision "fp16"`) {
 		t.Fatalf("unknown precision: %v %s", r.err, r.stderr)
 	}
+	// The precision is part of the job: float32 does not resume bf16 rows.
+	if r := runVog(t, scoreArgs(t, out)...); r.err == nil || !strings.Contains(r.stderr, "holds a different job") {
+		t.Fatalf("float32 run on a bf16 --out: %v %s", r.err, r.stderr)
+	}
+}
+
+// TestChannelsLast: --channels-last computes the same VoG as the float32
+// references.
+func TestChannelsLast(t *testing.T) {
+	ref := readReference(t)
+	out := t.TempDir()
+	if r := runVog(t, scoreArgs(t, out, "--channels-last")...); r.err != nil {
+		t.Fatalf("%v\n%s", r.err, r.stderr)
+	}
+	for i, r := range readRows(t, out) {
+		if want := ref.Examples[i].VoGTrue; rel(r.VoG, want) > 1e-5 {
+			t.Fatalf("example %d: VoG %g channels-last, reference %g", i, r.VoG, want)
+		}
+	}
 }

@@ -49,7 +49,8 @@ type model struct {
 	shape engine.Shape
 }
 
-func (m *model) Forward(x []float32, n int, s engine.Shape, logits []float32) (int, error) {
+func (m *model) Forward(b *engine.Batch, s engine.Shape, logits []float32) (int, error) {
+	x, n := b.X, b.N
 	if s != m.shape {
 		return 0, fmt.Errorf("input shape %v, model takes %v", s, m.shape)
 	}
@@ -71,8 +72,8 @@ func (m *model) Forward(x []float32, n int, s engine.Shape, logits []float32) (i
 	return k, nil
 }
 
-func (m *model) Grad(x []float32, n int, s engine.Shape, targets []int64, logits, grads []float32) (int, error) {
-	k, err := m.Forward(x, n, s, logits)
+func (m *model) Grad(b *engine.Batch, s engine.Shape, targets []int64, logits, grads []float32) (int, error) {
+	k, err := m.Forward(b, s, logits)
 	if err != nil {
 		return 0, err
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vogscore/vog/engine"
+	"github.com/vogscore/vog/engine/torch"
 	"github.com/vogscore/vog/internal/enginebench"
 )
 
@@ -29,8 +30,12 @@ type pytorch struct {
 func startPyTorch(b *testing.B, model string, batch int, s engine.Shape, threads int, device string) *pytorch {
 	b.Helper()
 	python := envOr("VOG_PYTHON", "/usr/bin/python3")
+	format := "nchw"
+	if benchOptions(device).ChannelsLast {
+		format = "channels_last"
+	}
 	cmd := exec.Command(python, "../../bench/pytorch_grad.py", model,
-		strconv.Itoa(batch), strconv.Itoa(s.C), strconv.Itoa(s.H), strconv.Itoa(s.W), strconv.Itoa(threads), device, envOr("VOG_BENCH_PRECISION", "fp32"))
+		strconv.Itoa(batch), strconv.Itoa(s.C), strconv.Itoa(s.H), strconv.Itoa(s.W), strconv.Itoa(threads), device, envOr("VOG_BENCH_PRECISION", "fp32"), format)
 	cmd.Stderr = os.Stderr
 	in, _ := cmd.StdinPipe()
 	outPipe, _ := cmd.StdoutPipe()
@@ -71,7 +76,7 @@ func benchmarkAgainstPyTorch(b *testing.B, model string, s engine.Shape, batch, 
 	if err != nil {
 		b.Fatal(err)
 	}
-	m, err := engine.Load(loaderFor(b, lib, device, os.Getenv("VOG_BENCH_PRECISION")), data, model, s)
+	m, err := engine.Load(loaderFor(b, lib, benchOptions(device)), data, model, s)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -87,7 +92,8 @@ func benchmarkAgainstPyTorch(b *testing.B, model string, s engine.Shape, batch, 
 	}
 	logits, grads := make([]float32, batch*m.Classes()), make([]float32, batch*s.Pixels())
 	step := func() {
-		if err := m.Gradients(x, batch, targets, logits, grads); err != nil {
+		// Like PyTorch's step, each pass copies the batch from host memory.
+		if err := m.Gradients(&engine.Batch{X: x, N: batch}, targets, logits, grads); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -126,7 +132,8 @@ func BenchmarkGradientsResNet18(b *testing.B) {
 }
 
 // BenchmarkGradientsModel benchmarks the model named by VOG_BENCH_MODEL
-// (VOG_BENCH_SHAPE=C,H,W; VOG_BENCH_BATCH, VOG_BENCH_DEVICE, VOG_BENCH_ITERS)
+// (VOG_BENCH_SHAPE=C,H,W; VOG_BENCH_BATCH, VOG_BENCH_DEVICE, VOG_BENCH_ITERS,
+// VOG_BENCH_PRECISION, VOG_BENCH_CHANNELS_LAST=1)
 // against PyTorch eager: the GPU check (scripts/gpu-check.sh) runs it on a
 // ResNet-50 on CUDA.
 func BenchmarkGradientsModel(b *testing.B) {
@@ -141,6 +148,12 @@ func BenchmarkGradientsModel(b *testing.B) {
 	batch, _ := strconv.Atoi(envOr("VOG_BENCH_BATCH", "64"))
 	iters, _ := strconv.Atoi(envOr("VOG_BENCH_ITERS", "10"))
 	benchmarkAgainstPyTorch(b, model, s, batch, iters, 5, envOr("VOG_BENCH_DEVICE", "cpu"))
+}
+
+// benchOptions are the engine options the benchmarks run with, from
+// VOG_BENCH_PRECISION and VOG_BENCH_CHANNELS_LAST.
+func benchOptions(device string) torch.Options {
+	return torch.Options{Device: device, Precision: os.Getenv("VOG_BENCH_PRECISION"), ChannelsLast: os.Getenv("VOG_BENCH_CHANNELS_LAST") == "1"}
 }
 
 func envOr(key, def string) string {

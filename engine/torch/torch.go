@@ -30,11 +30,19 @@ type Library struct {
 	version    func() int32
 	setThreads func(n int32, err *byte, errlen int32) int32
 	cudaCount  func() int32
-	load       func(data *byte, n int64, device string, precision int32, err *byte, errlen int32) uintptr
+	load       func(data *byte, n int64, device string, precision, channelsLast int32, err *byte, errlen int32) uintptr
 	free       func(model uintptr)
 	forward    func(model uintptr, x *float32, n, c, h, w int64, logits *float32, cap int64, classes *int64, err *byte, errlen int32) int32
 	grad       func(model uintptr, x *float32, n, c, h, w int64, targets *int64, logits *float32, cap int64, classes *int64, grads *float32, err *byte, errlen int32) int32
+
+	stage         func(model uintptr, x *float32, n, c, h, w int64, err *byte, errlen int32) uintptr
+	unstage       func(batch uintptr)
+	forwardStaged func(model, batch uintptr, logits *float32, cap int64, classes *int64, err *byte, errlen int32) int32
+	gradStaged    func(model, batch uintptr, targets *int64, logits *float32, cap int64, classes *int64, grads *float32, err *byte, errlen int32) int32
 }
+
+// interfaceVersion is the vogtorch.h version this driver speaks.
+const interfaceVersion = 3
 
 // ErrNotFound is returned by Find when no engine library can be located.
 var ErrNotFound = errors.New("torch: libvogtorch.so not found: build it with engine/torchlib/build.sh, or set " + LibraryEnv)
@@ -94,9 +102,14 @@ func Open(path string, threads int) (*Library, error) {
 		purego.RegisterLibFunc(&lib.free, h, "vog_free")
 		purego.RegisterLibFunc(&lib.forward, h, "vog_forward")
 		purego.RegisterLibFunc(&lib.grad, h, "vog_grad")
-		if v := lib.version(); v != 2 {
-			return nil, fmt.Errorf("torch: %s has interface version %d, this vog needs 2: rebuild it with engine/torchlib/build.sh", path, v)
+		// An old library lacks the newer symbols: check the version first.
+		if v := lib.version(); v != interfaceVersion {
+			return nil, fmt.Errorf("torch: %s has interface version %d, this vog needs %d: rebuild it with engine/torchlib/build.sh", path, v, interfaceVersion)
 		}
+		purego.RegisterLibFunc(&lib.stage, h, "vog_stage")
+		purego.RegisterLibFunc(&lib.unstage, h, "vog_unstage")
+		purego.RegisterLibFunc(&lib.forwardStaged, h, "vog_forward_staged")
+		purego.RegisterLibFunc(&lib.gradStaged, h, "vog_grad_staged")
 		opened[path] = lib
 	}
 	if threads > 0 {
@@ -115,54 +128,129 @@ func (l *Library) CUDADevices() int { return int(l.cudaCount()) }
 // convolutions on CUDA, or bfloat16 weights and inputs.
 var Precisions = map[string]int32{"fp32": 0, "tf32": 1, "bf16": 2}
 
-// Loader returns an engine.Loader that puts models on device ("cpu",
-// "cuda", "cuda:N") in precision (a key of Precisions; "" is fp32).
-func (l *Library) Loader(device, precision string) (engine.Loader, error) {
-	if device == "" {
-		device = "cpu"
+// Options say where and how models compute.
+type Options struct {
+	// Device is "cpu" (default), "cuda" or "cuda:N".
+	Device string
+	// Precision is a key of Precisions; "" is fp32.
+	Precision string
+	// ChannelsLast stores 4-d weights and inputs NHWC.
+	ChannelsLast bool
+}
+
+// Loader returns an engine.Loader that loads models as o says.
+func (l *Library) Loader(o Options) (engine.Loader, error) {
+	if o.Device == "" {
+		o.Device = "cpu"
 	}
-	if precision == "" {
-		precision = "fp32"
+	if o.Precision == "" {
+		o.Precision = "fp32"
 	}
+	p, ok := Precisions[o.Precision]
+	if !ok {
+		return nil, fmt.Errorf("--precision %q: want fp32, tf32 or bf16", o.Precision)
+	}
+	return loader{lib: l, opts: o, precision: p, stage: o.Device != "cpu"}, nil
+}
+
+// WithPrecision returns the loader in another precision (engine.Precisions).
+func (ld loader) WithPrecision(precision string) (engine.Loader, error) {
 	p, ok := Precisions[precision]
 	if !ok {
 		return nil, fmt.Errorf("--precision %q: want fp32, tf32 or bf16", precision)
 	}
-	return loader{lib: l, device: device, precision: p}, nil
+	ld.opts.Precision, ld.precision = precision, p
+	return ld, nil
 }
 
 type loader struct {
 	lib       *Library
-	device    string
+	opts      Options
 	precision int32
+	// stage copies batches through vog_stage; on the CPU, computing on the
+	// caller's memory directly saves a copy.
+	stage bool
 }
 
 func (ld loader) Load(data []byte, name string) (engine.Driver, error) {
 	if len(data) == 0 {
 		return nil, errors.New("empty checkpoint")
 	}
+	var channelsLast int32
+	if ld.opts.ChannelsLast {
+		channelsLast = 1
+	}
 	buf := make([]byte, errLen)
-	h := ld.lib.load(&data[0], int64(len(data)), ld.device, ld.precision, &buf[0], errLen)
+	h := ld.lib.load(&data[0], int64(len(data)), ld.opts.Device, ld.precision, channelsLast, &buf[0], errLen)
 	runtime.KeepAlive(data)
 	if h == 0 {
 		return nil, fmt.Errorf("not a TorchScript module: %s", firstLine(cString(buf)))
 	}
-	return &model{lib: ld.lib, h: h}, nil
+	return &model{lib: ld.lib, h: h, stage: ld.stage}, nil
 }
 
 // model is one loaded TorchScript module. Calls may run concurrently:
 // libtorch's inference and autograd are thread-safe, and each call has its
 // own error buffer.
 type model struct {
+	lib   *Library
+	h     uintptr
+	stage bool
+}
+
+// staged is a batch on the model's device.
+type staged struct {
 	lib *Library
 	h   uintptr
 }
 
-func (m *model) Forward(x []float32, n int, s engine.Shape, logits []float32) (int, error) {
+func (s *staged) Close() error {
+	if s.h != 0 {
+		s.lib.unstage(s.h)
+		s.h = 0
+	}
+	return nil
+}
+
+func (m *model) Stage(x []float32, n int, s engine.Shape) (engine.Staged, error) {
+	if !m.stage {
+		return nil, nil
+	}
+	errBuf := make([]byte, errLen)
+	h := m.lib.stage(m.h, &x[0], int64(n), int64(s.C), int64(s.H), int64(s.W), &errBuf[0], errLen)
+	runtime.KeepAlive(x)
+	if h == 0 {
+		return nil, errors.New(firstLine(cString(errBuf)))
+	}
+	return &staged{lib: m.lib, h: h}, nil
+}
+
+// stagedHandle returns b's handle in this library, or 0 for a host batch.
+func (m *model) stagedHandle(b *engine.Batch) (uintptr, error) {
+	if b.Staged == nil {
+		return 0, nil
+	}
+	st, ok := b.Staged.(*staged)
+	if !ok || st.lib != m.lib || st.h == 0 {
+		return 0, errors.New("batch was staged by another engine, or closed")
+	}
+	return st.h, nil
+}
+
+func (m *model) Forward(b *engine.Batch, s engine.Shape, logits []float32) (int, error) {
+	h, err := m.stagedHandle(b)
+	if err != nil {
+		return 0, err
+	}
 	var classes int64
 	errBuf := make([]byte, errLen)
-	rc := m.lib.forward(m.h, &x[0], int64(n), int64(s.C), int64(s.H), int64(s.W), &logits[0], int64(len(logits)), &classes, &errBuf[0], errLen)
-	runtime.KeepAlive(x)
+	var rc int32
+	if h != 0 {
+		rc = m.lib.forwardStaged(m.h, h, &logits[0], int64(len(logits)), &classes, &errBuf[0], errLen)
+	} else {
+		rc = m.lib.forward(m.h, &b.X[0], int64(b.N), int64(s.C), int64(s.H), int64(s.W), &logits[0], int64(len(logits)), &classes, &errBuf[0], errLen)
+	}
+	runtime.KeepAlive(b)
 	runtime.KeepAlive(logits)
 	if rc != 0 {
 		return 0, errors.New(firstLine(cString(errBuf)))
@@ -170,11 +258,20 @@ func (m *model) Forward(x []float32, n int, s engine.Shape, logits []float32) (i
 	return int(classes), nil
 }
 
-func (m *model) Grad(x []float32, n int, s engine.Shape, targets []int64, logits, grads []float32) (int, error) {
+func (m *model) Grad(b *engine.Batch, s engine.Shape, targets []int64, logits, grads []float32) (int, error) {
+	h, err := m.stagedHandle(b)
+	if err != nil {
+		return 0, err
+	}
 	var classes int64
 	errBuf := make([]byte, errLen)
-	rc := m.lib.grad(m.h, &x[0], int64(n), int64(s.C), int64(s.H), int64(s.W), &targets[0], &logits[0], int64(len(logits)), &classes, &grads[0], &errBuf[0], errLen)
-	runtime.KeepAlive(x)
+	var rc int32
+	if h != 0 {
+		rc = m.lib.gradStaged(m.h, h, &targets[0], &logits[0], int64(len(logits)), &classes, &grads[0], &errBuf[0], errLen)
+	} else {
+		rc = m.lib.grad(m.h, &b.X[0], int64(b.N), int64(s.C), int64(s.H), int64(s.W), &targets[0], &logits[0], int64(len(logits)), &classes, &grads[0], &errBuf[0], errLen)
+	}
+	runtime.KeepAlive(b)
 	runtime.KeepAlive(targets)
 	runtime.KeepAlive(logits)
 	runtime.KeepAlive(grads)

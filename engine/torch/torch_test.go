@@ -4,9 +4,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	_ "gocloud.dev/blob/fileblob"
@@ -49,14 +52,14 @@ func readF32(t *testing.T, name string) []float32 {
 	return out
 }
 
-func loadCheckpoint(t testing.TB, lib *torch.Library, k int) *engine.Model {
+func loadCheckpoint(t testing.TB, l engine.Loader, k int) *engine.Model {
 	t.Helper()
 	name := filepath.Join(fixtures, "ckpt", "ckpt_"+strconv.Itoa(k)+".pt")
 	data, err := os.ReadFile(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := engine.Load(loaderFor(t, lib, testDevice(), os.Getenv("VOG_TEST_PRECISION")), data, name, engine.Shape{C: 1, H: 28, W: 28})
+	m, err := engine.Load(l, data, name, engine.Shape{C: 1, H: 28, W: 28})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,10 +69,71 @@ func loadCheckpoint(t testing.TB, lib *torch.Library, k int) *engine.Model {
 
 // TestGradientsMatchPyTorch compares the engine with input gradients and
 // logits that PyTorch autograd computed for the same checkpoints and images
-// (testdata/fmnist/make_fixtures.py).
+// (testdata/fmnist/make_fixtures.py): on the caller's memory, on one batch
+// staged for all checkpoints as on a GPU, and channels-last.
 func TestGradientsMatchPyTorch(t *testing.T) {
 	lib := openLibrary(t)
 	const n, k, hw, classes = 8, 12, 28 * 28, 10
+	x, targets := fixtureBatch(t, n)
+	wantGrads, wantLogits := readF32(t, "grads.f32"), readF32(t, "logits.f32")
+	device, precision := testDevice(), os.Getenv("VOG_TEST_PRECISION")
+	for _, tc := range []struct {
+		name  string
+		opts  torch.Options
+		stage bool
+	}{
+		{"host", torch.Options{Device: device, Precision: precision}, false},
+		{"staged", torch.Options{Device: device, Precision: precision}, true},
+		{"channels-last", torch.Options{Device: device, Precision: precision, ChannelsLast: true}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := loaderFor(t, lib, tc.opts)
+			if tc.stage {
+				l = torch.ForceStage(l)
+			}
+			models := make([]*engine.Model, k)
+			for c := range models {
+				models[c] = loadCheckpoint(t, l, c+1)
+			}
+			b := &engine.Batch{X: x, N: n}
+			if tc.stage {
+				var err error
+				if b, err = models[0].Stage(x, n); err != nil {
+					t.Fatal(err)
+				}
+				defer b.Close()
+				if b.Staged == nil {
+					t.Fatal("ForceStage did not stage the batch")
+				}
+			}
+			for c, m := range models {
+				logits, grads := make([]float32, n*classes), make([]float32, n*hw)
+				if err := m.Gradients(b, targets, logits, grads); err != nil {
+					t.Fatal(err)
+				}
+				eg, el := relErr(grads, wantGrads[c*n*hw:(c+1)*n*hw]), relErr(logits, wantLogits[c*n*classes:(c+1)*n*classes])
+				t.Logf("checkpoint %d on %s: relative error of gradients %.2g, logits %.2g", c+1, device, eg, el)
+				if eg > 1e-5 {
+					t.Errorf("checkpoint %d: gradients differ from PyTorch's: relative error %g", c+1, eg)
+				}
+				if el > 1e-5 {
+					t.Errorf("checkpoint %d: logits differ from PyTorch's: relative error %g", c+1, el)
+				}
+				only := make([]float32, n*classes)
+				if err := m.Logits(b, only); err != nil {
+					t.Fatal(err)
+				}
+				if e := relErr(only, logits); e > 1e-6 {
+					t.Errorf("checkpoint %d: forward logits differ from the gradient pass's: relative error %g", c+1, e)
+				}
+			}
+		})
+	}
+}
+
+// fixtureBatch reads the first n fixture images and their labels.
+func fixtureBatch(t *testing.T, n int) ([]float32, []int64) {
+	t.Helper()
 	ctx := t.Context()
 	spec := dataset.Spec{Format: "idx", URL: fixtures + "/small"}
 	l, err := dataset.List(ctx, spec)
@@ -80,7 +144,7 @@ func TestGradientsMatchPyTorch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x := make([]float32, n*hw)
+	x := make([]float32, n*l.Shape.Len())
 	if err := r.Read(ctx, l.Rows[:n], x); err != nil {
 		t.Fatal(err)
 	}
@@ -88,27 +152,12 @@ func TestGradientsMatchPyTorch(t *testing.T) {
 	for i, row := range l.Rows[:n] {
 		targets[i] = int64(row.Label)
 	}
-	wantGrads, wantLogits := readF32(t, "grads.f32"), readF32(t, "logits.f32")
-	for c := 1; c <= k; c++ {
-		m := loadCheckpoint(t, lib, c)
-		logits, grads := make([]float32, n*classes), make([]float32, n*hw)
-		if err := m.Gradients(x, n, targets, logits, grads); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("checkpoint %d on %s: relative error of gradients %.2g, logits %.2g", c, testDevice(),
-			relErr(grads, wantGrads[(c-1)*n*hw:c*n*hw]), relErr(logits, wantLogits[(c-1)*n*classes:c*n*classes]))
-		if e := relErr(grads, wantGrads[(c-1)*n*hw:c*n*hw]); e > 1e-5 {
-			t.Errorf("checkpoint %d: gradients differ from PyTorch's: relative error %g", c, e)
-		}
-		if e := relErr(logits, wantLogits[(c-1)*n*classes:c*n*classes]); e > 1e-5 {
-			t.Errorf("checkpoint %d: logits differ from PyTorch's: relative error %g", c, e)
-		}
-	}
+	return x, targets
 }
 
-func loaderFor(t testing.TB, lib *torch.Library, device, precision string) engine.Loader {
+func loaderFor(t testing.TB, lib *torch.Library, o torch.Options) engine.Loader {
 	t.Helper()
-	l, err := lib.Loader(device, precision)
+	l, err := lib.Loader(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,22 +186,88 @@ func relErr(a, b []float32) float64 {
 
 func TestBadInput(t *testing.T) {
 	lib := openLibrary(t)
-	if _, err := engine.Load(loaderFor(t, lib, "cpu", ""), []byte("not a model"), "junk.pt", engine.Shape{C: 1, H: 28, W: 28}); !errors.Is(err, engine.ErrBadInput) {
+	cpu := loaderFor(t, lib, torch.Options{})
+	if _, err := engine.Load(cpu, []byte("not a model"), "junk.pt", engine.Shape{C: 1, H: 28, W: 28}); !errors.Is(err, engine.ErrBadInput) {
 		t.Errorf("loading junk: got %v, want ErrBadInput", err)
 	}
 	data, err := os.ReadFile(filepath.Join(fixtures, "ckpt", "ckpt_1.pt"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = engine.Load(loaderFor(t, lib, "cpu", ""), data, "ckpt_1.pt", engine.Shape{C: 3, H: 32, W: 32})
+	_, err = engine.Load(cpu, data, "ckpt_1.pt", engine.Shape{C: 3, H: 32, W: 32})
 	if !errors.Is(err, engine.ErrBadInput) {
 		t.Errorf("wrong input shape: got %v, want ErrBadInput", err)
 	}
 	t.Logf("wrong shape reads: %v", err)
-	m := loadCheckpoint(t, lib, 1)
+	m := loadCheckpoint(t, cpu, 1)
 	x := make([]float32, 28*28)
-	err = m.Gradients(x, 1, []int64{10}, make([]float32, 10), make([]float32, 28*28))
+	err = m.Gradients(&engine.Batch{X: x, N: 1}, []int64{10}, make([]float32, 10), make([]float32, 28*28))
 	if !errors.Is(err, engine.ErrBadInput) {
 		t.Errorf("label 10 of 10 classes: got %v, want ErrBadInput", err)
+	}
+
+	// A batch staged for channels-last models is refused by the others,
+	// rather than read in the wrong layout.
+	nhwc := loadCheckpoint(t, torch.ForceStage(loaderFor(t, lib, torch.Options{ChannelsLast: true})), 1)
+	b, err := nhwc.Stage(x, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	nchw := loadCheckpoint(t, torch.ForceStage(cpu), 1)
+	if err := nchw.Gradients(b, []int64{0}, make([]float32, 10), make([]float32, 28*28)); err == nil || !strings.Contains(err.Error(), "memory format") {
+		t.Errorf("batch staged channels-last, used by an NCHW model: got %v", err)
+	}
+}
+
+// TestChannelsLastAgrees checks that a ResNet-18 (three colour channels,
+// batch norm, residual adds) gives the same gradients channels-last as NCHW,
+// staged once for two passes.
+func TestChannelsLastAgrees(t *testing.T) {
+	lib := openLibrary(t)
+	model := filepath.Join(t.TempDir(), "resnet18.pt")
+	if out, err := exec.Command("/usr/bin/python3", "../../bench/make_resnet18.py", model).CombinedOutput(); err != nil {
+		if os.Getenv("VOG_REQUIRE_TORCH") != "" {
+			t.Fatalf("make a ResNet-18 with torchvision: %v\n%s", err, out)
+		}
+		t.Skipf("no torchvision: %v", err)
+	}
+	data, err := os.ReadFile(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 4
+	s := engine.Shape{C: 3, H: 32, W: 32}
+	r := rand.New(rand.NewPCG(2, 2))
+	x := make([]float32, n*s.Len())
+	for i := range x {
+		x[i] = r.Float32()
+	}
+	targets := []int64{0, 3, 7, 9}
+	run := func(o torch.Options) ([]float32, []float32) {
+		m, err := engine.Load(torch.ForceStage(loaderFor(t, lib, o)), data, model, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		b, err := m.Stage(x, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		logits, grads := make([]float32, n*m.Classes()), make([]float32, n*s.Pixels())
+		for range 2 {
+			if err := m.Gradients(b, targets, logits, grads); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return logits, grads
+	}
+	wantLogits, wantGrads := run(torch.Options{})
+	logits, grads := run(torch.Options{ChannelsLast: true})
+	eg, el := relErr(grads, wantGrads), relErr(logits, wantLogits)
+	t.Logf("channels-last against NCHW: relative error of gradients %.2g, logits %.2g", eg, el)
+	if eg > 1e-4 || el > 1e-4 {
+		t.Errorf("channels-last differs from NCHW: relative error of gradients %g, logits %g", eg, el)
 	}
 }

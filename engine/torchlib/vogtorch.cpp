@@ -1,12 +1,16 @@
 // vogtorch implements vogtorch.h over libtorch.
 #include "vogtorch.h"
 
+#include <c10/core/Event.h>
+#include <c10/core/StreamGuard.h>
+#include <c10/core/impl/VirtualGuardImpl.h>
 #include <malloc.h>
 #include <torch/script.h>
 #include <torch/torch.h>
 
 #include <atomic>
 #include <cstring>
+#include <memory>
 #include <sstream>
 #include <string>
 
@@ -16,6 +20,20 @@ struct Model {
   torch::jit::script::Module module;
   torch::Device device;
   torch::ScalarType dtype;
+  bool channels_last;
+};
+
+// Batch is an input batch on a model's device, in its dtype and format.
+struct Batch {
+  torch::Tensor x;
+  torch::Device device;
+  torch::ScalarType dtype;
+  bool channels_last;
+  int64_t n, h, w;
+  // On CUDA: the pinned host copy the transfer reads, and an event recorded
+  // on the side stream once x is ready.
+  torch::Tensor pinned;
+  std::unique_ptr<c10::Event> ready;
 };
 
 void set_err(char *err, int errlen, const std::string &msg) {
@@ -34,23 +52,64 @@ struct MallocTuning {
   }
 } malloc_tuning;
 
-torch::Tensor input(const Model *m, const float *x, int64_t n, int64_t c, int64_t h, int64_t w) {
-  auto t = torch::from_blob(const_cast<float *>(x), {n, c, h, w}, torch::kFloat32);
-  if (!m->device.is_cpu()) t = t.to(m->device, /*non_blocking=*/false);
-  return m->dtype == torch::kFloat32 ? t : t.to(m->dtype);
+at::MemoryFormat format(bool channels_last) {
+  return channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
 }
 
-// copy_logits checks the model's output and copies it out.
-void copy_logits(const torch::Tensor &out, int64_t n, float *logits, int64_t cap, int64_t *classes) {
+// stage puts x on m's device. On the CPU, unless own is set, the result may
+// alias x and is valid only while x is.
+std::unique_ptr<Batch> stage(const Model *m, const float *x, int64_t n, int64_t c, int64_t h, int64_t w, bool own) {
+  auto host = torch::from_blob(const_cast<float *>(x), {n, c, h, w}, torch::kFloat32);
+  auto b = std::make_unique<Batch>(Batch{{}, m->device, m->dtype, m->channels_last, n, h, w, {}, nullptr});
+  auto fmt = format(m->channels_last);
+  if (m->device.is_cpu()) {
+    b->x = host.to(m->dtype).contiguous(fmt);
+    if (own && b->x.data_ptr() == host.data_ptr()) b->x = b->x.clone();
+    return b;
+  }
+  // A pageable copy would make the host wait for the device; a pinned one
+  // is queued on a side stream and overlaps the computation in flight.
+  b->pinned = torch::empty({n, c, h, w}, torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(true));
+  b->pinned.copy_(host);
+  c10::impl::VirtualGuardImpl impl(m->device.type());
+  auto side = impl.getStreamFromGlobalPool(m->device);
+  c10::StreamGuard guard(side);
+  b->x = b->pinned.to(m->device, /*non_blocking=*/true).to(m->dtype).contiguous(fmt);
+  b->ready = std::make_unique<c10::Event>(m->device.type());
+  b->ready->record(side);
+  return b;
+}
+
+// use returns b's tensor for a computation on m's current stream.
+torch::Tensor use(const Model *m, Batch *b) {
+  if (b->device != m->device || b->dtype != m->dtype || b->channels_last != m->channels_last) {
+    throw std::runtime_error("batch was staged for another device, precision or memory format");
+  }
+  if (b->ready) {
+    c10::impl::VirtualGuardImpl impl(m->device.type());
+    auto current = impl.getStream(m->device);
+    b->ready->block(current);
+    // The caching allocator must not hand x's memory to the side stream
+    // again before this stream is done reading it.
+    b->x.record_stream(current);
+  }
+  return b->x;
+}
+
+// check_output checks the model's output shape and returns its class count.
+int64_t check_output(const torch::Tensor &out, int64_t n, int64_t cap) {
   if (out.dim() != 2 || out.size(0) != n) {
     std::ostringstream msg;
     msg << "model output has shape " << out.sizes() << ", want [" << n << ", classes]";
     throw std::runtime_error(msg.str());
   }
-  *classes = out.size(1);
-  if (n * *classes > cap) throw std::runtime_error("logits buffer too small");
-  auto cpu = out.detach().to(torch::kCPU, torch::kFloat32).contiguous();
-  std::memcpy(logits, cpu.data_ptr<float>(), sizeof(float) * n * *classes);
+  if (n * out.size(1) > cap) throw std::runtime_error("logits buffer too small");
+  return out.size(1);
+}
+
+void copy_out(const torch::Tensor &t, float *dst) {
+  auto cpu = t.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+  std::memcpy(dst, cpu.data_ptr<float>(), sizeof(float) * cpu.numel());
 }
 
 // OpenMP keeps the thread count per calling thread, and Go may call from
@@ -62,17 +121,42 @@ void apply_threads() {
   if (n > 0 && torch::get_num_threads() != n) torch::set_num_threads(n);
 }
 
-}  // namespace
+void forward(Model *m, Batch *b, float *logits, int64_t cap, int64_t *classes) {
+  apply_threads();
+  torch::NoGradGuard no_grad;
+  auto out = m->module.forward({use(m, b)}).toTensor();
+  *classes = check_output(out, b->n, cap);
+  copy_out(out, logits);
+}
 
-extern "C" {
+void grad(Model *m, Batch *b, const int64_t *targets, float *logits, int64_t cap, int64_t *classes, float *grads) {
+  apply_threads();
+  const int64_t n = b->n;
+  // Copied before the forward pass: a pageable copy waits for the stream.
+  auto tgt = torch::from_blob(const_cast<int64_t *>(targets), {n, 1}, torch::kInt64).to(m->device);
+  auto in = use(m, b).detach().requires_grad_(true);
+  auto out = m->module.forward({in}).toTensor();
+  *classes = check_output(out, n, cap);
+  for (int64_t i = 0; i < n; i++) {
+    if (targets[i] < 0 || targets[i] >= *classes) {
+      throw std::runtime_error("target class outside the model's " + std::to_string(*classes) + " outputs");
+    }
+  }
+  // Examples are independent in eval mode, so the gradient of the sum of
+  // the selected logits holds each example's own input gradient. Nothing is
+  // read back until the backward pass is queued, so the device never waits
+  // for the host in between.
+  auto selected = out.gather(1, tgt).sum();
+  auto g = torch::autograd::grad({selected}, {in})[0];
+  auto avg = g.mean({1}, /*keepdim=*/false, torch::kFloat32);
+  copy_out(out, logits);
+  copy_out(avg, grads);
+}
 
-int vog_version(void) { return 2; }
-
-int vog_set_threads(int n, char *err, int errlen) {
+template <typename F>
+int guarded(char *err, int errlen, F f) {
   try {
-    if (n <= 0) throw std::runtime_error("thread count must be positive");
-    g_threads = n;
-    torch::set_num_threads(n);
+    f();
     return 0;
   } catch (const std::exception &e) {
     set_err(err, errlen, e.what());
@@ -80,11 +164,29 @@ int vog_set_threads(int n, char *err, int errlen) {
   }
 }
 
+}  // namespace
+
+extern "C" {
+
+int vog_version(void) { return 3; }
+
+int vog_set_threads(int n, char *err, int errlen) {
+  return guarded(err, errlen, [&] {
+    if (n <= 0) throw std::runtime_error("thread count must be positive");
+    g_threads = n;
+    torch::set_num_threads(n);
+  });
+}
+
 int vog_cuda_device_count(void) { return static_cast<int>(torch::cuda::device_count()); }
 
-void *vog_load(const char *data, int64_t len, const char *device, int precision, char *err, int errlen) {
-  try {
+void *vog_load(const char *data, int64_t len, const char *device, int precision, int channels_last,
+               char *err, int errlen) {
+  Model *model = nullptr;
+  guarded(err, errlen, [&] {
     torch::Device dev(device);
+    // Streams and events need a device index.
+    if (dev.is_cuda() && !dev.has_index()) dev = torch::Device(torch::kCUDA, 0);
     std::istringstream in(std::string(data, static_cast<size_t>(len)));
     auto module = torch::jit::load(in, dev);
     module.eval();
@@ -108,55 +210,53 @@ void *vog_load(const char *data, int64_t len, const char *device, int precision,
       at::globalContext().setAllowTF32CuBLAS(false);
       at::globalContext().setAllowTF32CuDNN(false);
     }
-    for (auto p : module.parameters()) p.set_requires_grad(false);
-    return new Model{std::move(module), dev, dtype};
-  } catch (const std::exception &e) {
-    set_err(err, errlen, e.what());
-    return nullptr;
-  }
+    for (auto p : module.parameters()) {
+      p.set_requires_grad(false);
+      if (channels_last && p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
+    }
+    model = new Model{std::move(module), dev, dtype, channels_last != 0};
+  });
+  return model;
 }
 
 void vog_free(void *model) { delete static_cast<Model *>(model); }
 
+void *vog_stage(void *model, const float *x, int64_t n, int64_t c, int64_t h, int64_t w, char *err, int errlen) {
+  Batch *batch = nullptr;
+  guarded(err, errlen, [&] { batch = stage(static_cast<Model *>(model), x, n, c, h, w, /*own=*/true).release(); });
+  return batch;
+}
+
+void vog_unstage(void *batch) { delete static_cast<Batch *>(batch); }
+
 int vog_forward(void *model, const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
                 float *logits, int64_t cap, int64_t *classes, char *err, int errlen) {
-  try {
+  return guarded(err, errlen, [&] {
     auto *m = static_cast<Model *>(model);
-    apply_threads();
-    torch::NoGradGuard no_grad;
-    auto out = m->module.forward({input(m, x, n, c, h, w)}).toTensor();
-    copy_logits(out, n, logits, cap, classes);
-    return 0;
-  } catch (const std::exception &e) {
-    set_err(err, errlen, e.what());
-    return 1;
-  }
+    forward(m, stage(m, x, n, c, h, w, /*own=*/false).get(), logits, cap, classes);
+  });
 }
 
 int vog_grad(void *model, const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
              const int64_t *targets, float *logits, int64_t cap, int64_t *classes,
              float *grads, char *err, int errlen) {
-  try {
+  return guarded(err, errlen, [&] {
     auto *m = static_cast<Model *>(model);
-    apply_threads();
-    auto in = input(m, x, n, c, h, w).clone().requires_grad_(true);
-    auto out = m->module.forward({in}).toTensor();
-    copy_logits(out, n, logits, cap, classes);
-    auto tgt = torch::from_blob(const_cast<int64_t *>(targets), {n, 1}, torch::kInt64).to(m->device);
-    if (tgt.min().item<int64_t>() < 0 || tgt.max().item<int64_t>() >= *classes) {
-      throw std::runtime_error("target class outside the model's " + std::to_string(*classes) + " outputs");
-    }
-    // Examples are independent in eval mode, so the gradient of the sum of
-    // the selected logits holds each example's own input gradient.
-    auto selected = out.gather(1, tgt).sum();
-    auto g = torch::autograd::grad({selected}, {in})[0];
-    auto avg = g.mean(1).to(torch::kCPU, torch::kFloat32).contiguous();
-    std::memcpy(grads, avg.data_ptr<float>(), sizeof(float) * n * h * w);
-    return 0;
-  } catch (const std::exception &e) {
-    set_err(err, errlen, e.what());
-    return 1;
-  }
+    grad(m, stage(m, x, n, c, h, w, /*own=*/false).get(), targets, logits, cap, classes, grads);
+  });
+}
+
+int vog_forward_staged(void *model, void *batch, float *logits, int64_t cap, int64_t *classes, char *err,
+                       int errlen) {
+  return guarded(err, errlen,
+                 [&] { forward(static_cast<Model *>(model), static_cast<Batch *>(batch), logits, cap, classes); });
+}
+
+int vog_grad_staged(void *model, void *batch, const int64_t *targets, float *logits, int64_t cap,
+                    int64_t *classes, float *grads, char *err, int errlen) {
+  return guarded(err, errlen, [&] {
+    grad(static_cast<Model *>(model), static_cast<Batch *>(batch), targets, logits, cap, classes, grads);
+  });
 }
 
 }  // extern "C"

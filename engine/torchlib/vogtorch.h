@@ -27,8 +27,11 @@ int vog_cuda_device_count(void);
 
 /* vog_load loads a TorchScript module from memory onto device
  * ("cpu", "cuda", "cuda:N") in the given precision, puts it in eval mode and
- * freezes its parameters. It returns NULL on failure. */
-void *vog_load(const char *data, int64_t len, const char *device, int precision, char *err, int errlen);
+ * freezes its parameters. With channels_last nonzero its 4-d weights and its
+ * inputs are stored channels-last (NHWC), which tensor-core convolutions
+ * prefer. It returns NULL on failure. */
+void *vog_load(const char *data, int64_t len, const char *device, int precision, int channels_last,
+               char *err, int errlen);
 
 /* vog_free releases a model returned by vog_load. */
 void vog_free(void *model);
@@ -45,6 +48,26 @@ int vog_forward(void *model, const float *x, int64_t n, int64_t c, int64_t h, in
 int vog_grad(void *model, const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
              const int64_t *targets, float *logits, int64_t cap, int64_t *classes,
              float *grads, char *err, int errlen);
+
+/* vog_stage copies a batch x of shape [n, c, h, w] to the model's device,
+ * in its precision and memory format, and returns a handle that the _staged
+ * calls of any model loaded with the same device, precision and format
+ * accept, so that K checkpoints read one copy. On CUDA the copy goes through
+ * pinned host memory on a side stream: it overlaps the computation already
+ * queued on the device, and the calls that use the batch wait for it on the
+ * device, not on the host. x may be reused when vog_stage returns. It
+ * returns NULL on failure. */
+void *vog_stage(void *model, const float *x, int64_t n, int64_t c, int64_t h, int64_t w, char *err, int errlen);
+
+/* vog_unstage releases a batch returned by vog_stage. */
+void vog_unstage(void *batch);
+
+/* vog_forward_staged and vog_grad_staged are vog_forward and vog_grad on a
+ * staged batch. */
+int vog_forward_staged(void *model, void *batch, float *logits, int64_t cap, int64_t *classes, char *err,
+                       int errlen);
+int vog_grad_staged(void *model, void *batch, const int64_t *targets, float *logits, int64_t cap,
+                    int64_t *classes, float *grads, char *err, int errlen);
 
 #ifdef __cplusplus
 }

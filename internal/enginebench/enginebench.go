@@ -17,8 +17,8 @@ import (
 
 // Bare loads every checkpoint in ckptDir and decodes every example of an IDX
 // data set, then returns a function that runs the engine alone (every
-// checkpoint over every example, in batches, true-label targets) and returns
-// examples per second.
+// checkpoint over every example, in batches staged once for all
+// checkpoints, true-label targets) and returns examples per second.
 func Bare(tb testing.TB, loader engine.Loader, ckptDir, data string, shape engine.Shape, batch int) func() float64 {
 	tb.Helper()
 	ctx := tb.Context()
@@ -62,11 +62,16 @@ func Bare(tb testing.TB, loader engine.Loader, ckptDir, data string, shape engin
 		t0 := time.Now()
 		for s := 0; s < n; s += batch {
 			e := min(s+batch, n)
+			b, err := models[0].Stage(x[s*shape.Len():e*shape.Len()], e-s)
+			if err != nil {
+				tb.Fatal(err)
+			}
 			for _, m := range models {
-				if err := m.Gradients(x[s*shape.Len():e*shape.Len()], e-s, targets[s:e], logits, grads); err != nil {
+				if err := m.Gradients(b, targets[s:e], logits, grads); err != nil {
 					tb.Fatal(err)
 				}
 			}
+			b.Close()
 		}
 		return float64(n) / time.Since(t0).Seconds()
 	}

@@ -1,0 +1,11 @@
+package torch
+
+import "github.com/vogscore/vog/engine"
+
+// ForceStage makes a CPU loader's models stage batches through vog_stage as
+// they do on CUDA, so that path is tested without a GPU.
+func ForceStage(l engine.Loader) engine.Loader {
+	ld := l.(loader)
+	ld.stage = true
+	return ld
+}
