@@ -12,17 +12,21 @@
 # There, carrying build/gpu-carry:  scripts/gpu-check.sh
 #
 # Figures and logs go to $OUT (or ./gpu-check): record them, with the device
-# name, in docs/benchmarks.md. DEVICE, IMAGES, BATCH and ITERS (cuda, 2048,
-# 128, 10) shrink it for a smoke test on a CPU machine:
+# name, in docs/benchmarks.md. DEVICE, IMAGES, BATCH, ITERS and ROUNDS (cuda,
+# 2048, 128, 10, 3) shrink it for a smoke test on a CPU machine, as
+# scripts/test.sh does:
 #
-#   DEVICE=cpu IMAGES=16 BATCH=4 ITERS=1 scripts/gpu-check.sh
+#   DEVICE=cpu IMAGES=16 BATCH=4 ITERS=1 ROUNDS=1 scripts/gpu-check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-gpu-check}
 mkdir -p "$out"
 exec > >(tee "$out/log.txt") 2>&1
 PY=${PYTHON:-python3}
-DEVICE=${DEVICE:-cuda} IMAGES=${IMAGES:-2048} BATCH=${BATCH:-128} ITERS=${ITERS:-10}
+DEVICE=${DEVICE:-cuda} IMAGES=${IMAGES:-2048} BATCH=${BATCH:-128} ITERS=${ITERS:-10} ROUNDS=${ROUNDS:-3}
+# A failed step is reported and the others still run (a GPU machine is
+# lent briefly: every figure counts); the exit status says if any failed.
+failed=0
 root=$PWD
 bin=$root/build/gpu
 mkdir -p "$bin"
@@ -45,7 +49,7 @@ PYTHON="$PY" engine/torchlib/build.sh "$bin" || exit 1
 export VOG_ENGINE_LIB=$bin/libvogtorch.so VOG_PYTHON=$PY VOG_REQUIRE_TORCH=1
 
 echo "== gradients against PyTorch's (fixtures), on $DEVICE"
-(cd engine/torch && VOG_TEST_DEVICE=$DEVICE "$bin/torchbench.test" -test.run 'TestGradientsMatchPyTorch|TestBadInput' -test.v) | tee "$out/agreement.txt"
+(cd engine/torch && VOG_TEST_DEVICE=$DEVICE "$bin/torchbench.test" -test.run 'TestGradientsMatchPyTorch|TestBadInput' -test.v) | tee "$out/agreement.txt" || failed=1
 
 echo "== ResNet-50 checkpoints and synthetic JPEGs"
 "$PY" - "$bin" "$IMAGES" <<'PYEOF'
@@ -64,6 +68,7 @@ for i in range(n):
     io.write_file(f"{c}/{i:05d}.jpg", io.encode_jpeg(img, quality=90))
 print(f"4 checkpoints, {n} JPEGs of 500x375")
 PYEOF
+[ $? -eq 0 ] || exit 1
 
 echo "== ResNet-50 224x224: engine against PyTorch eager, interleaved (batch $BATCH)"
 for cfg in fp32:0 tf32:0 tf32:1 bf16:0 bf16:1; do
@@ -71,7 +76,7 @@ for cfg in fp32:0 tf32:0 tf32:1 bf16:0 bf16:1; do
   echo "-- precision $precision, channels-last $cl"
   (cd engine/torch && VOG_BENCH_MODEL=$bin/ckpt/epoch_1.pt VOG_BENCH_SHAPE=3,224,224 VOG_BENCH_BATCH=$BATCH \
     VOG_BENCH_DEVICE=$DEVICE VOG_BENCH_PRECISION=$precision VOG_BENCH_CHANNELS_LAST=$cl VOG_BENCH_ITERS=$ITERS \
-    "$bin/torchbench.test" -test.run '^$' -test.bench GradientsModel -test.benchtime 1x) | tee -a "$out/resnet50.txt"
+    "$bin/torchbench.test" -test.run '^$' -test.bench GradientsModel -test.benchtime 1x) | tee -a "$out/resnet50.txt" || failed=1
 done
 
 echo "== the worker's shard activity on synthetic JPEGs against the bare engine (ResNet-50, K=4, $DEVICE)"
@@ -79,8 +84,8 @@ for cfg in fp32:0 bf16:1; do
   precision=${cfg%:*} cl=${cfg#*:}
   echo "-- precision $precision, channels-last $cl"
   (cd activities && VOG_BENCH_MODEL=$bin/ckpt/epoch_1.pt VOG_BENCH_DEVICE=$DEVICE VOG_BENCH_IMAGES=$((IMAGES / 2)) VOG_BENCH_BATCH=$BATCH VOG_BENCH_K=4 \
-    VOG_BENCH_PRECISION=$precision VOG_BENCH_CHANNELS_LAST=$cl \
-    "$bin/shardbench.test" -test.run '^$' -test.bench ShardOnJPEGs -test.benchtime 1x) | tee -a "$out/worker.txt"
+    VOG_BENCH_PRECISION=$precision VOG_BENCH_CHANNELS_LAST=$cl VOG_BENCH_ROUNDS=$ROUNDS \
+    "$bin/shardbench.test" -test.run '^$' -test.bench ShardOnJPEGs -test.benchtime 1x) | tee -a "$out/worker.txt" || failed=1
 done
 
 echo "== vog run --device $DEVICE: $IMAGES JPEGs, 4 ResNet-50 checkpoints, embedded Temporal server"
@@ -90,6 +95,7 @@ for flags in "--precision fp32" "--precision bf16 --channels-last"; do
   # shellcheck disable=SC2086
   "$bin/vog" run --format imagefolder --dataset "$bin/images" --checkpoints "$bin/ckpt" --out "$bin/out" \
     --resize 256 --crop 224 --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 \
-    --shard-size $((IMAGES / 4)) --batch-size "$BATCH" --device "$DEVICE" --engine-lib "$VOG_ENGINE_LIB" --state-dir "$bin/state" $flags 2>&1 | tee -a "$out/vogrun.txt"
+    --shard-size $((IMAGES / 4)) --batch-size "$BATCH" --device "$DEVICE" --engine-lib "$VOG_ENGINE_LIB" --state-dir "$bin/state" $flags 2>&1 | tee -a "$out/vogrun.txt" || failed=1
 done
-echo "== done: $out"
+if [ "$failed" = 0 ]; then echo "== done: $out"; else echo "== done, with failures (above): $out"; fi
+exit "$failed"

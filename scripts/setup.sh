@@ -14,7 +14,8 @@ pkgs=(libtorch-dev dataset-fashion-mnist g++ git ca-certificates)
 if [ "${1:-}" = "--test" ]; then
   # PyTorch for baselines and reference computations, Node.js for DuckDB,
   # Chromium for the report.
-  pkgs+=(python3-torch python3-torchvision python3-numpy chromium)
+  # xz packs the binaries scripts/gpu-check.sh takes to a GPU machine.
+  pkgs+=(python3-torch python3-torchvision python3-numpy chromium xz-utils)
   command -v npm >/dev/null || pkgs+=(nodejs npm)
 fi
 missing=()
@@ -28,7 +29,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 command -v go >/dev/null || { echo "setup: Go 1.26 is needed (https://go.dev/doc/install)" >&2; exit 1; }
 
-if [ ! -f build/libvogtorch.so ] || [ engine/torchlib/vogtorch.cpp -nt build/libvogtorch.so ]; then
+if [ ! -f build/libvogtorch.so ] || [ engine/torchlib/vogtorch.cpp -nt build/libvogtorch.so ] ||
+  [ engine/torchlib/vogtorch.h -nt build/libvogtorch.so ]; then
   echo "setup: building the gradient engine (build/libvogtorch.so)" >&2
   VOG_DEBIAN_TORCH=1 engine/torchlib/build.sh build >/dev/null
 fi

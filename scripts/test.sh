@@ -37,3 +37,13 @@ go test -count=1 -timeout 30m ./...
 # Every benchmark once, so none rots (figures: docs/benchmarks.md); one
 # package at a time, since each compares rates measured in the same run.
 VOG_BENCH_ROUNDS=1 go test -p 1 -count=1 -run '^$' -bench . -benchtime 1x -timeout 20m ./...
+# The GPU check, on the CPU at toy sizes, so that it still runs when a GPU
+# machine is lent (packing, unpacking, every step, vog run end to end).
+scripts/gpu-pack.sh >/dev/null
+gpuout=$(mktemp -d)
+if ! DEVICE=cpu IMAGES=16 BATCH=4 ITERS=1 ROUNDS=1 PYTHON=/usr/bin/python3 OUT="$gpuout" scripts/gpu-check.sh >"$gpuout/smoke.log" 2>&1; then
+  tail -50 "$gpuout/smoke.log"
+  echo "test.sh: scripts/gpu-check.sh failed on the CPU (log above)" >&2
+  exit 1
+fi
+rm -rf "$gpuout" build/gpu

@@ -362,7 +362,7 @@ func TestRunBadInput(t *testing.T) {
 		{"missing checkpoint", []string{"run", "--format", "idx", "--dataset", fixtures + "/small", "--checkpoints", fixtures + "/ckpt/ckpt_1.pt," + dir + "/gone.pt", "--out", t.TempDir()},
 			[]string{dir + "/gone.pt", "no such file"}},
 		{"not a checkpoint", []string{"run", "--format", "idx", "--dataset", fixtures + "/small", "--checkpoints", junk, "--out", t.TempDir()},
-			[]string{"junk.pt", "not a TorchScript module"}},
+			[]string{"junk.pt", "cannot load as a TorchScript module on cpu"}},
 		{"wrong image size", []string{"run", "--format", "idx", "--dataset", fixtures + "/small", "--checkpoints", fixtures + "/ckpt", "--channels", "3", "--out", t.TempDir()},
 			[]string{"ckpt_1.pt", "3x28x28", "channels"}},
 		{"another job in --out", []string{"run", "--format", "idx", "--dataset", fixtures + "/small", "--checkpoints", fixtures + "/ckpt", "--label", "predicted", "--out", done},

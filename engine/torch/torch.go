@@ -184,7 +184,7 @@ func (ld loader) Load(data []byte, name string) (engine.Driver, error) {
 	h := ld.lib.load(&data[0], int64(len(data)), ld.opts.Device, ld.precision, channelsLast, &buf[0], errLen)
 	runtime.KeepAlive(data)
 	if h == 0 {
-		return nil, fmt.Errorf("not a TorchScript module: %s", firstLine(cString(buf)))
+		return nil, fmt.Errorf("cannot load as a TorchScript module on %s: %s", ld.opts.Device, firstLine(cString(buf)))
 	}
 	return &model{lib: ld.lib, h: h, stage: ld.stage}, nil
 }
