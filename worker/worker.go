@@ -4,7 +4,6 @@
 package worker
 
 import (
-	"errors"
 	"fmt"
 	"runtime"
 	"time"
@@ -158,8 +157,8 @@ func OpenEngine(cfg Config) (engine.Loader, error) {
 	if device == "" {
 		device = "cpu"
 	}
-	if device != "cpu" && lib.CUDADevices() == 0 {
-		return nil, errors.New("--device " + device + ": libtorch sees no CUDA device (is " + path + " built against a CUDA torch?)")
+	if err := lib.CheckDevice(device); err != nil {
+		return nil, err
 	}
 	return lib.Loader(torch.Options{Device: device, ChannelsLast: cfg.ChannelsLast})
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -123,6 +124,31 @@ func Open(path string, threads int) (*Library, error) {
 
 // CUDADevices returns the number of CUDA devices libtorch sees.
 func (l *Library) CUDADevices() int { return int(l.cudaCount()) }
+
+// CheckDevice returns an error naming --device unless device is "cpu", or
+// "cuda" or "cuda:N" for a CUDA device that this library sees.
+func (l *Library) CheckDevice(device string) error {
+	if device == "cpu" {
+		return nil
+	}
+	index := 0
+	if rest, ok := strings.CutPrefix(device, "cuda:"); ok {
+		n, err := strconv.Atoi(rest)
+		if err != nil || n < 0 {
+			return fmt.Errorf("--device %q: want cpu, cuda or cuda:N", device)
+		}
+		index = n
+	} else if device != "cuda" {
+		return fmt.Errorf("--device %q: want cpu, cuda or cuda:N", device)
+	}
+	switch count := l.CUDADevices(); {
+	case count == 0:
+		return fmt.Errorf("--device %s: libtorch sees no CUDA device (is %s built against a CUDA torch?)", device, l.path)
+	case index >= count:
+		return fmt.Errorf("--device %s: libtorch sees %d CUDA device(s), cuda:0 to cuda:%d", device, count, count-1)
+	}
+	return nil
+}
 
 // Precisions the engine computes in: float32 (default), TF32 matmuls and
 // convolutions on CUDA, or bfloat16 weights and inputs.

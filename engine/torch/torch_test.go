@@ -271,3 +271,23 @@ func TestChannelsLastAgrees(t *testing.T) {
 		t.Errorf("channels-last differs from NCHW: relative error of gradients %g, logits %g", eg, el)
 	}
 }
+
+func TestCheckDevice(t *testing.T) {
+	lib := openLibrary(t)
+	if err := lib.CheckDevice("cpu"); err != nil {
+		t.Errorf("cpu: %v", err)
+	}
+	for _, d := range []string{"gpu", "cuda:x", "cuda:-1", "CUDA"} {
+		if err := lib.CheckDevice(d); err == nil || !strings.Contains(err.Error(), "want cpu, cuda or cuda:N") {
+			t.Errorf("%s: got %v", d, err)
+		}
+	}
+	n := lib.CUDADevices()
+	err := lib.CheckDevice("cuda:" + strconv.Itoa(n))
+	if err == nil || !strings.Contains(err.Error(), "--device cuda:"+strconv.Itoa(n)) {
+		t.Errorf("cuda:%d with %d devices: got %v", n, n, err)
+	}
+	if err := lib.CheckDevice("cuda"); (err == nil) != (n > 0) {
+		t.Errorf("cuda with %d devices: got %v", n, err)
+	}
+}
