@@ -251,60 +251,43 @@ func (m *model) Stage(x []float32, n int, s engine.Shape) (engine.Staged, error)
 	return &staged{lib: m.lib, h: h}, nil
 }
 
-// stagedHandle returns b's handle in this library, or 0 for a host batch.
-func (m *model) stagedHandle(b *engine.Batch) (uintptr, error) {
+// call runs one engine call on b: onDevice with its handle where b was
+// staged by this library, else onHost, which reads b's memory. Both write the class count and
+// an error message.
+func (m *model) call(b *engine.Batch, onDevice func(h uintptr, classes *int64, err *byte) int32, onHost func(classes *int64, err *byte) int32) (int, error) {
+	var classes int64
+	errBuf := make([]byte, errLen)
+	var rc int32
 	if b.Staged == nil {
-		return 0, nil
+		rc = onHost(&classes, &errBuf[0])
+	} else {
+		st, ok := b.Staged.(*staged)
+		if !ok || st.lib != m.lib || st.h == 0 {
+			return 0, errors.New("batch was staged by another engine, or closed")
+		}
+		rc = onDevice(st.h, &classes, &errBuf[0])
 	}
-	st, ok := b.Staged.(*staged)
-	if !ok || st.lib != m.lib || st.h == 0 {
-		return 0, errors.New("batch was staged by another engine, or closed")
+	runtime.KeepAlive(b)
+	if rc != 0 {
+		return 0, errors.New(firstLine(cString(errBuf)))
 	}
-	return st.h, nil
+	return int(classes), nil
 }
 
 func (m *model) Forward(b *engine.Batch, s engine.Shape, logits []float32) (int, error) {
-	h, err := m.stagedHandle(b)
-	if err != nil {
-		return 0, err
-	}
-	var classes int64
-	errBuf := make([]byte, errLen)
-	var rc int32
-	if h != 0 {
-		rc = m.lib.forwardStaged(m.h, h, &logits[0], int64(len(logits)), &classes, &errBuf[0], errLen)
-	} else {
-		rc = m.lib.forward(m.h, &b.X[0], int64(b.N), int64(s.C), int64(s.H), int64(s.W), &logits[0], int64(len(logits)), &classes, &errBuf[0], errLen)
-	}
-	runtime.KeepAlive(b)
-	runtime.KeepAlive(logits)
-	if rc != 0 {
-		return 0, errors.New(firstLine(cString(errBuf)))
-	}
-	return int(classes), nil
+	return m.call(b, func(h uintptr, classes *int64, err *byte) int32 {
+		return m.lib.forwardStaged(m.h, h, &logits[0], int64(len(logits)), classes, err, errLen)
+	}, func(classes *int64, err *byte) int32 {
+		return m.lib.forward(m.h, &b.X[0], int64(b.N), int64(s.C), int64(s.H), int64(s.W), &logits[0], int64(len(logits)), classes, err, errLen)
+	})
 }
 
 func (m *model) Grad(b *engine.Batch, s engine.Shape, targets []int64, logits, grads []float32) (int, error) {
-	h, err := m.stagedHandle(b)
-	if err != nil {
-		return 0, err
-	}
-	var classes int64
-	errBuf := make([]byte, errLen)
-	var rc int32
-	if h != 0 {
-		rc = m.lib.gradStaged(m.h, h, &targets[0], &logits[0], int64(len(logits)), &classes, &grads[0], &errBuf[0], errLen)
-	} else {
-		rc = m.lib.grad(m.h, &b.X[0], int64(b.N), int64(s.C), int64(s.H), int64(s.W), &targets[0], &logits[0], int64(len(logits)), &classes, &grads[0], &errBuf[0], errLen)
-	}
-	runtime.KeepAlive(b)
-	runtime.KeepAlive(targets)
-	runtime.KeepAlive(logits)
-	runtime.KeepAlive(grads)
-	if rc != 0 {
-		return 0, errors.New(firstLine(cString(errBuf)))
-	}
-	return int(classes), nil
+	return m.call(b, func(h uintptr, classes *int64, err *byte) int32 {
+		return m.lib.gradStaged(m.h, h, &targets[0], &logits[0], int64(len(logits)), classes, &grads[0], err, errLen)
+	}, func(classes *int64, err *byte) int32 {
+		return m.lib.grad(m.h, &b.X[0], int64(b.N), int64(s.C), int64(s.H), int64(s.W), &targets[0], &logits[0], int64(len(logits)), classes, &grads[0], err, errLen)
+	})
 }
 
 func (m *model) Close() error {
