@@ -82,21 +82,12 @@ func Start(c client.Client, cfg Config) (*Workers, error) {
 	acts := &activities.Activities{Loader: cfg.Loader}
 	w := &Workers{}
 	if cfg.serves(QueueGradient) {
-		devices := cfg.Devices
-		if len(devices) == 0 {
-			devices = []string{cfg.Device}
+		loaders, err := engines(cfg)
+		if err != nil {
+			return nil, err
 		}
-		for _, dev := range devices {
-			ga := &activities.Activities{Loader: cfg.Loader}
-			if ga.Loader == nil {
-				one := cfg
-				one.Device = dev
-				l, err := OpenEngine(one)
-				if err != nil {
-					return nil, err
-				}
-				ga.Loader = l
-			}
+		for _, l := range loaders {
+			ga := &activities.Activities{Loader: l}
 			// One shard at a time per device: the engine uses every
 			// thread, and each device has its own worker and models.
 			gw := sdkworker.New(c, workflows.GradientQueue, sdkworker.Options{
@@ -127,6 +118,38 @@ func Start(c client.Client, cfg Config) (*Workers, error) {
 		}
 	}
 	return w, nil
+}
+
+// engines returns one loader per device of a gradient worker.
+func engines(cfg Config) ([]engine.Loader, error) {
+	if cfg.Loader != nil {
+		return []engine.Loader{cfg.Loader}, nil
+	}
+	devices := cfg.Devices
+	if len(devices) == 0 {
+		devices = []string{cfg.Device}
+	}
+	var loaders []engine.Loader
+	for _, dev := range devices {
+		one := cfg
+		one.Device = dev
+		l, err := OpenEngine(one)
+		if err != nil {
+			return nil, err
+		}
+		loaders = append(loaders, l)
+	}
+	return loaders, nil
+}
+
+// CheckEngines opens the engine on each of cfg's devices, so that a missing
+// library or device is reported before anything starts.
+func CheckEngines(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	_, err := engines(cfg)
+	return err
 }
 
 // Stop stops the workers, waiting for running activities to return.

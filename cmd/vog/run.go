@@ -118,6 +118,9 @@ func runCmd(ctx context.Context, args []string) error {
 	tf := &j.tf
 	embedded := tf.hostPort == ""
 	if embedded {
+		if err := worker.CheckEngines(j.ef.cfg); err != nil {
+			return err
+		}
 		// Embedded default: a dev server in this process, with its state in
 		// SQLite so a run can be resumed after a crash, and a local worker.
 		srv, err := temporalserver.Start(temporalserver.Options{DatabaseFile: filepath.Join(j.stateDir, "temporal.sqlite")})
