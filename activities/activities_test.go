@@ -15,7 +15,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
-	_ "gocloud.dev/blob/fileblob"
+	"gocloud.dev/blob/fileblob"
 
 	"github.com/vogscore/vog/activities"
 	"github.com/vogscore/vog/dataset"
@@ -242,28 +242,53 @@ func (d stagingDriver) Stage(x []float32, n int, s engine.Shape) (engine.Staged,
 // TestStagedBatchesReleased: every batch the shard activity stages is
 // closed, whether the shard succeeds or fails part-way (on the GPU an
 // unclosed batch is leaked device memory), and staging changes no row.
+//
+// Staged batches are folded while the next checkpoint computes (as on a
+// GPU). The windows make three windows share one pass per checkpoint, and
+// leave a checkpoint outside every window; the shared windows' rows must
+// equal the first's.
 func TestStagedBatchesReleased(t *testing.T) {
-	e := newEnv(t)
-	ref := e.plan(t).Ref
-	if _, err := e.score(ref, 0); err != nil {
-		t.Fatal(err)
-	}
-	rowsKey := filepath.Join(e.spec.Out, storage.ShardRowsKey(0))
-	want, _ := os.ReadFile(rowsKey)
-
 	var open atomic.Int64
-	staging := newEnv(t)
-	staging.acts.Loader = stagingLoader{open: &open}
-	staging.spec.Out = t.TempDir()
-	if _, err := staging.score(staging.plan(t).Ref, 0); err != nil {
-		t.Fatal(err)
+	var staging *env
+	for _, tc := range []struct{ windows, label string }{
+		{"", activities.LabelTrue},
+		{"a=0:2,b=0:2,c=0:2", activities.LabelTrue},
+		{"a=1:,b=1:,c=1:", activities.LabelPredicted},
+	} {
+		e := newEnv(t)
+		e.spec.Windows, e.spec.Label = tc.windows, tc.label
+		if _, err := e.score(e.plan(t).Ref, 0); err != nil {
+			t.Fatal(err)
+		}
+		want, _ := os.ReadFile(filepath.Join(e.spec.Out, storage.ShardRowsKey(0)))
+
+		staging = newEnv(t)
+		staging.acts.Loader = stagingLoader{open: &open}
+		staging.spec.Windows, staging.spec.Label = tc.windows, tc.label
+		staging.spec.Out = t.TempDir()
+		if _, err := staging.score(staging.plan(t).Ref, 0); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := os.ReadFile(filepath.Join(staging.spec.Out, storage.ShardRowsKey(0))); len(want) == 0 || !bytes.Equal(got, want) {
+			t.Errorf("windows %q: staged batches gave different rows", tc.windows)
+		}
+		first := map[int64]storage.ScoreRow{}
+		for _, r := range readShardRows(t, staging.spec.Out, 0) {
+			f, ok := first[r.Index]
+			if !ok {
+				first[r.Index] = r
+				continue
+			}
+			r.Window = f.Window
+			if r != f {
+				t.Fatalf("windows %q: window of the same checkpoints as window %s gives other scores:\n%+v\n%+v", tc.windows, f.Window, r, f)
+			}
+		}
+		if n := open.Load(); n != 0 {
+			t.Errorf("%d staged batches left open after a shard", n)
+		}
 	}
-	if got, _ := os.ReadFile(filepath.Join(staging.spec.Out, storage.ShardRowsKey(0))); len(want) == 0 || !bytes.Equal(got, want) {
-		t.Error("staged batches gave different rows")
-	}
-	if n := open.Load(); n != 0 {
-		t.Errorf("%d staged batches left open after a shard", n)
-	}
+	staging.spec.Windows, staging.spec.Label = "", activities.LabelTrue
 
 	// Example 5, in the second batch of four, has a label the models lack.
 	images, labels := testjob.Dataset(30, h, w, classes)
@@ -291,4 +316,18 @@ func TestPrecisionNeedsEngine(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "--precision bf16") || !isBadInput(err) {
 		t.Fatalf("bf16 on the linear engine: got %v", err)
 	}
+}
+
+func readShardRows(t *testing.T, out string, shard int) []storage.ScoreRow {
+	t.Helper()
+	b, err := fileblob.OpenBucket(out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	rows, err := storage.ReadParquet[storage.ScoreRow](t.Context(), b, storage.ShardRowsKey(shard), 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
 }

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -123,8 +124,19 @@ type scorer struct {
 	// perCkpt[i][j] is what checkpoint first+j's logits say of example i.
 	perCkpt [][]score.Logits
 	logits  []float32
-	grads   [][]float32
-	done    int64
+	// passes are the buffers one checkpoint's engine passes write: two, so
+	// that on a GPU the next checkpoint computes while this one is folded.
+	passes [2]passOut
+	done   int64
+}
+
+// passOut is what one checkpoint's engine passes give for a batch: its
+// logits, and per window w its gradients, or those of window shared[w]
+// when the targets are the same (-1: the checkpoint is outside w).
+type passOut struct {
+	logits []float32
+	grads  [][]float32
+	shared []int
 }
 
 func newScorer(job *Job, models []*engine.Model, first int, lasts []*engine.Model) *scorer {
@@ -150,12 +162,23 @@ func (s *scorer) fold(ctx context.Context, rows []storage.IndexRow, x *engine.Ba
 	s.preds = resize(s.preds, nw)
 	s.moments = resize(s.moments, nw)
 	s.gradNorms = resize(s.gradNorms, nw)
-	s.grads = resize(s.grads, nw)
 	s.logits = resize(s.logits, n*k)
+	buffers := 1
+	if x.Staged != nil {
+		buffers = 2 // see overlap
+	}
+	for p := range buffers {
+		out := &s.passes[p]
+		out.logits = resize(out.logits, n*k)
+		out.grads = resize(out.grads, nw)
+		out.shared = resize(out.shared, nw)
+		for w := range nw {
+			out.grads[w] = resize(out.grads[w], n*pixels)
+		}
+	}
 	for w := range nw {
 		s.targets[w] = resize(s.targets[w], n)
 		s.preds[w] = resize(s.preds[w], n)
-		s.grads[w] = resize(s.grads[w], n*pixels)
 		s.gradNorms[w] = resize(s.gradNorms[w], n)
 		for len(s.moments[w]) < n {
 			s.moments[w] = append(s.moments[w], score.NewPixelMoments(pixels))
@@ -191,50 +214,137 @@ func (s *scorer) fold(ctx context.Context, rows []storage.IndexRow, x *engine.Ba
 			s.targets[w][i] = int64(argmax(s.logits[i*k : (i+1)*k]))
 		}
 	}
-	for j, m := range s.models {
-		ck := s.first + j
-		for w, win := range s.windows {
-			if !win.Contains(ck) {
-				continue
-			}
-			// Windows with the same targets share one gradient pass.
-			shared := -1
-			for v := range w {
-				if s.windows[v].Contains(ck) && slices.Equal(s.targets[v], s.targets[w]) {
-					shared = v
-					break
-				}
-			}
-			if shared >= 0 {
-				copy(s.grads[w], s.grads[shared])
-			} else if err := m.Gradients(x, s.targets[w], s.logits, s.grads[w]); err != nil {
-				return fmt.Errorf("batch from example %d (%s): %w", rows[0].Index, rows[0].ExampleID, err)
-			}
-			for i := range n {
-				g := s.grads[w][i*pixels : (i+1)*pixels]
-				s.moments[w][i].Add(g)
-				s.gradNorms[w][i] = append(s.gradNorms[w][i], score.L2(g))
-			}
-			if ck == win.Last() {
-				for i := range n {
-					s.preds[w][i] = int32(argmax(s.logits[i*k : (i+1)*k]))
-				}
-			}
+	pass := func(j int, out *passOut) error {
+		if err := s.pass(j, x, out); err != nil {
+			return fmt.Errorf("batch from example %d (%s): %w", rows[0].Index, rows[0].ExampleID, err)
 		}
-		// Logits do not depend on the target: any pass gives them, and a
-		// checkpoint outside every window still needs one forward.
-		if !slices.ContainsFunc(s.windows, func(w window.Window) bool { return w.Contains(ck) }) {
-			if err := m.Logits(x, s.logits); err != nil {
+		return nil
+	}
+	if x.Staged == nil {
+		// The engine computes on this machine's cores: one thing at a time.
+		for j := range s.models {
+			if err := pass(j, &s.passes[0]); err != nil {
 				return err
 			}
+			s.absorb(ctx, j, rows, &s.passes[0], false)
 		}
-		for i, row := range rows {
-			s.perCkpt[i] = append(s.perCkpt[i], score.FromLogits(s.logits[i*k:(i+1)*k], int(row.Label)))
-		}
-		activity.RecordHeartbeat(ctx, ShardProgress{Done: s.done})
+	} else if err := s.overlap(ctx, rows, pass); err != nil {
+		return err
 	}
 	s.done += int64(n)
 	return nil
+}
+
+// overlap runs the engine passes of checkpoint j+1 on another goroutine
+// while checkpoint j's gradients are folded, in order, so the GPU does not
+// wait for the moments; their sums are those of the serial loop.
+func (s *scorer) overlap(ctx context.Context, rows []storage.IndexRow, pass func(int, *passOut) error) error {
+	type result struct {
+		out *passOut
+		err error
+	}
+	results := make(chan result, 1)
+	free := make(chan *passOut, 2)
+	free <- &s.passes[0]
+	free <- &s.passes[1]
+	go func() {
+		defer close(results)
+		for j := range s.models {
+			out := <-free
+			err := pass(j, out)
+			results <- result{out, err}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	j := 0
+	for r := range results {
+		if r.err != nil {
+			return r.err
+		}
+		s.absorb(ctx, j, rows, r.out, true)
+		free <- r.out
+		j++
+	}
+	return nil
+}
+
+// pass runs checkpoint j's engine passes over x into out: one gradient
+// pass per window that holds it (windows with the same targets share one),
+// else a forward pass for its logits.
+func (s *scorer) pass(j int, x *engine.Batch, out *passOut) error {
+	m, ck := s.models[j], s.first+j
+	inAny := false
+	for w, win := range s.windows {
+		out.shared[w] = -1
+		if !win.Contains(ck) {
+			continue
+		}
+		inAny = true
+		out.shared[w] = w
+		for v := range w {
+			if s.windows[v].Contains(ck) && slices.Equal(s.targets[v], s.targets[w]) {
+				out.shared[w] = v // the first such window computed its own
+				break
+			}
+		}
+		if out.shared[w] == w {
+			if err := m.Gradients(x, s.targets[w], out.logits, out.grads[w]); err != nil {
+				return err
+			}
+		}
+	}
+	// Logits do not depend on the target: any pass gives them, and a
+	// checkpoint outside every window still needs one forward.
+	if !inAny {
+		return m.Logits(x, out.logits)
+	}
+	return nil
+}
+
+// absorb folds checkpoint j's passes into the batch's moments, gradient
+// norms, predictions and logits statistics. With parallel set it splits the
+// examples over the CPUs (each example's sums stay in order).
+func (s *scorer) absorb(ctx context.Context, j int, rows []storage.IndexRow, out *passOut, parallel bool) {
+	n, pixels, k, ck := len(rows), s.job.Shape.Pixels(), s.nclasses, s.first+j
+	for w, win := range s.windows {
+		if out.shared[w] < 0 {
+			continue
+		}
+		grads := out.grads[out.shared[w]]
+		fold := func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				g := grads[i*pixels : (i+1)*pixels]
+				s.moments[w][i].Add(g)
+				s.gradNorms[w][i] = append(s.gradNorms[w][i], score.L2(g))
+			}
+		}
+		if parallel {
+			parallelRange(n, fold)
+		} else {
+			fold(0, n)
+		}
+		if ck == win.Last() {
+			for i := range n {
+				s.preds[w][i] = int32(argmax(out.logits[i*k : (i+1)*k]))
+			}
+		}
+	}
+	for i, row := range rows {
+		s.perCkpt[i] = append(s.perCkpt[i], score.FromLogits(out.logits[i*k:(i+1)*k], int(row.Label)))
+	}
+	activity.RecordHeartbeat(ctx, ShardProgress{Done: s.done})
+}
+
+// parallelRange calls f on GOMAXPROCS disjoint parts of [0, n) at once.
+func parallelRange(n int, f func(lo, hi int)) {
+	parts := min(runtime.GOMAXPROCS(0), n)
+	var wg sync.WaitGroup
+	for p := range parts {
+		wg.Go(func() { f(p*n/parts, (p+1)*n/parts) })
+	}
+	wg.Wait()
 }
 
 // shardScores collects a shard's rows and its exact class moments.

@@ -227,3 +227,26 @@ func FuzzClassMomentsText(f *testing.F) {
 func close(a, b, rel float64) bool {
 	return math.Abs(a-b) <= rel*math.Max(1, math.Max(math.Abs(a), math.Abs(b)))
 }
+
+// BenchmarkFoldBatch224 folds one checkpoint's gradient maps for a batch of
+// 128 ImageNet-sized examples (224x224) into their pixel moments, as the
+// shard activity does after every engine pass: the CPU work that a GPU
+// worker overlaps with the next pass.
+func BenchmarkFoldBatch224(b *testing.B) {
+	const n, pixels = 128, 224 * 224
+	moments := make([]*PixelMoments, n)
+	for i := range moments {
+		moments[i] = NewPixelMoments(pixels)
+	}
+	g := make([]float32, n*pixels)
+	for i := range g {
+		g[i] = float32(i%97) * 0.01
+	}
+	for b.Loop() {
+		for i, m := range moments {
+			m.Add(g[i*pixels : (i+1)*pixels])
+			L2(g[i*pixels : (i+1)*pixels])
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed())/1e6/float64(b.N), "ms/batch")
+}
