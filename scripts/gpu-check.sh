@@ -27,6 +27,14 @@ DEVICE=${DEVICE:-cuda} IMAGES=${IMAGES:-2048} BATCH=${BATCH:-128} ITERS=${ITERS:
 # A failed step is reported and the others still run (a GPU machine is
 # lent briefly: every figure counts); the exit status says if any failed.
 failed=0
+csv=$out/figures.csv
+echo "step,precision,channels_last,metric,value" >"$csv"
+# figures STEP PRECISION CL FILE appends the value/unit pairs of FILE's
+# benchmark line to figures.csv.
+figures() {
+  grep '^Benchmark' "$4" | tail -1 |
+    awk -v s="$1" -v p="$2" -v c="$3" '{for (i = 5; i < NF; i += 2) printf "%s,%s,%s,%s,%s\n", s, p, c, $(i + 1), $i}' >>"$csv"
+}
 root=$PWD
 bin=$root/build/gpu
 mkdir -p "$bin"
@@ -76,7 +84,9 @@ for cfg in fp32:0 tf32:0 tf32:1 bf16:0 bf16:1; do
   echo "-- precision $precision, channels-last $cl"
   (cd engine/torch && VOG_BENCH_MODEL=$bin/ckpt/epoch_1.pt VOG_BENCH_SHAPE=3,224,224 VOG_BENCH_BATCH=$BATCH \
     VOG_BENCH_DEVICE=$DEVICE VOG_BENCH_PRECISION=$precision VOG_BENCH_CHANNELS_LAST=$cl VOG_BENCH_ITERS=$ITERS \
-    "$bin/torchbench.test" -test.run '^$' -test.bench GradientsModel -test.benchtime 1x) | tee -a "$out/resnet50.txt" || failed=1
+    "$bin/torchbench.test" -test.run '^$' -test.bench GradientsModel -test.benchtime 1x) | tee "$bin/last.txt" || failed=1
+  cat "$bin/last.txt" >>"$out/resnet50.txt"
+  figures engine "$precision" "$cl" "$bin/last.txt"
 done
 
 echo "== the worker's shard activity on synthetic JPEGs against the bare engine (ResNet-50, K=4, $DEVICE)"
@@ -85,17 +95,31 @@ for cfg in fp32:0 bf16:1; do
   echo "-- precision $precision, channels-last $cl"
   (cd activities && VOG_BENCH_MODEL=$bin/ckpt/epoch_1.pt VOG_BENCH_DEVICE=$DEVICE VOG_BENCH_IMAGES=$((IMAGES / 2)) VOG_BENCH_BATCH=$BATCH VOG_BENCH_K=4 \
     VOG_BENCH_PRECISION=$precision VOG_BENCH_CHANNELS_LAST=$cl VOG_BENCH_ROUNDS=$ROUNDS \
-    "$bin/shardbench.test" -test.run '^$' -test.bench ShardOnJPEGs -test.benchtime 1x) | tee -a "$out/worker.txt" || failed=1
+    "$bin/shardbench.test" -test.run '^$' -test.bench ShardOnJPEGs -test.benchtime 1x) | tee "$bin/last.txt" || failed=1
+  cat "$bin/last.txt" >>"$out/worker.txt"
+  figures shard "$precision" "$cl" "$bin/last.txt"
 done
 
 echo "== vog run --device $DEVICE: $IMAGES JPEGs, 4 ResNet-50 checkpoints, embedded Temporal server"
-for flags in "--precision fp32" "--precision bf16 --channels-last"; do
-  echo "-- $flags"
+for cfg in fp32:0 bf16:1; do
+  precision=${cfg%:*} cl=${cfg#*:}
+  flags=(--precision "$precision")
+  [ "$cl" = 1 ] && flags+=(--channels-last)
+  echo "-- ${flags[*]}"
   rm -rf "$bin/out"
-  # shellcheck disable=SC2086
+  start=$(date +%s.%N)
   "$bin/vog" run --format imagefolder --dataset "$bin/images" --checkpoints "$bin/ckpt" --out "$bin/out" \
     --resize 256 --crop 224 --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 \
-    --shard-size $((IMAGES / 4)) --batch-size "$BATCH" --device "$DEVICE" --engine-lib "$VOG_ENGINE_LIB" --state-dir "$bin/state" $flags 2>&1 | tee -a "$out/vogrun.txt" || failed=1
+    --shard-size $((IMAGES / 4)) --batch-size "$BATCH" --device "$DEVICE" --engine-lib "$VOG_ENGINE_LIB" \
+    --state-dir "$bin/state" "${flags[@]}" 2>&1 | tee "$bin/last.txt" || failed=1
+  wall=$(awk -v a="$(date +%s.%N)" -v b="$start" 'BEGIN { print a - b }')
+  cat "$bin/last.txt" >>"$out/vogrun.txt"
+  sed -n 's/^time: plan \([0-9.]*\)s, score \([0-9.]*\)s, reduce \([0-9.]*\)s$/\1 \2 \3/p' "$bin/last.txt" |
+    awk -v p="$precision" -v c="$cl" -v n="$IMAGES" -v w="$wall" '{
+      printf "vog-run,%s,%s,plan-s,%s\nvog-run,%s,%s,score-s,%s\nvog-run,%s,%s,reduce-s,%s\n", p, c, $1, p, c, $2, p, c, $3
+      printf "vog-run,%s,%s,wall-s,%.1f\nvog-run,%s,%s,img/s,%.1f\n", p, c, w, p, c, n / w }' >>"$csv"
 done
+echo "== figures"
+cat "$csv"
 if [ "$failed" = 0 ]; then echo "== done: $out"; else echo "== done, with failures (above): $out"; fi
 exit "$failed"
