@@ -2,20 +2,26 @@
 # build.sh compiles vog's gradient engine, libvogtorch.so, against the
 # libtorch found on this machine, and writes it to $1 (default build/).
 #
-#   Debian (apt-get install libtorch-dev): headers under /usr/include/torch.
-#   pip torch (CPU or CUDA): found through `python3 -c 'import torch'`;
-#   set PYTHON to pick the interpreter.
+#   pip torch (CPU or CUDA): PYTHON=/path/to/python3 picks the interpreter
+#   whose torch to use; without PYTHON, python3's torch where Debian's
+#   libtorch is not installed.
+#   Debian (apt-get install libtorch-dev): headers under /usr/include/torch;
+#   VOG_DEBIAN_TORCH=1 insists on it.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-build}
 mkdir -p "$out"
-PYTHON=${PYTHON:-python3}
 cxx=${CXX:-g++}
 flags=(-O2 -std=c++17 -fPIC -shared -Wall)
 
 torchdir=""
-if [ -z "${VOG_DEBIAN_TORCH:-}" ] && [ ! -f /usr/include/torch/script.h ]; then
+asked=${PYTHON:-}
+PYTHON=${PYTHON:-python3}
+if [ -z "${VOG_DEBIAN_TORCH:-}" ] && { [ -n "$asked" ] || [ ! -f /usr/include/torch/script.h ]; }; then
   torchdir=$("$PYTHON" -c 'import torch, os; print(os.path.dirname(torch.__file__))' 2>/dev/null || true)
+  if [ -n "$asked" ] && [ ! -f "$torchdir/include/torch/script.h" ]; then
+    echo "build.sh: $PYTHON has no torch with C++ headers" >&2
+  fi
 fi
 if [ -n "$torchdir" ] && [ -f "$torchdir/include/torch/script.h" ]; then
   abi=$("$PYTHON" -c 'import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))')
