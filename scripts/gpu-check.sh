@@ -78,26 +78,31 @@ print(f"4 checkpoints, {n} JPEGs of 500x375")
 PYEOF
 [ $? -eq 0 ] || exit 1
 
+# bench STEP LOG DIR BINARY BENCHMARK [VAR=VALUE...] runs one benchmark of a
+# test binary in DIR on ResNet-50 in $precision and $cl, with the extra
+# environment given, logs it to $out/LOG and records its figures.
+bench() {
+  local step=$1 log=$2 dir=$3 binary=$4 name=$5
+  shift 5
+  (cd "$dir" && env VOG_BENCH_MODEL="$bin/ckpt/epoch_1.pt" VOG_BENCH_DEVICE="$DEVICE" VOG_BENCH_BATCH="$BATCH" \
+    VOG_BENCH_PRECISION="$precision" VOG_BENCH_CHANNELS_LAST="$cl" "$@" \
+    "$bin/$binary" -test.run '^$' -test.bench "$name" -test.benchtime 1x) | tee "$bin/last.txt" || failed=1
+  cat "$bin/last.txt" >>"$out/$log"
+  figures "$step" "$precision" "$cl" "$bin/last.txt"
+}
+
 echo "== ResNet-50 224x224: engine against PyTorch eager, interleaved (batch $BATCH)"
 for cfg in fp32:0 tf32:0 tf32:1 bf16:0 bf16:1; do
   precision=${cfg%:*} cl=${cfg#*:}
   echo "-- precision $precision, channels-last $cl"
-  (cd engine/torch && VOG_BENCH_MODEL=$bin/ckpt/epoch_1.pt VOG_BENCH_SHAPE=3,224,224 VOG_BENCH_BATCH=$BATCH \
-    VOG_BENCH_DEVICE=$DEVICE VOG_BENCH_PRECISION=$precision VOG_BENCH_CHANNELS_LAST=$cl VOG_BENCH_ITERS=$ITERS \
-    "$bin/torchbench.test" -test.run '^$' -test.bench GradientsModel -test.benchtime 1x) | tee "$bin/last.txt" || failed=1
-  cat "$bin/last.txt" >>"$out/resnet50.txt"
-  figures engine "$precision" "$cl" "$bin/last.txt"
+  bench engine resnet50.txt engine/torch torchbench.test GradientsModel VOG_BENCH_SHAPE=3,224,224 VOG_BENCH_ITERS="$ITERS"
 done
 
 echo "== the worker's shard activity on synthetic JPEGs against the bare engine (ResNet-50, K=4, $DEVICE)"
 for cfg in fp32:0 bf16:1; do
   precision=${cfg%:*} cl=${cfg#*:}
   echo "-- precision $precision, channels-last $cl"
-  (cd activities && VOG_BENCH_MODEL=$bin/ckpt/epoch_1.pt VOG_BENCH_DEVICE=$DEVICE VOG_BENCH_IMAGES=$((IMAGES / 2)) VOG_BENCH_BATCH=$BATCH VOG_BENCH_K=4 \
-    VOG_BENCH_PRECISION=$precision VOG_BENCH_CHANNELS_LAST=$cl VOG_BENCH_ROUNDS=$ROUNDS \
-    "$bin/shardbench.test" -test.run '^$' -test.bench ShardOnJPEGs -test.benchtime 1x) | tee "$bin/last.txt" || failed=1
-  cat "$bin/last.txt" >>"$out/worker.txt"
-  figures shard "$precision" "$cl" "$bin/last.txt"
+  bench shard worker.txt activities shardbench.test ShardOnJPEGs VOG_BENCH_IMAGES=$((IMAGES / 2)) VOG_BENCH_K=4 VOG_BENCH_ROUNDS="$ROUNDS"
 done
 
 echo "== vog run --device $DEVICE: $IMAGES JPEGs, 4 ResNet-50 checkpoints, embedded Temporal server"
