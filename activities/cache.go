@@ -95,7 +95,8 @@ func (a *Activities) loaderFor(precision string) (engine.Loader, error) {
 	}
 	l, err := pl.WithPrecision(precision)
 	if err != nil {
-		return nil, badJob("--precision %s: %v", precision, err)
+		// Retried: another worker (with a GPU, say) may compute it.
+		return nil, err
 	}
 	return l, nil
 }

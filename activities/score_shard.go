@@ -430,7 +430,7 @@ func prefetch(ctx context.Context, job *Job, r dataset.Reader, rows []storage.In
 	size := job.Spec.BatchSize
 	go func() {
 		defer close(ch)
-		for start := 0; start < len(rows); start += size {
+		for start := 0; start < len(rows) && ctx.Err() == nil; start += size {
 			b := batch{rows: rows[start:min(start+size, len(rows))]}
 			x := make([]float32, len(b.rows)*job.Shape.Len())
 			if b.err = r.Read(ctx, b.rows, x); b.err != nil {

@@ -80,6 +80,11 @@ type Stager interface {
 // rather than by the machine: retrying will not help.
 var ErrBadInput = errors.New("bad input")
 
+// ErrBusy marks load errors that come from what else the process is doing
+// (another job's models holding a process-wide setting), not from the
+// checkpoint: another attempt, or another worker, may succeed.
+var ErrBusy = errors.New("engine busy")
+
 // Model is a loaded checkpoint.
 type Model struct {
 	name    string
@@ -206,6 +211,9 @@ type PrecisionLoader interface {
 // Load loads a checkpoint through l for inputs of shape s.
 func Load(l Loader, data []byte, name string, s Shape) (*Model, error) {
 	d, err := l.Load(data, name)
+	if errors.Is(err, ErrBusy) {
+		return nil, fmt.Errorf("engine: load checkpoint %s: %w", name, err)
+	}
 	if err != nil {
 		return nil, fault.Mark(ErrBadInput, "engine: load checkpoint %s: %v", name, err)
 	}

@@ -142,14 +142,28 @@ func engines(cfg Config) ([]engine.Loader, error) {
 	return loaders, nil
 }
 
-// CheckEngines opens the engine on each of cfg's devices, so that a missing
-// library or device is reported before anything starts.
-func CheckEngines(cfg Config) error {
+// CheckEngines opens the engine on each of cfg's devices and checks that
+// each computes in precision (a job's; "" is float32), so that a missing
+// library or device, or a precision it lacks, is reported before anything
+// starts.
+func CheckEngines(cfg Config, precision string) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	_, err := engines(cfg)
-	return err
+	loaders, err := engines(cfg)
+	if err != nil || precision == "" {
+		return err
+	}
+	for _, l := range loaders {
+		pl, ok := l.(engine.PrecisionLoader)
+		if !ok {
+			return fmt.Errorf("--precision %s: this engine computes only in float32", precision)
+		}
+		if _, err := pl.WithPrecision(precision); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Stop stops the workers, waiting for running activities to return.

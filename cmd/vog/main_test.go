@@ -367,6 +367,8 @@ func TestRunBadInput(t *testing.T) {
 			[]string{"ckpt_1.pt", "3x28x28", "channels"}},
 		{"another job in --out", []string{"run", "--format", "idx", "--dataset", fixtures + "/small", "--checkpoints", fixtures + "/ckpt", "--label", "predicted", "--out", done},
 			[]string{"--out " + done, "holds a different job"}},
+		{"tf32 on a cpu", []string{"run", "--format", "idx", "--dataset", fixtures + "/small", "--checkpoints", fixtures + "/ckpt", "--precision", "tf32", "--out", t.TempDir()},
+			[]string{"--precision tf32 needs a CUDA device"}},
 		{"no such device", []string{"run", "--format", "idx", "--dataset", fixtures + "/small", "--checkpoints", fixtures + "/ckpt", "--device", "cuda:7", "--out", t.TempDir()},
 			[]string{"--device cuda:7"}},
 		{"bad flag", []string{"run", "--format", "csv", "--dataset", "x", "--checkpoints", "y", "--out", t.TempDir()},

@@ -118,7 +118,7 @@ func runCmd(ctx context.Context, args []string) error {
 	tf := &j.tf
 	embedded := tf.hostPort == ""
 	if embedded {
-		if err := worker.CheckEngines(j.ef.cfg); err != nil {
+		if err := worker.CheckEngines(j.ef.cfg, j.spec.Precision); err != nil {
 			return err
 		}
 		// Embedded default: a dev server in this process, with its state in

@@ -185,6 +185,10 @@ func (ld loader) WithPrecision(precision string) (engine.Loader, error) {
 	if !ok {
 		return nil, fmt.Errorf("--precision %q: want fp32, tf32 or bf16", precision)
 	}
+	if precision == "tf32" && ld.opts.Device == "cpu" {
+		// On a CPU tf32 is fp32: a job must not get both under one name.
+		return nil, fmt.Errorf("--precision tf32 needs a CUDA device; this worker computes on the cpu")
+	}
 	ld.opts.Precision, ld.precision = precision, p
 	return ld, nil
 }
@@ -198,9 +202,48 @@ type loader struct {
 	stage bool
 }
 
+// TF32 is a process-wide switch that CUDA reads at every launch, so CUDA
+// float32 models of the two kinds (two jobs on two devices of one process)
+// must not be alive at once. tf32Users counts the live ones: [0] fp32,
+// [1] tf32.
+var (
+	tf32Mu    sync.Mutex
+	tf32Users [2]int
+)
+
+// tf32Mode is the TF32 kind of the loader's models, or -1 where TF32 does
+// not apply (the CPU, bf16).
+func (ld loader) tf32Mode() int {
+	if ld.opts.Device == "cpu" || (ld.precision != 0 && ld.precision != 1) {
+		return -1
+	}
+	return int(ld.precision)
+}
+
+func releaseTF32(mode int) {
+	if mode >= 0 {
+		tf32Mu.Lock()
+		tf32Users[mode]--
+		tf32Mu.Unlock()
+	}
+}
+
 func (ld loader) Load(data []byte, name string) (engine.Driver, error) {
 	if len(data) == 0 {
 		return nil, errors.New("empty checkpoint")
+	}
+	mode := ld.tf32Mode()
+	if mode >= 0 {
+		tf32Mu.Lock()
+		busy := tf32Users[1-mode] > 0
+		if !busy {
+			tf32Users[mode]++
+		}
+		tf32Mu.Unlock()
+		if busy {
+			return nil, fmt.Errorf("%w: this process holds CUDA models of another job in %s, and TF32 is a process-wide setting: "+
+				"score fp32 and tf32 jobs at once on separate worker processes (one per GPU)", engine.ErrBusy, []string{"tf32", "fp32"}[mode])
+		}
 	}
 	var channelsLast int32
 	if ld.opts.ChannelsLast {
@@ -210,18 +253,20 @@ func (ld loader) Load(data []byte, name string) (engine.Driver, error) {
 	h := ld.lib.load(&data[0], int64(len(data)), ld.opts.Device, ld.precision, channelsLast, &buf[0], errLen)
 	runtime.KeepAlive(data)
 	if h == 0 {
+		releaseTF32(mode)
 		return nil, fmt.Errorf("cannot load as a TorchScript module on %s: %s", ld.opts.Device, firstLine(cString(buf)))
 	}
-	return &model{lib: ld.lib, h: h, stage: ld.stage}, nil
+	return &model{lib: ld.lib, h: h, stage: ld.stage, tf32Mode: mode}, nil
 }
 
 // model is one loaded TorchScript module. Calls may run concurrently:
 // libtorch's inference and autograd are thread-safe, and each call has its
 // own error buffer.
 type model struct {
-	lib   *Library
-	h     uintptr
-	stage bool
+	lib      *Library
+	h        uintptr
+	stage    bool
+	tf32Mode int
 }
 
 // staged is a batch on the model's device.
@@ -294,6 +339,7 @@ func (m *model) Close() error {
 	if m.h != 0 {
 		m.lib.free(m.h)
 		m.h = 0
+		releaseTF32(m.tf32Mode)
 	}
 	return nil
 }

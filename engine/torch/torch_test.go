@@ -291,3 +291,43 @@ func TestCheckDevice(t *testing.T) {
 		t.Errorf("cuda with %d devices: got %v", n, err)
 	}
 }
+
+// TestTF32IsOneJobAtATime: TF32 is a process-wide switch, so a CUDA fp32
+// model and a tf32 one cannot be alive together (two jobs on two devices of
+// one process); loading the second fails with a message that says what to
+// do, and succeeds once the first is freed (on a GPU: the GPU check runs
+// it). Without CUDA, loads fail, and a failed load must not hold its kind.
+func TestTF32IsOneJobAtATime(t *testing.T) {
+	lib := openLibrary(t)
+	fp32 := loaderFor(t, lib, torch.Options{Device: "cuda"})
+	tf32, err := fp32.(engine.PrecisionLoader).WithPrecision("tf32")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(fixtures, "ckpt", "ckpt_1.pt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := engine.Shape{C: 1, H: 28, W: 28}
+	if lib.CUDADevices() == 0 {
+		for _, l := range []engine.Loader{fp32, tf32, fp32} {
+			if _, err := engine.Load(l, data, "a.pt", s); err == nil || errors.Is(err, engine.ErrBusy) {
+				t.Errorf("load on cuda without CUDA: got %v, want libtorch's error", err)
+			}
+		}
+		return
+	}
+	a, err := engine.Load(fp32, data, "a.pt", s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := engine.Load(tf32, data, "b.pt", s); err == nil || !strings.Contains(err.Error(), "separate worker processes") || errors.Is(err, engine.ErrBadInput) {
+		t.Errorf("tf32 beside fp32: got %v", err)
+	}
+	a.Close()
+	b, err := engine.Load(tf32, data, "b.pt", s)
+	if err != nil {
+		t.Fatalf("tf32 once fp32 is freed: %v", err)
+	}
+	b.Close()
+}

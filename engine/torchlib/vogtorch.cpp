@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 
@@ -21,6 +22,9 @@ struct Model {
   torch::Device device;
   torch::ScalarType dtype;
   bool channels_last;
+  // CUDA: the stream batches are copied on. One per model, not one per
+  // batch: the caching allocator reuses a freed block only on its stream.
+  std::optional<c10::Stream> side;
 };
 
 // Batch is an input batch on a model's device, in its dtype and format.
@@ -52,6 +56,15 @@ struct MallocTuning {
   }
 } malloc_tuning;
 
+// OpenMP keeps the thread count per calling thread, and Go may call from
+// another thread than the one that set it: every entry point applies it.
+std::atomic<int> g_threads{0};
+
+void apply_threads() {
+  int n = g_threads.load();
+  if (n > 0 && torch::get_num_threads() != n) torch::set_num_threads(n);
+}
+
 at::MemoryFormat format(bool channels_last) {
   return channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
 }
@@ -59,6 +72,7 @@ at::MemoryFormat format(bool channels_last) {
 // stage puts x on m's device. On the CPU, unless own is set, the result may
 // alias x and is valid only while x is.
 std::unique_ptr<Batch> stage(const Model *m, const float *x, int64_t n, int64_t c, int64_t h, int64_t w, bool own) {
+  apply_threads();
   auto host = torch::from_blob(const_cast<float *>(x), {n, c, h, w}, torch::kFloat32);
   auto b = std::make_unique<Batch>(Batch{{}, m->device, m->dtype, m->channels_last, n, h, w, {}, nullptr});
   auto fmt = format(m->channels_last);
@@ -71,12 +85,10 @@ std::unique_ptr<Batch> stage(const Model *m, const float *x, int64_t n, int64_t 
   // is queued on a side stream and overlaps the computation in flight.
   b->pinned = torch::empty({n, c, h, w}, torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(true));
   b->pinned.copy_(host);
-  c10::impl::VirtualGuardImpl impl(m->device.type());
-  auto side = impl.getStreamFromGlobalPool(m->device);
-  c10::StreamGuard guard(side);
+  c10::StreamGuard guard(*m->side);
   b->x = b->pinned.to(m->device, /*non_blocking=*/true).to(m->dtype).contiguous(fmt);
   b->ready = std::make_unique<c10::Event>(m->device.type());
-  b->ready->record(side);
+  b->ready->record(*m->side);
   return b;
 }
 
@@ -110,15 +122,6 @@ int64_t check_output(const torch::Tensor &out, int64_t n, int64_t cap) {
 void copy_out(const torch::Tensor &t, float *dst) {
   auto cpu = t.detach().to(torch::kCPU, torch::kFloat32).contiguous();
   std::memcpy(dst, cpu.data_ptr<float>(), sizeof(float) * cpu.numel());
-}
-
-// OpenMP keeps the thread count per calling thread, and Go may call from
-// another thread than the one that set it: every entry point applies it.
-std::atomic<int> g_threads{0};
-
-void apply_threads() {
-  int n = g_threads.load();
-  if (n > 0 && torch::get_num_threads() != n) torch::set_num_threads(n);
 }
 
 void forward(Model *m, Batch *b, float *logits, int64_t cap, int64_t *classes) {
@@ -193,11 +196,7 @@ void *vog_load(const char *data, int64_t len, const char *device, int precision,
     auto dtype = torch::kFloat32;
     switch (precision) {
       case VOG_FP32:
-        break;
       case VOG_TF32:
-        // A process-wide setting: a worker scores one job at a time.
-        at::globalContext().setAllowTF32CuBLAS(true);
-        at::globalContext().setAllowTF32CuDNN(true);
         break;
       case VOG_BF16:
         dtype = torch::kBFloat16;
@@ -206,15 +205,22 @@ void *vog_load(const char *data, int64_t len, const char *device, int precision,
       default:
         throw std::runtime_error("unknown precision " + std::to_string(precision));
     }
-    if (precision != VOG_TF32) {
-      at::globalContext().setAllowTF32CuBLAS(false);
-      at::globalContext().setAllowTF32CuDNN(false);
-    }
     for (auto p : module.parameters()) {
       p.set_requires_grad(false);
       if (channels_last && p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
     }
-    model = new Model{std::move(module), dev, dtype, channels_last != 0};
+    std::unique_ptr<Model> m(new Model{std::move(module), dev, dtype, channels_last != 0, std::nullopt});
+    if (dev.is_cuda()) {
+      c10::impl::VirtualGuardImpl impl(dev.type());
+      m->side = impl.getStreamFromGlobalPool(dev);
+      if (dtype == torch::kFloat32) {
+        // A process-wide switch, read at every launch: the driver keeps
+        // CUDA fp32 and tf32 models from being alive at once.
+        at::globalContext().setAllowTF32CuBLAS(precision == VOG_TF32);
+        at::globalContext().setAllowTF32CuDNN(precision == VOG_TF32);
+      }
+    }
+    model = m.release();
   });
   return model;
 }
