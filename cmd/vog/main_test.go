@@ -459,9 +459,20 @@ func TestRunImageFolder(t *testing.T) {
 	ref := readReference(t)
 	root := t.TempDir()
 	writeImageFolder(t, root, len(ref.Examples))
+	checkFormat(t, ref, "imagefolder", root, "100", func(_ int, id string) (int, bool) {
+		i, err := strconv.Atoi(strings.TrimSuffix(filepath.Base(id), ".png"))
+		return i, err == nil
+	})
+}
+
+// checkFormat scores root in format (grey images, the fixture checkpoints)
+// and checks every row against the PyTorch references. example says which
+// reference example row n, with id, is, and whether the id is the right one.
+func checkFormat(t *testing.T, ref reference, format, root, shardSize string, example func(n int, id string) (int, bool)) {
+	t.Helper()
 	out := t.TempDir()
-	r := runVog(t, "run", "--format", "imagefolder", "--channels", "1", "--dataset", root,
-		"--checkpoints", fixtures+"/ckpt", "--out", out, "--state-dir", t.TempDir(), "--shard-size", "100")
+	r := runVog(t, "run", "--format", format, "--channels", "1", "--dataset", root,
+		"--checkpoints", fixtures+"/ckpt", "--out", out, "--state-dir", t.TempDir(), "--shard-size", shardSize)
 	if r.err != nil {
 		t.Fatalf("%v\n%s", r.err, r.stderr)
 	}
@@ -469,10 +480,10 @@ func TestRunImageFolder(t *testing.T) {
 	if len(rows) != len(ref.Examples) {
 		t.Fatalf("%d rows", len(rows))
 	}
-	for _, got := range rows {
-		i, err := strconv.Atoi(strings.TrimSuffix(filepath.Base(got.ExampleID), ".png"))
-		if err != nil {
-			t.Fatalf("example id %q", got.ExampleID)
+	for n, got := range rows {
+		i, ok := example(n, got.ExampleID)
+		if !ok || i < 0 || i >= len(ref.Examples) {
+			t.Fatalf("row %d: unexpected example id %q", n, got.ExampleID)
 		}
 		e := ref.Examples[i]
 		if got.Label != e.Label || rel(got.VoG, e.VoGTrue) > 1e-5 || math.Abs(got.VoGNorm-e.VoGNormTrue) > 1e-4 {
@@ -522,23 +533,10 @@ func TestRunWebDataset(t *testing.T) {
 		tw.Close()
 		os.WriteFile(filepath.Join(root, fmt.Sprintf("train-%d.tar", s/100)), buf.Bytes(), 0o644)
 	}
-	out := t.TempDir()
-	r := runVog(t, "run", "--format", "webdataset", "--channels", "1", "--dataset", root,
-		"--checkpoints", fixtures+"/ckpt", "--out", out, "--state-dir", t.TempDir(), "--shard-size", "64")
-	if r.err != nil {
-		t.Fatalf("%v\n%s", r.err, r.stderr)
-	}
-	rows := readRows(t, out)
-	if len(rows) != len(ref.Examples) {
-		t.Fatalf("%d rows", len(rows))
-	}
-	for i, got := range rows {
-		e := ref.Examples[i] // tar shards in order keep the dataset's order
-		if got.ExampleID != fmt.Sprintf("train-%d.tar/%03d", i/100, i) || got.Label != e.Label ||
-			rel(got.VoG, e.VoGTrue) > 1e-5 || math.Abs(got.VoGNorm-e.VoGNormTrue) > 1e-4 {
-			t.Fatalf("row %d: %+v, reference %+v", i, got, e)
-		}
-	}
+	// Tar shards in order keep the dataset's order.
+	checkFormat(t, ref, "webdataset", root, "64", func(n int, id string) (int, bool) {
+		return n, id == fmt.Sprintf("train-%d.tar/%03d", n/100, n)
+	})
 }
 
 // TestRunParquet writes the 256 fixture images as Parquet files in the
@@ -569,23 +567,9 @@ func TestRunParquet(t *testing.T) {
 		}
 		os.WriteFile(filepath.Join(root, fmt.Sprintf("train-%05d.parquet", s/100)), buf.Bytes(), 0o644)
 	}
-	out := t.TempDir()
-	r := runVog(t, "run", "--format", "parquet", "--channels", "1", "--dataset", root,
-		"--checkpoints", fixtures+"/ckpt", "--out", out, "--state-dir", t.TempDir(), "--shard-size", "64")
-	if r.err != nil {
-		t.Fatalf("%v\n%s", r.err, r.stderr)
-	}
-	rows := readRows(t, out)
-	if len(rows) != len(ref.Examples) {
-		t.Fatalf("%d rows", len(rows))
-	}
-	for i, got := range rows {
-		e := ref.Examples[i]
-		if got.ExampleID != fmt.Sprintf("img/%03d.png", i) || got.Label != e.Label ||
-			rel(got.VoG, e.VoGTrue) > 1e-5 || math.Abs(got.VoGNorm-e.VoGNormTrue) > 1e-4 {
-			t.Fatalf("row %d: %+v, reference %+v", i, got, e)
-		}
-	}
+	checkFormat(t, ref, "parquet", root, "64", func(n int, id string) (int, bool) {
+		return n, id == fmt.Sprintf("img/%03d.png", n)
+	})
 }
 
 // TestEval flags the examples the last checkpoint misclassifies and checks
