@@ -36,18 +36,28 @@ func BenchmarkShardVsEngine(b *testing.B) {
 	const batch = 128
 	bare := enginebench.Bare(b, loader, ckptDir, data, engine.Shape{C: 1, H: 28, W: 28}, batch)
 	n := 10000
-	env := newEnv(b, nil...)
+	shard := shardRate(b, loader, activities.JobSpec{Dataset: spec, Checkpoints: []string{ckptDir}, ShardSize: n, BatchSize: batch})
+	b.ResetTimer()
+	enginebench.Compare(b, enginebench.Rounds(3), "engine-ex/s", bare, "shard-ex/s", shard, "shard/engine")
+}
+
+// shardRate returns a function that plans spec as a new job (its shard size
+// holding every example) and runs its one ScoreShard activity in-process
+// through loader, returning examples per second. It runs once before
+// returning, to load the models as a worker does once.
+func shardRate(b *testing.B, loader engine.Loader, spec activities.JobSpec) func() float64 {
+	env := newEnv(b)
 	env.acts.Loader = loader
-	shard := func() float64 {
-		env.spec = activities.JobSpec{Dataset: spec, Checkpoints: []string{ckptDir}, ShardSize: n, BatchSize: batch, Out: b.TempDir()}
+	rate := func() float64 {
+		env.spec = spec
+		env.spec.Out = b.TempDir()
 		ref := env.plan(b).Ref
 		t0 := time.Now()
 		if _, err := env.score(ref, 0); err != nil {
 			b.Fatal(err)
 		}
-		return float64(n) / time.Since(t0).Seconds()
+		return float64(spec.ShardSize) / time.Since(t0).Seconds()
 	}
-	shard() // loads the models once, as a worker does
-	b.ResetTimer()
-	enginebench.Compare(b, enginebench.Rounds(3), "engine-ex/s", bare, "shard-ex/s", shard, "shard/engine")
+	rate()
+	return rate
 }

@@ -11,7 +11,6 @@ import (
 	"runtime"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/vogscore/vog/activities"
 	"github.com/vogscore/vog/dataset"
@@ -89,39 +88,12 @@ func BenchmarkShardOnJPEGs(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	logits, grads := make([]float32, batch*m.Classes()), make([]float32, batch*shape.Pixels())
-	targets := make([]int64, batch)
-	bare := func() float64 {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		t0 := time.Now()
-		for s := 0; s < n; s += batch {
-			e := min(s+batch, n)
-			staged, err := m.Stage(x[s*shape.Len():e*shape.Len()], e-s)
-			if err != nil {
-				b.Fatal(err)
-			}
-			for range k {
-				if err := m.Gradients(staged, targets[:e-s], logits, grads); err != nil {
-					b.Fatal(err)
-				}
-			}
-			staged.Close()
-		}
-		return float64(n) / time.Since(t0).Seconds()
+	models := make([]*engine.Model, k) // the checkpoints are copies of one model
+	for i := range models {
+		models[i] = m
 	}
-	env := newEnv(b)
-	env.acts.Loader = loader
-	shard := func() float64 {
-		env.spec = activities.JobSpec{Dataset: spec, Checkpoints: []string{ckpts}, ShardSize: n, BatchSize: batch, Out: b.TempDir()}
-		ref := env.plan(b).Ref
-		t0 := time.Now()
-		if _, err := env.score(ref, 0); err != nil {
-			b.Fatal(err)
-		}
-		return float64(n) / time.Since(t0).Seconds()
-	}
-	shard() // loads the models, as a worker does once
+	bare := enginebench.Engine(b, models, x, make([]int64, n), shape, batch)
+	shard := shardRate(b, loader, activities.JobSpec{Dataset: spec, Checkpoints: []string{ckpts}, ShardSize: n, BatchSize: batch})
 	bare()
 	b.ResetTimer()
 	enginebench.Compare(b, enginebench.Rounds(3), "engine-img/s", bare, "worker-img/s", shard, "worker/engine")

@@ -53,6 +53,14 @@ func Bare(tb testing.TB, loader engine.Loader, ckptDir, data string, shape engin
 	for i, row := range listing.Rows {
 		targets[i] = int64(row.Label)
 	}
+	return Engine(tb, models, x, targets, shape, batch)
+}
+
+// Engine returns a function that runs models alone over the examples in x
+// (every model over every example, in batches staged once for all models)
+// and returns examples per second: the baseline a pipeline is compared with.
+func Engine(tb testing.TB, models []*engine.Model, x []float32, targets []int64, shape engine.Shape, batch int) func() float64 {
+	n := len(targets)
 	logits, grads := make([]float32, batch*models[0].Classes()), make([]float32, batch*shape.Pixels())
 	return func() float64 {
 		// As the shard activity does: libtorch keeps its OpenMP pool per
