@@ -152,21 +152,15 @@ func windowLasts(job *Job) []int {
 	return idx
 }
 
-// fold computes the batch's targets per window, its moments over s.models,
-// the logits statistics of every checkpoint, and the predictions of each
-// window's last checkpoint where it is among s.models.
-func (s *scorer) fold(ctx context.Context, rows []storage.IndexRow, x *engine.Batch) error {
-	n, pixels, k := len(rows), s.job.Shape.Pixels(), s.nclasses
-	nw := len(s.windows)
+// reset sizes and empties the per-batch buffers for n examples, with the
+// given number of pass buffers (two where passes and folds overlap).
+func (s *scorer) reset(n, buffers int) {
+	pixels, k, nw := s.job.Shape.Pixels(), s.nclasses, len(s.windows)
 	s.targets = resize(s.targets, nw)
 	s.preds = resize(s.preds, nw)
 	s.moments = resize(s.moments, nw)
 	s.gradNorms = resize(s.gradNorms, nw)
 	s.logits = resize(s.logits, n*k)
-	buffers := 1
-	if x.Staged != nil {
-		buffers = 2 // see overlap
-	}
 	for p := range buffers {
 		out := &s.passes[p]
 		out.logits = resize(out.logits, n*k)
@@ -193,6 +187,20 @@ func (s *scorer) fold(ctx context.Context, rows []storage.IndexRow, x *engine.Ba
 	for i := range n {
 		s.perCkpt[i] = s.perCkpt[i][:0]
 	}
+}
+
+// fold computes the batch's targets per window, its moments over s.models,
+// the logits statistics of every checkpoint, and the predictions of each
+// window's last checkpoint where it is among s.models.
+func (s *scorer) fold(ctx context.Context, rows []storage.IndexRow, x *engine.Batch) error {
+	n, k := len(rows), s.nclasses
+	// A staged batch is on a device: its passes overlap the CPU's folds.
+	onDevice := x.Staged != nil
+	buffers := 1
+	if onDevice {
+		buffers = 2 // see overlap
+	}
+	s.reset(n, buffers)
 	for _, row := range rows {
 		if s.job.Spec.Label == LabelTrue && (row.Label < 0 || int(row.Label) >= k) {
 			return fault.Mark(dataset.ErrBadData, "example %d (%s): label %d outside the %d outputs of checkpoint %s",
@@ -220,7 +228,7 @@ func (s *scorer) fold(ctx context.Context, rows []storage.IndexRow, x *engine.Ba
 		}
 		return nil
 	}
-	if x.Staged == nil {
+	if !onDevice {
 		// The engine computes on this machine's cores: one thing at a time.
 		for j := range s.models {
 			if err := pass(j, &s.passes[0]); err != nil {
