@@ -11,24 +11,26 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"go.temporal.io/sdk/interceptor"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
 
 	"gocloud.dev/blob/fileblob"
 
 	"github.com/vogscore/vog/activities"
-	"github.com/vogscore/vog/dataset"
 	"github.com/vogscore/vog/engine"
 	"github.com/vogscore/vog/engine/linear"
 	"github.com/vogscore/vog/internal/testjob"
+	"github.com/vogscore/vog/job"
 	"github.com/vogscore/vog/storage"
 )
 
 const h, w, classes = 3, 4, 3
 
 type env struct {
-	spec activities.JobSpec
+	spec job.Spec
 	dir  string
 	acts *activities.Activities
 	te   *testsuite.TestActivityEnvironment
@@ -51,8 +53,8 @@ func newEnv(t testing.TB, ckpts ...linear.Checkpoint) *env {
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	e := &env{
-		spec: activities.JobSpec{
-			Dataset:     dataset.Spec{Format: "idx", URL: prefix},
+		spec: job.Spec{
+			Dataset:     job.Dataset{Format: "idx", URL: prefix},
 			Checkpoints: []string{filepath.Join(dir, "ckpt")},
 			ShardSize:   10,
 			BatchSize:   4,
@@ -62,26 +64,27 @@ func newEnv(t testing.TB, ckpts ...linear.Checkpoint) *env {
 		acts: &activities.Activities{Loader: linear.Loader{}},
 		te:   s.NewTestActivityEnvironment(),
 	}
+	e.te.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{&activities.Interceptor{}}})
 	e.te.RegisterActivity(e.acts)
 	return e
 }
 
-func (e *env) plan(t testing.TB) activities.PlanResult {
+func (e *env) plan(t testing.TB) job.PlanResult {
 	t.Helper()
-	v, err := e.te.ExecuteActivity(e.acts.Plan, activities.PlanInput{Spec: e.spec})
+	v, err := e.te.ExecuteActivity(e.acts.Plan, job.PlanInput{Spec: e.spec})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res activities.PlanResult
+	var res job.PlanResult
 	if err := v.Get(&res); err != nil {
 		t.Fatal(err)
 	}
 	return res
 }
 
-func (e *env) score(ref activities.JobRef, shard int) (activities.ShardResult, error) {
-	var res activities.ShardResult
-	v, err := e.te.ExecuteActivity(e.acts.ScoreShard, activities.ShardInput{Ref: ref, Shard: shard})
+func (e *env) score(ref job.Ref, shard int) (job.ShardResult, error) {
+	var res job.ShardResult
+	v, err := e.te.ExecuteActivity(e.acts.ScoreShard, job.ShardInput{Ref: ref, Shard: shard})
 	if err == nil {
 		err = v.Get(&res)
 	}
@@ -137,7 +140,7 @@ func TestScoreShardIdempotent(t *testing.T) {
 
 func isBadInput(err error) bool {
 	var app *temporal.ApplicationError
-	return errors.As(err, &app) && app.Type() == activities.BadInputType && app.NonRetryable()
+	return errors.As(err, &app) && app.Type() == job.BadInputType && app.NonRetryable()
 }
 
 func TestCheckpointsDisagree(t *testing.T) {
@@ -168,21 +171,21 @@ func TestPlanErrors(t *testing.T) {
 	bad := e.spec
 	bad.Checkpoints = []string{filepath.Join(e.dir, "empty")}
 	os.Mkdir(filepath.Join(e.dir, "empty"), 0o755)
-	_, err := e.te.ExecuteActivity(e.acts.Plan, activities.PlanInput{Spec: bad})
+	_, err := e.te.ExecuteActivity(e.acts.Plan, job.PlanInput{Spec: bad})
 	if !isBadInput(err) || !strings.Contains(err.Error(), "no *.pt files") {
 		t.Fatalf("empty checkpoint folder: %v", err)
 	}
 	bad = e.spec
 	bad.ShardSize = -1
-	_, err = e.te.ExecuteActivity(e.acts.Plan, activities.PlanInput{Spec: bad})
+	_, err = e.te.ExecuteActivity(e.acts.Plan, job.PlanInput{Spec: bad})
 	if !isBadInput(err) || !strings.Contains(err.Error(), "--shard-size") {
 		t.Fatalf("bad shard size: %v", err)
 	}
 }
 
 func TestHardest(t *testing.T) {
-	rows := []storage.ScoreRow{{Index: 3, VoGNorm: 1}, {Index: 1, VoGNorm: 2}, {Index: 2, VoGNorm: 1}, {Index: 0, VoGNorm: -1}}
-	got := activities.Hardest(rows, 3)
+	rows := []job.ScoreRow{{Index: 3, VoGNorm: 1}, {Index: 1, VoGNorm: 2}, {Index: 2, VoGNorm: 1}, {Index: 0, VoGNorm: -1}}
+	got := job.Hardest(rows, 3)
 	if len(got) != 3 || got[0].Index != 1 || got[1].Index != 2 || got[2].Index != 3 {
 		t.Fatalf("hardest %+v", got)
 	}
@@ -251,9 +254,9 @@ func TestStagedBatchesReleased(t *testing.T) {
 	var open atomic.Int64
 	var staging *env
 	for _, tc := range []struct{ windows, label string }{
-		{"", activities.LabelTrue},
-		{"a=0:2,b=0:2,c=0:2", activities.LabelTrue},
-		{"a=1:,b=1:,c=1:", activities.LabelPredicted},
+		{"", job.LabelTrue},
+		{"a=0:2,b=0:2,c=0:2", job.LabelTrue},
+		{"a=1:,b=1:,c=1:", job.LabelPredicted},
 	} {
 		e := newEnv(t)
 		e.spec.Windows, e.spec.Label = tc.windows, tc.label
@@ -272,7 +275,7 @@ func TestStagedBatchesReleased(t *testing.T) {
 		if got, _ := os.ReadFile(filepath.Join(staging.spec.Out, storage.ShardRowsKey(0))); len(want) == 0 || !bytes.Equal(got, want) {
 			t.Errorf("windows %q: staged batches gave different rows", tc.windows)
 		}
-		first := map[int64]storage.ScoreRow{}
+		first := map[int64]job.ScoreRow{}
 		for _, r := range readShardRows(t, staging.spec.Out, 0) {
 			f, ok := first[r.Index]
 			if !ok {
@@ -288,7 +291,7 @@ func TestStagedBatchesReleased(t *testing.T) {
 			t.Errorf("%d staged batches left open after a shard", n)
 		}
 	}
-	staging.spec.Windows, staging.spec.Label = "", activities.LabelTrue
+	staging.spec.Windows, staging.spec.Label = "", job.LabelTrue
 
 	// Example 5, in the second batch of four, has a label the models lack.
 	images, labels := testjob.Dataset(30, h, w, classes)
@@ -318,14 +321,14 @@ func TestPrecisionNeedsEngine(t *testing.T) {
 	}
 }
 
-func readShardRows(t *testing.T, out string, shard int) []storage.ScoreRow {
+func readShardRows(t *testing.T, out string, shard int) []job.ScoreRow {
 	t.Helper()
 	b, err := fileblob.OpenBucket(out, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	rows, err := storage.ReadParquet[storage.ScoreRow](t.Context(), b, storage.ShardRowsKey(shard), 0, -1)
+	rows, err := storage.ReadParquet[job.ScoreRow](t.Context(), b, storage.ShardRowsKey(shard), 0, -1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,11 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vogscore/vog/activities"
-	"github.com/vogscore/vog/dataset"
 	"github.com/vogscore/vog/engine"
 	"github.com/vogscore/vog/engine/torch"
 	"github.com/vogscore/vog/internal/enginebench"
+	"github.com/vogscore/vog/job"
 )
 
 // BenchmarkShardVsEngine compares one ScoreShard activity (decoding,
@@ -32,11 +31,11 @@ func BenchmarkShardVsEngine(b *testing.B) {
 		b.Fatal(err)
 	}
 	ckptDir, _ := filepath.Abs("../testdata/fmnist/ckpt")
-	spec := dataset.Spec{Format: "idx", URL: data}
+	spec := job.Dataset{Format: "idx", URL: data}
 	const batch = 128
 	bare := enginebench.Bare(b, loader, ckptDir, data, engine.Shape{C: 1, H: 28, W: 28}, batch)
 	n := 10000
-	shard := shardRate(b, loader, activities.JobSpec{Dataset: spec, Checkpoints: []string{ckptDir}, ShardSize: n, BatchSize: batch})
+	shard := shardRate(b, loader, job.Spec{Dataset: spec, Checkpoints: []string{ckptDir}, ShardSize: n, BatchSize: batch})
 	b.ResetTimer()
 	enginebench.Compare(b, enginebench.Rounds(3), "engine-ex/s", bare, "shard-ex/s", shard, "shard/engine")
 }
@@ -45,7 +44,7 @@ func BenchmarkShardVsEngine(b *testing.B) {
 // holding every example) and runs its one ScoreShard activity in-process
 // through loader, returning examples per second. It runs once before
 // returning, to load the models as a worker does once.
-func shardRate(b *testing.B, loader engine.Loader, spec activities.JobSpec) func() float64 {
+func shardRate(b *testing.B, loader engine.Loader, spec job.Spec) func() float64 {
 	env := newEnv(b)
 	env.acts.Loader = loader
 	rate := func() float64 {

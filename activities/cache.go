@@ -12,6 +12,7 @@ import (
 
 	"github.com/vogscore/vog/dataset"
 	"github.com/vogscore/vog/engine"
+	"github.com/vogscore/vog/job"
 )
 
 // modelSet is the loaded checkpoints of one job, each loaded once per
@@ -32,17 +33,17 @@ func (m *modelSet) close() {
 // loadModels returns the job's checkpoints of the given indices, loading
 // them on first use. Each checkpoint's bytes are checked against the hash
 // taken at planning, so every shard of a job sees the same weights.
-func (a *Activities) loadModels(ctx context.Context, job *Job, indices ...int) ([]*engine.Model, error) {
+func (a *Activities) loadModels(ctx context.Context, j *job.Job, indices ...int) ([]*engine.Model, error) {
 	if a.Loader == nil {
 		return nil, errors.New("this worker has no gradient engine: run gradient work on a worker started with one")
 	}
-	loader, err := a.loaderFor(job.Spec.Precision)
+	loader, err := a.loaderFor(j.Spec.EnginePrecision())
 	if err != nil {
 		return nil, err
 	}
 	var key strings.Builder
-	fmt.Fprint(&key, job.Shape, " ", job.Spec.Precision)
-	for _, c := range job.Checkpoints {
+	fmt.Fprint(&key, j.Shape, " ", j.Spec.Precision)
+	for _, c := range j.Checkpoints {
 		key.WriteString(" " + c.SHA256)
 	}
 	a.mu.Lock()
@@ -58,22 +59,22 @@ func (a *Activities) loadModels(ctx context.Context, job *Job, indices ...int) (
 	for i, idx := range indices {
 		m := set.models[idx]
 		if m == nil {
-			c := job.Checkpoints[idx]
+			c := j.Checkpoints[idx]
 			activity.RecordHeartbeat(ctx, "loading "+c.URL)
-			data, err := readObject(ctx, c.URL)
+			data, err := readCheckpoint(ctx, c.URL)
 			if err != nil {
 				return nil, err
 			}
 			if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != c.SHA256 {
-				return nil, badJob("checkpoint %s changed since the job was planned (sha256 %s, planned %s)", c.URL, hex.EncodeToString(sum[:]), c.SHA256)
+				return nil, job.BadJob("checkpoint %s changed since the job was planned (sha256 %s, planned %s)", c.URL, hex.EncodeToString(sum[:]), c.SHA256)
 			}
-			if m, err = engine.Load(loader, data, c.URL, job.Shape); err != nil {
+			if m, err = engine.Load(loader, data, c.URL, j.Shape); err != nil {
 				return nil, err
 			}
 			for _, other := range set.models {
 				if other.Classes() != m.Classes() {
 					m.Close()
-					return nil, badJob("checkpoints disagree on the number of classes: %s has %d outputs, %s has %d",
+					return nil, job.BadJob("checkpoints disagree on the number of classes: %s has %d outputs, %s has %d",
 						other.Name(), other.Classes(), m.Name(), m.Classes())
 				}
 			}
@@ -86,12 +87,12 @@ func (a *Activities) loadModels(ctx context.Context, job *Job, indices ...int) (
 
 // loaderFor returns the worker's loader for a job's precision.
 func (a *Activities) loaderFor(precision string) (engine.Loader, error) {
-	if precision == "" {
+	if precision == engine.Precisions[0] { // every Loader's own
 		return a.Loader, nil
 	}
 	pl, ok := a.Loader.(engine.PrecisionLoader)
 	if !ok {
-		return nil, badJob("--precision %s: this worker's engine computes only in float32", precision)
+		return nil, job.BadJob("--precision %s: this worker's engine computes only in float32", precision)
 	}
 	l, err := pl.WithPrecision(precision)
 	if err != nil {
@@ -101,15 +102,6 @@ func (a *Activities) loaderFor(precision string) (engine.Loader, error) {
 	return l, nil
 }
 
-// span returns the indices lo..hi-1.
-func span(lo, hi int) []int {
-	idx := make([]int, 0, hi-lo)
-	for i := lo; i < hi; i++ {
-		idx = append(idx, i)
-	}
-	return idx
-}
-
 type readerEntry struct {
 	key    string
 	reader dataset.Reader
@@ -117,8 +109,8 @@ type readerEntry struct {
 
 // openReader returns a reader of the job's dataset, reused across shards
 // (an IDX dataset is decoded once per worker).
-func (a *Activities) openReader(ctx context.Context, job *Job) (dataset.Reader, error) {
-	key := fmt.Sprintf("%+v %v", job.Spec.Dataset, job.Shape)
+func (a *Activities) openReader(ctx context.Context, j *job.Job) (dataset.Reader, error) {
+	key := fmt.Sprintf("%+v %v", j.Spec.Dataset, j.Shape)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.reader != nil && a.reader.key == key {
@@ -128,9 +120,9 @@ func (a *Activities) openReader(ctx context.Context, job *Job) (dataset.Reader, 
 		a.reader.reader.Close()
 		a.reader = nil
 	}
-	r, err := dataset.NewReader(ctx, job.Spec.Dataset, job.Shape)
+	r, err := dataset.NewReader(ctx, j.Spec.Dataset, j.Shape)
 	if err != nil {
-		return nil, fmt.Errorf("--dataset %s: %w", job.Spec.Dataset.URL, err)
+		return nil, fmt.Errorf("--dataset %s: %w", j.Spec.Dataset.URL, err)
 	}
 	a.reader = &readerEntry{key: key, reader: r}
 	return r, nil

@@ -12,11 +12,11 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/vogscore/vog/activities"
 	"github.com/vogscore/vog/dataset"
 	"github.com/vogscore/vog/engine"
 	"github.com/vogscore/vog/engine/torch"
 	"github.com/vogscore/vog/internal/enginebench"
+	"github.com/vogscore/vog/job"
 )
 
 // BenchmarkShardOnJPEGs runs one ScoreShard activity over synthetic
@@ -70,7 +70,7 @@ func BenchmarkShardOnJPEGs(b *testing.B) {
 		os.MkdirAll(d, 0o755)
 		os.WriteFile(filepath.Join(d, fmt.Sprintf("%05d.jpg", i)), buf.Bytes(), 0o644)
 	}
-	spec := dataset.Spec{Format: "imagefolder", URL: root, Preprocess: dataset.Preprocess{
+	spec := job.Dataset{Format: "imagefolder", URL: root, Preprocess: job.Preprocess{
 		Resize: 256, Crop: 224, Mean: []float32{0.485, 0.456, 0.406}, Std: []float32{0.229, 0.224, 0.225}}}
 
 	// The bare engine on the same preprocessed examples, decoded beforehand.
@@ -93,7 +93,7 @@ func BenchmarkShardOnJPEGs(b *testing.B) {
 		models[i] = m
 	}
 	bare := enginebench.Engine(b, models, x, make([]int64, n), shape, batch)
-	shard := shardRate(b, loader, activities.JobSpec{Dataset: spec, Checkpoints: []string{ckpts}, ShardSize: n, BatchSize: batch})
+	shard := shardRate(b, loader, job.Spec{Dataset: spec, Checkpoints: []string{ckpts}, ShardSize: n, BatchSize: batch})
 	bare()
 	b.ResetTimer()
 	enginebench.Compare(b, enginebench.Rounds(3), "engine-img/s", bare, "worker-img/s", shard, "worker/engine")

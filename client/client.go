@@ -1,5 +1,6 @@
 // Package client submits vog jobs to Temporal and follows them, printing
-// progress with rate and ETA.
+// progress with rate and ETA. It depends on the job contract and the
+// Temporal SDK's client only: no storage, engine or workflow code.
 package client
 
 import (
@@ -14,15 +15,13 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/vogscore/vog/activities"
-	"github.com/vogscore/vog/shard"
-	"github.com/vogscore/vog/workflows"
+	"github.com/vogscore/vog/job"
 )
 
 // WorkflowID returns the id of the workflow that runs spec: the same spec
 // gives the same id, so submitting a running job again attaches to it.
-func WorkflowID(spec activities.JobSpec) (string, error) {
-	fp, err := shard.Fingerprint(spec.WithDefaults())
+func WorkflowID(spec job.Spec) (string, error) {
+	fp, err := job.Fingerprint(spec.WithDefaults())
 	if err != nil {
 		return "", err
 	}
@@ -31,17 +30,17 @@ func WorkflowID(spec activities.JobSpec) (string, error) {
 
 // Submit starts a job, or attaches to the run of the same job if one is
 // running, and returns its workflow id.
-func Submit(ctx context.Context, c client.Client, in workflows.JobInput) (string, error) {
+func Submit(ctx context.Context, c client.Client, in job.Request) (string, error) {
 	id, err := WorkflowID(in.Spec)
 	if err != nil {
 		return "", err
 	}
 	_, err = c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       id,
-		TaskQueue:                workflows.ReduceQueue,
+		TaskQueue:                job.ReduceQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-	}, workflows.ScoreJob, in)
+	}, job.ScoreJobWorkflow, in)
 	if err != nil {
 		return "", fmt.Errorf("submit job: %w", err)
 	}
@@ -50,21 +49,33 @@ func Submit(ctx context.Context, c client.Client, in workflows.JobInput) (string
 
 // Follow waits for workflow id to end, writing a progress line to w every
 // interval, and returns the job's result.
-func Follow(ctx context.Context, c client.Client, id string, w io.Writer, interval time.Duration) (workflows.JobResult, error) {
+func Follow(ctx context.Context, c client.Client, id string, w io.Writer, interval time.Duration) (job.Result, error) {
+	type outcome struct {
+		res job.Result
+		err error
+	}
 	run := c.GetWorkflow(ctx, id, "")
-	done := make(chan error, 1)
-	var res workflows.JobResult
-	go func() { done <- run.Get(ctx, &res) }()
+	done := make(chan outcome, 1)
+	go func() {
+		// The goroutine decodes into its own value: when ctx ends first,
+		// Follow returns without waiting, and nothing is shared.
+		var o outcome
+		o.err = run.Get(ctx, &o.res)
+		done <- o
+	}()
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	meter := newMeter(time.Now())
 	for {
 		select {
-		case err := <-done:
-			if err != nil {
-				return res, explain(err)
+		case o := <-done:
+			if ctx.Err() != nil {
+				return job.Result{}, ctx.Err()
 			}
-			return res, nil
+			if o.err != nil {
+				return o.res, explain(o.err)
+			}
+			return o.res, nil
 		case <-tick.C:
 			st, err := Status(ctx, c, id)
 			if err != nil {
@@ -75,19 +86,20 @@ func Follow(ctx context.Context, c client.Client, id string, w io.Writer, interv
 				fmt.Fprintln(w, "  retrying:", r)
 			}
 		case <-ctx.Done():
-			return res, ctx.Err()
+			return job.Result{}, ctx.Err()
 		}
 	}
 }
 
 // JobStatus is a job's progress and the activities being retried.
 type JobStatus struct {
-	workflows.Progress
+	job.Progress
 	// Retrying describes each running activity that failed before: its
 	// type, attempt and last error.
 	Retrying []string
-	// Started counts the shard activities a worker is running now; the rest
-	// of Progress.ShardsRunning wait in the queue.
+	// Started counts the gradient activities (shards, or checkpoint groups
+	// of shards) that a worker is running now; the rest of
+	// Progress.ShardsRunning wait in the queue.
 	Started int
 }
 
@@ -96,7 +108,7 @@ type JobStatus struct {
 // running shards have reported in heartbeats.
 func Status(ctx context.Context, c client.Client, id string) (JobStatus, error) {
 	var st JobStatus
-	v, err := c.QueryWorkflow(ctx, id, "", workflows.ProgressQuery)
+	v, err := c.QueryWorkflow(ctx, id, "", job.ProgressQuery)
 	if err != nil {
 		return st, err
 	}
@@ -121,7 +133,7 @@ func Status(ctx context.Context, c client.Client, id string) (JobStatus, error) 
 		st.Failed = append(st.Failed, cs.Failed...)
 	}
 	for _, pa := range desc.GetPendingActivities() {
-		if pa.GetActivityType().GetName() == "ScoreShard" && pa.GetState() == enumspb.PENDING_ACTIVITY_STATE_STARTED {
+		if gradientActivity(pa.GetActivityType().GetName()) && pa.GetState() == enumspb.PENDING_ACTIVITY_STATE_STARTED {
 			st.Started++
 		}
 		if f := pa.GetLastFailure(); pa.GetAttempt() > 1 && f != nil {
@@ -130,12 +142,18 @@ func Status(ctx context.Context, c client.Client, id string) (JobStatus, error) 
 		if pa.GetHeartbeatDetails() == nil {
 			continue
 		}
-		var sp activities.ShardProgress
+		var sp job.ShardProgress
 		if err := converterFromPayloads(pa.GetHeartbeatDetails(), &sp); err == nil {
-			st.ExamplesDone += sp.Done
+			st.ExamplesDone += sp.Examples()
 		}
 	}
 	return st, nil
+}
+
+// gradientActivity reports whether an activity type is one that
+// Progress.ShardsRunning counts.
+func gradientActivity(name string) bool {
+	return name == job.ScoreShardActivity || name == job.ScoreGroupActivity
 }
 
 // explain unwraps a workflow failure to the activity error that caused it,
@@ -149,8 +167,8 @@ func explain(err error) error {
 }
 
 // Input returns the input a job was submitted with, from its history.
-func Input(ctx context.Context, c client.Client, id string) (workflows.JobInput, error) {
-	var in workflows.JobInput
+func Input(ctx context.Context, c client.Client, id string) (job.Request, error) {
+	var in job.Request
 	it := c.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	if !it.HasNext() {
 		return in, fmt.Errorf("job %s: no history", id)
@@ -203,7 +221,7 @@ func Describe(ctx context.Context, c client.Client, id string) (string, error) {
 		}
 		return b.String(), nil
 	}
-	var res workflows.JobResult
+	var res job.Result
 	if err := c.GetWorkflow(ctx, id, "").Get(ctx, &res); err != nil {
 		fmt.Fprintf(&b, "error: %v\n", explain(err))
 		return b.String(), nil

@@ -8,7 +8,7 @@ import (
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
 
-	"github.com/vogscore/vog/workflows"
+	"github.com/vogscore/vog/job"
 )
 
 func converterFromPayloads(p *commonpb.Payloads, v any) error {
@@ -25,7 +25,7 @@ type meter struct {
 
 func newMeter(now time.Time) *meter { return &meter{start: now, lastT: now} }
 
-func (m *meter) line(now time.Time, p workflows.Progress) string {
+func (m *meter) line(now time.Time, p job.Progress) string {
 	if dt := now.Sub(m.lastT).Seconds(); dt > 0 && p.ExamplesDone >= m.lastDone {
 		r := float64(p.ExamplesDone-m.lastDone) / dt
 		if m.rate == 0 {
@@ -36,7 +36,7 @@ func (m *meter) line(now time.Time, p workflows.Progress) string {
 	}
 	m.lastT, m.lastDone = now, p.ExamplesDone
 	elapsed := now.Sub(m.start).Round(time.Second)
-	if p.Stage != "scoring" || p.Examples == 0 {
+	if p.Stage != job.StageScoring || p.Examples == 0 {
 		return fmt.Sprintf("%-16s %s elapsed", p.Stage, elapsed)
 	}
 	frac := float64(p.ExamplesDone) / float64(p.Examples)

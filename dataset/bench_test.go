@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vogscore/vog/dataset"
+	"github.com/vogscore/vog/job"
 )
 
 // BenchmarkJPEGPreprocess decodes ImageNet-sized JPEGs (500x375, quality 90)
@@ -36,7 +37,7 @@ func BenchmarkJPEGPreprocess(b *testing.B) {
 		writeFile(b, filepath.Join(root, "c"+string(rune('a'+i%4)), string(rune('a'+i))+".jpg"), buf.Bytes())
 	}
 	ctx := b.Context()
-	spec := dataset.Spec{Format: "imagefolder", URL: root, Preprocess: dataset.Preprocess{
+	spec := job.Dataset{Format: "imagefolder", URL: root, Preprocess: job.Preprocess{
 		Resize: 256, Crop: 224, Mean: []float32{0.485, 0.456, 0.406}, Std: []float32{0.229, 0.224, 0.225}}}
 	l, err := dataset.List(ctx, spec)
 	if err != nil {

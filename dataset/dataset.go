@@ -20,95 +20,24 @@ package dataset
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	"github.com/vogscore/vog/engine"
-	"github.com/vogscore/vog/internal/fault"
-	"github.com/vogscore/vog/storage"
+	"github.com/vogscore/vog/job"
 )
-
-// Formats lists the dataset formats vog reads.
-var Formats = []string{"idx", "imagefolder", "webdataset", "parquet"}
-
-// Spec says where a dataset is and how to preprocess it.
-type Spec struct {
-	Format string `json:"format"`
-	URL    string `json:"url"`
-	Preprocess
-}
-
-// Preprocess is the preprocessing applied to every image, in this order:
-// convert to Channels, resize the shorter side to Resize, centre-crop to
-// Crop x Crop, scale to [0, 1], subtract Mean and divide by Std per channel.
-// Zero values mean: the format's channels (1 for idx, 3 for imagefolder), no
-// resize, no crop, no normalisation.
-type Preprocess struct {
-	Channels int       `json:"channels,omitempty"`
-	Resize   int       `json:"resize,omitempty"`
-	Crop     int       `json:"crop,omitempty"`
-	Mean     []float32 `json:"mean,omitempty"`
-	Std      []float32 `json:"std,omitempty"`
-}
-
-// Validate reports the first invalid field of s, by its flag name.
-func (s Spec) Validate() error {
-	switch s.Format {
-	case "idx", "imagefolder", "webdataset", "parquet":
-	default:
-		return fmt.Errorf("--format %q: want one of %v", s.Format, Formats)
-	}
-	if s.URL == "" {
-		return errors.New("--dataset: missing")
-	}
-	if s.Channels != 0 && s.Channels != 1 && s.Channels != 3 {
-		return fmt.Errorf("--channels %d: want 1 or 3", s.Channels)
-	}
-	if s.Resize < 0 || s.Crop < 0 {
-		return fmt.Errorf("--resize %d / --crop %d: must not be negative", s.Resize, s.Crop)
-	}
-	c := s.channels()
-	if len(s.Mean) != 0 && len(s.Mean) != c {
-		return fmt.Errorf("--mean has %d values for %d channels", len(s.Mean), c)
-	}
-	if len(s.Std) != len(s.Mean) {
-		return fmt.Errorf("--std has %d values, --mean %d: give both, one per channel", len(s.Std), len(s.Mean))
-	}
-	for i, v := range s.Std {
-		if v == 0 {
-			return fmt.Errorf("--std value %d is 0", i)
-		}
-	}
-	return nil
-}
-
-func (s Spec) channels() int {
-	if s.Channels != 0 {
-		return s.Channels
-	}
-	if s.Format == "idx" {
-		return 1
-	}
-	return 3
-}
 
 // shapeUnknown stands for the example shape before listing has found it.
 var shapeUnknown engine.Shape
 
-// ErrBadData marks errors in the dataset itself: a missing, truncated or
-// corrupt file, an image of the wrong size. Retrying does not help.
-var ErrBadData = errors.New("bad data")
-
 // Listing is a planned dataset: its examples in order, class names where the
 // format has them, and the shape of one preprocessed example.
 type Listing struct {
-	Rows    []storage.IndexRow
+	Rows    []job.IndexRow
 	Classes []string
 	Shape   engine.Shape
 }
 
 // List reads a dataset's index: count, ids, labels and example shape.
-func List(ctx context.Context, s Spec) (*Listing, error) {
+func List(ctx context.Context, s job.Dataset) (*Listing, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
@@ -128,13 +57,13 @@ func List(ctx context.Context, s Spec) (*Listing, error) {
 type Reader interface {
 	// Read decodes rows into dst, len(rows)*Shape.Len() float32 values in
 	// NCHW order. Errors name the example.
-	Read(ctx context.Context, rows []storage.IndexRow, dst []float32) error
+	Read(ctx context.Context, rows []job.IndexRow, dst []float32) error
 	// Close releases the reader.
 	Close() error
 }
 
 // NewReader opens a dataset for reading examples of the given shape.
-func NewReader(ctx context.Context, s Spec, shape engine.Shape) (Reader, error) {
+func NewReader(ctx context.Context, s job.Dataset, shape engine.Shape) (Reader, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
@@ -146,8 +75,9 @@ func NewReader(ctx context.Context, s Spec, shape engine.Shape) (Reader, error) 
 	}
 }
 
-// normalize applies the per-channel mean and std to one example in place.
-func (p Preprocess) normalize(x []float32, s engine.Shape) {
+// normalize applies the per-channel mean and std of p to one example in
+// place.
+func normalize(p job.Preprocess, x []float32, s engine.Shape) {
 	if len(p.Mean) == 0 {
 		return
 	}
@@ -161,4 +91,4 @@ func (p Preprocess) normalize(x []float32, s engine.Shape) {
 	}
 }
 
-func badData(format string, args ...any) error { return fault.Mark(ErrBadData, format, args...) }
+var badData = job.BadData

@@ -22,7 +22,7 @@ import (
 	"github.com/vogscore/vog/dataset"
 	"github.com/vogscore/vog/engine"
 	"github.com/vogscore/vog/internal/testjob"
-	"github.com/vogscore/vog/storage"
+	"github.com/vogscore/vog/job"
 )
 
 const fashion = "/usr/share/datasets/fashion-mnist"
@@ -37,7 +37,7 @@ func TestFashionMNIST(t *testing.T) {
 		t.Skip("dataset-fashion-mnist is not installed")
 	}
 	ctx := t.Context()
-	spec := dataset.Spec{Format: "idx", URL: "file://" + fashion + "/t10k"}
+	spec := job.Dataset{Format: "idx", URL: "file://" + fashion + "/t10k"}
 	l, err := dataset.List(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +130,7 @@ func TestIDXErrors(t *testing.T) {
 			if tt.labels != nil {
 				writeFile(t, prefix+"-labels-idx1-ubyte", tt.labels)
 			}
-			spec := dataset.Spec{Format: "idx", URL: prefix}
+			spec := job.Dataset{Format: "idx", URL: prefix}
 			_, err := dataset.List(t.Context(), spec)
 			if err == nil {
 				var r dataset.Reader
@@ -139,7 +139,7 @@ func TestIDXErrors(t *testing.T) {
 					r.Close()
 				}
 			}
-			if !errors.Is(err, dataset.ErrBadData) || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), prefix) {
+			if !errors.Is(err, job.ErrBadData) || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), prefix) {
 				t.Fatalf("got %v, want bad data naming %s and %q", err, prefix, tt.want)
 			}
 		})
@@ -174,12 +174,12 @@ func TestImageFolder(t *testing.T) {
 	writeFile(t, filepath.Join(root, "ant", "notes.txt"), []byte("not an image"))
 
 	ctx := t.Context()
-	spec := dataset.Spec{Format: "imagefolder", URL: root, Preprocess: dataset.Preprocess{Crop: 4}}
+	spec := job.Dataset{Format: "imagefolder", URL: root, Preprocess: job.Preprocess{Crop: 4}}
 	l, err := dataset.List(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []storage.IndexRow{{Index: 0, ExampleID: "ant/b.JPG", Label: 0}, {Index: 1, ExampleID: "zebra/a.png", Label: 1}}
+	want := []job.IndexRow{{Index: 0, ExampleID: "ant/b.JPG", Label: 0}, {Index: 1, ExampleID: "zebra/a.png", Label: 1}}
 	if len(l.Rows) != 2 || l.Rows[0] != want[0] || l.Rows[1] != want[1] || strings.Join(l.Classes, ",") != "ant,zebra" {
 		t.Fatalf("listing %+v %v", l.Rows, l.Classes)
 	}
@@ -213,7 +213,7 @@ func TestImageFolder(t *testing.T) {
 	}
 
 	// Grey, normalised: luma of (10x, 20y, 30), then (v - 0.5) / 0.25.
-	grey := dataset.Spec{Format: "imagefolder", URL: root, Preprocess: dataset.Preprocess{Channels: 1, Crop: 4, Mean: []float32{0.5}, Std: []float32{0.25}}}
+	grey := job.Dataset{Format: "imagefolder", URL: root, Preprocess: job.Preprocess{Channels: 1, Crop: 4, Mean: []float32{0.5}, Std: []float32{0.25}}}
 	gr, err := dataset.NewReader(ctx, grey, engine.Shape{C: 1, H: 4, W: 4})
 	if err != nil {
 		t.Fatal(err)
@@ -228,7 +228,7 @@ func TestImageFolder(t *testing.T) {
 	}
 
 	// Resize the shorter side to 3: 8x6 becomes 4x3.
-	rs := dataset.Spec{Format: "imagefolder", URL: root, Preprocess: dataset.Preprocess{Resize: 3}}
+	rs := job.Dataset{Format: "imagefolder", URL: root, Preprocess: job.Preprocess{Resize: 3}}
 	rl, err := dataset.List(ctx, rs)
 	if err != nil {
 		t.Fatal(err)
@@ -246,7 +246,7 @@ func TestImageFolderErrors(t *testing.T) {
 	writeFile(t, filepath.Join(root, "a", "2.png"), encodePNG(t, image.NewGray(image.Rect(0, 0, 6, 5))))
 	writeFile(t, filepath.Join(root, "b", "3.jpg"), []byte("\xff\xd8\xff\xe0 this is not really a JPEG"))
 	ctx := t.Context()
-	spec := dataset.Spec{Format: "imagefolder", URL: root}
+	spec := job.Dataset{Format: "imagefolder", URL: root}
 	l, err := dataset.List(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
@@ -260,29 +260,29 @@ func TestImageFolderErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = r.Read(ctx, l.Rows[1:2], x)
-	if !errors.Is(err, dataset.ErrBadData) || !strings.Contains(err.Error(), "a/2.png") || !strings.Contains(err.Error(), "6x5") {
+	if !errors.Is(err, job.ErrBadData) || !strings.Contains(err.Error(), "a/2.png") || !strings.Contains(err.Error(), "6x5") {
 		t.Fatalf("wrong size: got %v", err)
 	}
 	err = r.Read(ctx, l.Rows[2:3], x)
-	if !errors.Is(err, dataset.ErrBadData) || !strings.Contains(err.Error(), "b/3.jpg") || !strings.Contains(err.Error(), "corrupt") {
+	if !errors.Is(err, job.ErrBadData) || !strings.Contains(err.Error(), "b/3.jpg") || !strings.Contains(err.Error(), "corrupt") {
 		t.Fatalf("corrupt image: got %v", err)
 	}
-	if _, err := dataset.List(ctx, dataset.Spec{Format: "imagefolder", URL: t.TempDir()}); !errors.Is(err, dataset.ErrBadData) {
+	if _, err := dataset.List(ctx, job.Dataset{Format: "imagefolder", URL: t.TempDir()}); !errors.Is(err, job.ErrBadData) {
 		t.Fatalf("empty folder: got %v", err)
 	}
 }
 
 func TestSpecValidate(t *testing.T) {
 	tests := []struct {
-		spec dataset.Spec
+		spec job.Dataset
 		want string
 	}{
-		{dataset.Spec{Format: "csv", URL: "x"}, "--format"},
-		{dataset.Spec{Format: "idx"}, "--dataset"},
-		{dataset.Spec{Format: "idx", URL: "x", Preprocess: dataset.Preprocess{Channels: 2}}, "--channels"},
-		{dataset.Spec{Format: "imagefolder", URL: "x", Preprocess: dataset.Preprocess{Mean: []float32{1}, Std: []float32{1}}}, "--mean"},
-		{dataset.Spec{Format: "idx", URL: "x", Preprocess: dataset.Preprocess{Mean: []float32{1}}}, "--std"},
-		{dataset.Spec{Format: "idx", URL: "x", Preprocess: dataset.Preprocess{Mean: []float32{1}, Std: []float32{0}}}, "--std"},
+		{job.Dataset{Format: "csv", URL: "x"}, "--format"},
+		{job.Dataset{Format: "idx"}, "--dataset"},
+		{job.Dataset{Format: "idx", URL: "x", Preprocess: job.Preprocess{Channels: 2}}, "--channels"},
+		{job.Dataset{Format: "imagefolder", URL: "x", Preprocess: job.Preprocess{Mean: []float32{1}, Std: []float32{1}}}, "--mean"},
+		{job.Dataset{Format: "idx", URL: "x", Preprocess: job.Preprocess{Mean: []float32{1}}}, "--std"},
+		{job.Dataset{Format: "idx", URL: "x", Preprocess: job.Preprocess{Mean: []float32{1}, Std: []float32{0}}}, "--std"},
 	}
 	for _, tt := range tests {
 		if err := tt.spec.Validate(); err == nil || !strings.Contains(err.Error(), tt.want) {
@@ -332,7 +332,7 @@ func TestWebDataset(t *testing.T) {
 		{"000003.png", grey(30)},
 	})
 	ctx := t.Context()
-	spec := dataset.Spec{Format: "webdataset", URL: root, Preprocess: dataset.Preprocess{Channels: 1}}
+	spec := job.Dataset{Format: "webdataset", URL: root, Preprocess: job.Preprocess{Channels: 1}}
 	l, err := dataset.List(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
@@ -370,11 +370,11 @@ func TestWebDataset(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = r.Read(ctx, l.Rows[4:], x[:6])
-	if !errors.Is(err, dataset.ErrBadData) || !strings.Contains(err.Error(), "shard-11.tar#000009") {
+	if !errors.Is(err, job.ErrBadData) || !strings.Contains(err.Error(), "shard-11.tar#000009") {
 		t.Fatalf("corrupt member: %v", err)
 	}
 	writeFile(t, filepath.Join(root, "shard-12.tar"), []byte("not a tar at all, but long enough to hold a header block?"))
-	if _, err := dataset.List(ctx, spec); !errors.Is(err, dataset.ErrBadData) || !strings.Contains(err.Error(), "shard-12.tar") {
+	if _, err := dataset.List(ctx, spec); !errors.Is(err, job.ErrBadData) || !strings.Contains(err.Error(), "shard-12.tar") {
 		t.Fatalf("corrupt tar: %v", err)
 	}
 }
@@ -409,7 +409,7 @@ func TestParquetDataset(t *testing.T) {
 	write("train-00001-of-00002.parquet", []hfRow{row(50, "", 3)})
 	write("train-00000-of-00002.parquet", []hfRow{row(10, "n01/a.png", 0), row(20, "n02/b.png", 1), {Label: 2}})
 	ctx := t.Context()
-	spec := dataset.Spec{Format: "parquet", URL: root, Preprocess: dataset.Preprocess{Channels: 1}}
+	spec := job.Dataset{Format: "parquet", URL: root, Preprocess: job.Preprocess{Channels: 1}}
 	l, err := dataset.List(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
@@ -436,7 +436,7 @@ func TestParquetDataset(t *testing.T) {
 	}
 	// The row without image bytes is reported by file, row and id.
 	err = r.Read(ctx, l.Rows[2:3], x)
-	if !errors.Is(err, dataset.ErrBadData) || !strings.Contains(err.Error(), "train-00000-of-00002.parquet#row2") {
+	if !errors.Is(err, job.ErrBadData) || !strings.Contains(err.Error(), "train-00000-of-00002.parquet#row2") {
 		t.Fatalf("empty image: %v", err)
 	}
 }

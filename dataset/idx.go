@@ -15,6 +15,7 @@ import (
 	"gocloud.dev/gcerrors"
 
 	"github.com/vogscore/vog/engine"
+	"github.com/vogscore/vog/job"
 	"github.com/vogscore/vog/storage"
 )
 
@@ -112,7 +113,7 @@ func readLabels(ctx context.Context, prefix storage.Location) ([]byte, string, e
 	return labels, f.name, err
 }
 
-func listIDX(ctx context.Context, s Spec) (*Listing, error) {
+func listIDX(ctx context.Context, s job.Dataset) (*Listing, error) {
 	if s.Resize != 0 || s.Crop != 0 {
 		return nil, errors.New("--resize and --crop apply to imagefolder datasets, not idx")
 	}
@@ -133,11 +134,11 @@ func listIDX(ctx context.Context, s Spec) (*Listing, error) {
 		return nil, badData("%s holds %d images but %s holds %d labels", img.name, img.dims[0], labelsName, len(labels))
 	}
 	l := &Listing{
-		Rows:  make([]storage.IndexRow, len(labels)),
-		Shape: engine.Shape{C: s.channels(), H: img.dims[1], W: img.dims[2]},
+		Rows:  make([]job.IndexRow, len(labels)),
+		Shape: engine.Shape{C: s.ChannelCount(), H: img.dims[1], W: img.dims[2]},
 	}
 	for i, y := range labels {
-		l.Rows[i] = storage.IndexRow{Index: int64(i), ExampleID: strconv.Itoa(i), Label: int32(y)}
+		l.Rows[i] = job.IndexRow{Index: int64(i), ExampleID: strconv.Itoa(i), Label: int32(y)}
 	}
 	return l, nil
 }
@@ -145,14 +146,14 @@ func listIDX(ctx context.Context, s Spec) (*Listing, error) {
 // idxReader holds a whole IDX image file in memory: MNIST-sized data sets
 // are tens of megabytes, and workers reuse it across shards.
 type idxReader struct {
-	s     Spec
+	s     job.Dataset
 	name  string
 	shape engine.Shape
 	count int
 	data  []byte
 }
 
-func openIDX(ctx context.Context, s Spec, shape engine.Shape) (*idxReader, error) {
+func openIDX(ctx context.Context, s job.Dataset, shape engine.Shape) (*idxReader, error) {
 	prefix, err := storage.Parse(s.URL)
 	if err != nil {
 		return nil, err
@@ -172,7 +173,7 @@ func openIDX(ctx context.Context, s Spec, shape engine.Shape) (*idxReader, error
 	return &idxReader{s: s, name: f.name, shape: shape, count: f.dims[0], data: data}, nil
 }
 
-func (r *idxReader) Read(ctx context.Context, rows []storage.IndexRow, dst []float32) error {
+func (r *idxReader) Read(ctx context.Context, rows []job.IndexRow, dst []float32) error {
 	hw, d := r.shape.Pixels(), r.shape.Len()
 	for i, row := range rows {
 		if row.Index < 0 || int(row.Index) >= r.count {
@@ -186,7 +187,7 @@ func (r *idxReader) Read(ctx context.Context, rows []storage.IndexRow, dst []flo
 				plane[j] = float32(v) / 255
 			}
 		}
-		r.s.normalize(x, r.shape)
+		normalize(r.s.Preprocess, x, r.shape)
 	}
 	return nil
 }

@@ -17,12 +17,13 @@ import (
 	"golang.org/x/image/draw"
 
 	"github.com/vogscore/vog/engine"
+	"github.com/vogscore/vog/job"
 	"github.com/vogscore/vog/storage"
 )
 
 var imageExts = map[string]bool{".png": true, ".jpg": true, ".jpeg": true}
 
-func listImageFolder(ctx context.Context, s Spec) (*Listing, error) {
+func listImageFolder(ctx context.Context, s job.Dataset) (*Listing, error) {
 	r, err := openImages(ctx, s, shapeUnknown)
 	if err != nil {
 		return nil, err
@@ -61,9 +62,9 @@ func listImageFolder(ctx context.Context, s Spec) (*Listing, error) {
 		label[c] = int32(i)
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].key < files[j].key })
-	l := &Listing{Rows: make([]storage.IndexRow, len(files)), Classes: classes}
+	l := &Listing{Rows: make([]job.IndexRow, len(files)), Classes: classes}
 	for i, f := range files {
-		l.Rows[i] = storage.IndexRow{Index: int64(i), ExampleID: f.key, Label: label[f.class]}
+		l.Rows[i] = job.IndexRow{Index: int64(i), ExampleID: f.key, Label: label[f.class]}
 	}
 	return l, r.setShape(ctx, l)
 }
@@ -71,7 +72,7 @@ func listImageFolder(ctx context.Context, s Spec) (*Listing, error) {
 // setShape sets the listing's example shape: the crop, or where no crop is
 // asked for the first image's size, which every other image must then match.
 func (r *imageReader) setShape(ctx context.Context, l *Listing) error {
-	l.Shape = engine.Shape{C: r.s.channels(), H: r.s.Crop, W: r.s.Crop}
+	l.Shape = engine.Shape{C: r.s.ChannelCount(), H: r.s.Crop, W: r.s.Crop}
 	if r.s.Crop == 0 {
 		img, err := r.decode(ctx, l.Rows[0])
 		if err != nil {
@@ -86,13 +87,13 @@ func (r *imageReader) setShape(ctx context.Context, l *Listing) error {
 // imageReader decodes image files: whole objects (ImageFolder) or members
 // of tar shards (WebDataset).
 type imageReader struct {
-	s     Spec
+	s     job.Dataset
 	root  storage.Location
 	b     *blob.Bucket
 	shape engine.Shape
 }
 
-func openImages(ctx context.Context, s Spec, shape engine.Shape) (*imageReader, error) {
+func openImages(ctx context.Context, s job.Dataset, shape engine.Shape) (*imageReader, error) {
 	root, err := storage.Parse(s.URL)
 	if err != nil {
 		return nil, err
@@ -105,7 +106,7 @@ func openImages(ctx context.Context, s Spec, shape engine.Shape) (*imageReader, 
 }
 
 // decode decodes a row's image in the reader's format.
-func (r *imageReader) decode(ctx context.Context, row storage.IndexRow) (image.Image, error) {
+func (r *imageReader) decode(ctx context.Context, row job.IndexRow) (image.Image, error) {
 	if r.s.Format == "parquet" {
 		return r.parquetImage(ctx, row)
 	}
@@ -114,7 +115,7 @@ func (r *imageReader) decode(ctx context.Context, row storage.IndexRow) (image.I
 
 // decodeRow decodes a row's image: the object ExampleID, or Size bytes at
 // Offset of the object Source.
-func decodeRow(ctx context.Context, b *blob.Bucket, root storage.Location, row storage.IndexRow) (image.Image, error) {
+func decodeRow(ctx context.Context, b *blob.Bucket, root storage.Location, row job.IndexRow) (image.Image, error) {
 	key, offset, length := row.ExampleID, int64(0), int64(-1)
 	name := root.Join(key).String()
 	if row.Size > 0 {
@@ -136,7 +137,7 @@ func decodeRow(ctx context.Context, b *blob.Bucket, root storage.Location, row s
 // Read decodes the rows on every CPU: one core decodes about 60
 // ImageNet-sized JPEGs a second (docs/benchmarks.md), far below a GPU's
 // rate. Of several bad examples, the first in row order is reported.
-func (r *imageReader) Read(ctx context.Context, rows []storage.IndexRow, dst []float32) error {
+func (r *imageReader) Read(ctx context.Context, rows []job.IndexRow, dst []float32) error {
 	var encoded [][]byte // Parquet rows come in runs, not one by one
 	if r.s.Format == "parquet" {
 		var err error
@@ -179,7 +180,7 @@ func firstError(errs []error) error {
 
 // readOne decodes and preprocesses one example into x; data, where not
 // nil, holds its encoded image already read.
-func (r *imageReader) readOne(ctx context.Context, row storage.IndexRow, data []byte, x []float32) error {
+func (r *imageReader) readOne(ctx context.Context, row job.IndexRow, data []byte, x []float32) error {
 	var img image.Image
 	var err error
 	if data != nil {
@@ -196,7 +197,7 @@ func (r *imageReader) readOne(ctx context.Context, row storage.IndexRow, data []
 			row.Index, r.root.Join(row.ExampleID), b.Dx(), b.Dy(), r.shape.W, r.shape.H)
 	}
 	toFloat(img, r.shape, x)
-	r.s.normalize(x, r.shape)
+	normalize(r.s.Preprocess, x, r.shape)
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vogscore/vog/job"
 	"github.com/vogscore/vog/storage"
 )
 
@@ -29,7 +30,7 @@ type hfImage struct {
 
 // listParquet indexes Parquet files in the Hugging Face image layout. The
 // example id is the image's path where it has one, else <file>/<row>.
-func listParquet(ctx context.Context, s Spec) (*Listing, error) {
+func listParquet(ctx context.Context, s job.Dataset) (*Listing, error) {
 	r, err := openImages(ctx, s, shapeUnknown)
 	if err != nil {
 		return nil, err
@@ -50,7 +51,7 @@ func listParquet(ctx context.Context, s Spec) (*Listing, error) {
 			if id == "" {
 				id = strings.TrimPrefix(f+"/"+strconv.Itoa(i), "/")
 			}
-			l.Rows = append(l.Rows, storage.IndexRow{
+			l.Rows = append(l.Rows, job.IndexRow{
 				Index: int64(len(l.Rows)), ExampleID: id, Label: int32(m.Label), Source: f, Offset: int64(i),
 			})
 		}
@@ -61,13 +62,13 @@ func listParquet(ctx context.Context, s Spec) (*Listing, error) {
 	return l, r.setShape(ctx, l)
 }
 
-func (r *imageReader) parquetName(row storage.IndexRow) string {
+func (r *imageReader) parquetName(row job.IndexRow) string {
 	return r.root.Join(row.Source).String() + "#row" + strconv.FormatInt(row.Offset, 10)
 }
 
 // parquetImage decodes the image of a Parquet dataset's row.
-func (r *imageReader) parquetImage(ctx context.Context, row storage.IndexRow) (image.Image, error) {
-	data, err := r.parquetBytes(ctx, []storage.IndexRow{row})
+func (r *imageReader) parquetImage(ctx context.Context, row job.IndexRow) (image.Image, error) {
+	data, err := r.parquetBytes(ctx, []job.IndexRow{row})
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +77,7 @@ func (r *imageReader) parquetImage(ctx context.Context, row storage.IndexRow) (i
 
 // parquetBytes reads the encoded images of rows, one ranged read per run of
 // consecutive rows of a file (a shard's rows are mostly one run).
-func (r *imageReader) parquetBytes(ctx context.Context, rows []storage.IndexRow) ([][]byte, error) {
+func (r *imageReader) parquetBytes(ctx context.Context, rows []job.IndexRow) ([][]byte, error) {
 	out := make([][]byte, len(rows))
 	for i := 0; i < len(rows); {
 		j := i + 1
@@ -98,7 +99,7 @@ func (r *imageReader) parquetBytes(ctx context.Context, rows []storage.IndexRow)
 	return out, nil
 }
 
-func (r *imageReader) decodeParquetBytes(row storage.IndexRow, data []byte) (image.Image, error) {
+func (r *imageReader) decodeParquetBytes(row job.IndexRow, data []byte) (image.Image, error) {
 	img, _, err := image.Decode(bytes.NewReader(data))
 	if err != nil {
 		return nil, badData("%s (%s): corrupt or unsupported image: %v", r.parquetName(row), row.ExampleID, err)

@@ -13,6 +13,7 @@ import (
 
 	"gocloud.dev/blob"
 
+	"github.com/vogscore/vog/job"
 	"github.com/vogscore/vog/shard"
 	"github.com/vogscore/vog/storage"
 )
@@ -22,7 +23,7 @@ import (
 // key: an image (.jpg, .jpeg, .png) and optionally its class (.cls, the
 // label as decimal text). Only tar headers and .cls members are read; image
 // bytes are located by offset, and read by range when scored.
-func listWebDataset(ctx context.Context, s Spec) (*Listing, error) {
+func listWebDataset(ctx context.Context, s job.Dataset) (*Listing, error) {
 	r, err := openImages(ctx, s, shapeUnknown)
 	if err != nil {
 		return nil, err
@@ -77,7 +78,7 @@ func indexTar(ctx context.Context, b *blob.Bucket, root storage.Location, key st
 	src := &rangeSeeker{ctx: ctx, b: b, key: key, size: attrs.Size}
 	tr := tar.NewReader(src)
 	type sample struct {
-		row      storage.IndexRow
+		row      job.IndexRow
 		hasImage bool
 	}
 	var order []string
@@ -101,7 +102,7 @@ func indexTar(ctx context.Context, b *blob.Bucket, root storage.Location, key st
 		id := dir + stem
 		sm := samples[id]
 		if sm == nil {
-			sm = &sample{row: storage.IndexRow{ExampleID: key + "/" + id, Label: -1, Source: key}}
+			sm = &sample{row: job.IndexRow{ExampleID: key + "/" + id, Label: -1, Source: key}}
 			samples[id] = sm
 			order = append(order, id)
 		}

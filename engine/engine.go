@@ -64,7 +64,8 @@ type Driver interface {
 	// logit targets[i] with respect to its input averaged over channels,
 	// into grads ([N][H*W]). Parameters must not require gradients.
 	Grad(b *Batch, s Shape, targets []int64, logits, grads []float32) (classes int, err error)
-	// Close releases the model.
+	// Close releases the model. Forward and Grad must return an error,
+	// not crash, when called after Close; closing twice must be harmless.
 	Close() error
 }
 
@@ -88,10 +89,13 @@ var ErrBusy = errors.New("engine busy")
 // Model is a loaded checkpoint.
 type Model struct {
 	name    string
-	driver  Driver
+	driver  Driver // nil once closed
 	shape   Shape
 	classes int
 }
+
+// ErrClosed is returned by a Model's methods after Close.
+var ErrClosed = errors.New("engine: model is closed")
 
 // NewModel wraps d for inputs of the given shape. It runs one forward pass
 // to check that the model accepts the shape and to learn its class count.
@@ -140,6 +144,9 @@ func (m *Model) Stage(x []float32, n int) (*Batch, error) {
 }
 
 func (m *Model) checkBatch(b *Batch) error {
+	if m.driver == nil {
+		return fmt.Errorf("%w: %s", ErrClosed, m.name)
+	}
 	if b.N <= 0 || len(b.X) != b.N*m.shape.Len() {
 		return fmt.Errorf("engine: %s: batch of %d values is not %d examples of %v", m.name, len(b.X), b.N, m.shape)
 	}
@@ -188,8 +195,16 @@ func (m *Model) Gradients(b *Batch, targets []int64, logits, grads []float32) er
 	return nil
 }
 
-// Close releases the model.
-func (m *Model) Close() error { return m.driver.Close() }
+// Close releases the model. Later calls of its methods return ErrClosed;
+// closing again does nothing.
+func (m *Model) Close() error {
+	if m.driver == nil {
+		return nil
+	}
+	d := m.driver
+	m.driver = nil
+	return d.Close()
+}
 
 // Loader turns checkpoint bytes into a driver. Implementations must be safe
 // for concurrent use.
@@ -197,9 +212,10 @@ type Loader interface {
 	Load(data []byte, name string) (Driver, error)
 }
 
-// Precisions are the precisions a job may compute in: float32, TF32
-// matmuls and convolutions (CUDA), bfloat16 weights and inputs. A Loader
-// loads float32 models unless it is a PrecisionLoader.
+// Precisions are the precisions a job may compute in: float32 (the
+// default), TF32 matmuls and convolutions (CUDA), bfloat16 weights and
+// inputs. A Loader loads float32 models unless it is a PrecisionLoader.
+// Each one's index is its code in the engine library's C interface.
 var Precisions = []string{"fp32", "tf32", "bf16"}
 
 // PrecisionLoader is a Loader that can load models in the other Precisions.

@@ -20,7 +20,7 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 
-	"github.com/vogscore/vog/storage"
+	"github.com/vogscore/vog/job"
 )
 
 // Options configures Write. Zero values mean defaults.
@@ -64,14 +64,14 @@ type section struct {
 }
 
 // Write renders rows (one job's result) to w.
-func Write(w io.Writer, rows []storage.ScoreRow, opts Options) error {
+func Write(w io.Writer, rows []job.ScoreRow, opts Options) error {
 	if opts.Grid == 0 {
 		opts.Grid = 25
 	}
 	if opts.MaxClasses == 0 {
 		opts.MaxClasses = 10
 	}
-	byWindow := map[string][]storage.ScoreRow{}
+	byWindow := map[string][]job.ScoreRow{}
 	for _, r := range rows {
 		byWindow[r.Window] = append(byWindow[r.Window], r)
 	}
@@ -101,11 +101,11 @@ func (o Options) className(c int32) string {
 	return fmt.Sprint(c)
 }
 
-func renderWindow(name string, rows []storage.ScoreRow, opts Options) (section, error) {
+func renderWindow(name string, rows []job.ScoreRow, opts Options) (section, error) {
 	s := section{Window: name, Rows: len(rows)}
-	byNorm := append([]storage.ScoreRow(nil), rows...)
+	byNorm := append([]job.ScoreRow(nil), rows...)
 	sort.SliceStable(byNorm, func(i, j int) bool { return byNorm[i].VoGNorm > byNorm[j].VoGNorm })
-	for _, p := range []func([]storage.ScoreRow) (*plot.Plot, error){errorByDecile, classScatter, histogram("vog", func(r storage.ScoreRow) float64 { return r.VoG }), histogram("vog_norm", func(r storage.ScoreRow) float64 { return r.VoGNorm })} {
+	for _, p := range []func([]job.ScoreRow) (*plot.Plot, error){errorByDecile, classScatter, histogram("vog", func(r job.ScoreRow) float64 { return r.VoG }), histogram("vog_norm", func(r job.ScoreRow) float64 { return r.VoGNorm })} {
 		pl, err := p(rows)
 		if err != nil {
 			return s, err
@@ -116,7 +116,7 @@ func renderWindow(name string, rows []storage.ScoreRow, opts Options) (section, 
 		}
 		s.Plots = append(s.Plots, figure{Src: src, Title: pl.Title.Text})
 	}
-	add := func(title string, rs []storage.ScoreRow) error {
+	add := func(title string, rs []job.ScoreRow) error {
 		g := grid{Title: title}
 		for _, r := range rs {
 			c := cell{ID: r.ExampleID, Label: opts.className(r.Label), Pred: opts.className(r.Pred), VoG: r.VoG, VoGNorm: r.VoGNorm}
@@ -141,7 +141,7 @@ func renderWindow(name string, rows []storage.ScoreRow, opts Options) (section, 
 	if err := add(fmt.Sprintf("%d lowest VoG, all classes", n), reversed(byNorm[len(byNorm)-n:])); err != nil {
 		return s, err
 	}
-	classes := map[int32][]storage.ScoreRow{}
+	classes := map[int32][]job.ScoreRow{}
 	for _, r := range byNorm {
 		classes[r.Class] = append(classes[r.Class], r)
 	}
@@ -163,8 +163,8 @@ func renderWindow(name string, rows []storage.ScoreRow, opts Options) (section, 
 	return s, nil
 }
 
-func reversed(rs []storage.ScoreRow) []storage.ScoreRow {
-	out := make([]storage.ScoreRow, len(rs))
+func reversed(rs []job.ScoreRow) []job.ScoreRow {
+	out := make([]job.ScoreRow, len(rs))
 	for i, r := range rs {
 		out[len(rs)-1-i] = r
 	}
@@ -173,8 +173,8 @@ func reversed(rs []storage.ScoreRow) []storage.ScoreRow {
 
 // ErrorByDecile returns, for each VoG decile from lowest to highest, the
 // fraction of its examples the window's last checkpoint gets wrong.
-func ErrorByDecile(rows []storage.ScoreRow) [10]float64 {
-	byVoG := append([]storage.ScoreRow(nil), rows...)
+func ErrorByDecile(rows []job.ScoreRow) [10]float64 {
+	byVoG := append([]job.ScoreRow(nil), rows...)
 	sort.SliceStable(byVoG, func(i, j int) bool { return byVoG[i].VoG < byVoG[j].VoG })
 	var out [10]float64
 	for d := range 10 {
@@ -192,7 +192,7 @@ func ErrorByDecile(rows []storage.ScoreRow) [10]float64 {
 	return out
 }
 
-func errorByDecile(rows []storage.ScoreRow) (*plot.Plot, error) {
+func errorByDecile(rows []job.ScoreRow) (*plot.Plot, error) {
 	e := ErrorByDecile(rows)
 	p := plot.New()
 	p.Title.Text = "Error (1 - correct_last) by VoG decile"
@@ -207,7 +207,7 @@ func errorByDecile(rows []storage.ScoreRow) (*plot.Plot, error) {
 	return p, nil
 }
 
-func classScatter(rows []storage.ScoreRow) (*plot.Plot, error) {
+func classScatter(rows []job.ScoreRow) (*plot.Plot, error) {
 	type agg struct{ vog, wrong, n float64 }
 	byClass := map[int32]*agg{}
 	for _, r := range rows {
@@ -239,8 +239,8 @@ func classScatter(rows []storage.ScoreRow) (*plot.Plot, error) {
 	return p, nil
 }
 
-func histogram(name string, get func(storage.ScoreRow) float64) func([]storage.ScoreRow) (*plot.Plot, error) {
-	return func(rows []storage.ScoreRow) (*plot.Plot, error) {
+func histogram(name string, get func(job.ScoreRow) float64) func([]job.ScoreRow) (*plot.Plot, error) {
+	return func(rows []job.ScoreRow) (*plot.Plot, error) {
 		var v plotter.Values
 		for _, r := range rows {
 			if x := get(r); !math.IsNaN(x) {

@@ -6,15 +6,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vogscore/vog/storage"
+	"github.com/vogscore/vog/job"
 )
 
 func TestErrorByDecile(t *testing.T) {
 	// 20 examples, VoG 0..19: deciles of 2; wrong exactly where VoG >= 16
 	// and at VoG 1.
-	var rows []storage.ScoreRow
+	var rows []job.ScoreRow
 	for i := range 20 {
-		rows = append(rows, storage.ScoreRow{Index: int64(i), VoG: float64(19 - i), CorrectLast: !(19-i >= 16 || 19-i == 1)})
+		rows = append(rows, job.ScoreRow{Index: int64(i), VoG: float64(19 - i), CorrectLast: !(19-i >= 16 || 19-i == 1)})
 	}
 	got := ErrorByDecile(rows)
 	want := [10]float64{0.5, 0, 0, 0, 0, 0, 0, 0, 1, 1}
@@ -24,9 +24,9 @@ func TestErrorByDecile(t *testing.T) {
 }
 
 func TestWrite(t *testing.T) {
-	var rows []storage.ScoreRow
+	var rows []job.ScoreRow
 	for i := range 30 {
-		rows = append(rows, storage.ScoreRow{Index: int64(i), ExampleID: "ex", Label: int32(i % 3), Pred: 0, Class: int32(i % 3), Window: "all", VoG: float64(i), VoGNorm: float64(i % 7)})
+		rows = append(rows, job.ScoreRow{Index: int64(i), ExampleID: "ex", Label: int32(i % 3), Pred: 0, Class: int32(i % 3), Window: "all", VoG: float64(i), VoGNorm: float64(i % 7)})
 	}
 	var b bytes.Buffer
 	calls := 0

@@ -11,6 +11,8 @@
 // vog_norm = (VoG - mean_c) / std_c with the population std of the class's
 // VoG values, and 0 where that std is 0.
 //
-// Nothing here depends on how checkpoints or examples were split: partial
-// results merge with the same formula that single updates use.
+// Partial moments merge with Chan's formula, which equals a single pass in
+// exact arithmetic and to within rounding in floating point; class
+// statistics (ClassMoments) are summed exactly, so they do not depend on
+// how examples were split at all (docs/design.md, "Class sums").
 package score

@@ -75,7 +75,7 @@ func TestMergeDoesNotDependOnSplit(t *testing.T) {
 	}
 }
 
-// vogReference is DESIGN section 2 written out directly, two-pass.
+// vogReference is docs/design.md, "The score", written out directly, two-pass.
 func vogReference(maps [][]float32) float64 {
 	k, pixels := float64(len(maps)), len(maps[0])
 	var sum float64

@@ -1,12 +1,8 @@
-// Package shard cuts a dataset into shards and fingerprints jobs. It is pure:
-// no I/O, no Temporal, so workflow code may call it.
+// Package shard cuts a dataset into shards and orders names naturally. It
+// is pure: no I/O, no Temporal, so workflow code may call it.
 package shard
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"fmt"
 	"strings"
 	"unicode"
 )
@@ -33,17 +29,6 @@ func Count(n int64, size int) int {
 func Nth(n int64, size, i int) Range {
 	start := int64(i) * int64(size)
 	return Range{Index: i, Start: start, End: min(start+int64(size), n)}
-}
-
-// Fingerprint returns a short hash of v's JSON encoding, which identifies a
-// job: the same inputs give the same fingerprint.
-func Fingerprint(v any) (string, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return "", fmt.Errorf("shard: fingerprint: %w", err)
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:12]), nil
 }
 
 // NaturalLess orders strings with digit runs compared as numbers, so that

@@ -58,16 +58,3 @@ func TestNaturalLess(t *testing.T) {
 		t.Fatalf("got %v, want %v", got, want)
 	}
 }
-
-func TestFingerprintStable(t *testing.T) {
-	type spec struct {
-		A string
-		B []int
-	}
-	a, _ := Fingerprint(spec{"x", []int{1, 2}})
-	b, _ := Fingerprint(spec{"x", []int{1, 2}})
-	c, _ := Fingerprint(spec{"x", []int{2, 1}})
-	if a != b || a == c || len(a) != 24 {
-		t.Fatalf("fingerprints %q %q %q", a, b, c)
-	}
-}

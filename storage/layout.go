@@ -2,7 +2,7 @@ package storage
 
 import "fmt"
 
-// Keys of a job's output, relative to --out (DESIGN section 5).
+// Keys of a job's output, relative to --out (docs/design.md, "Storage layout").
 const (
 	JobKey     = "job.json"
 	IndexKey   = "shards/index.parquet"

@@ -9,6 +9,7 @@ import (
 	_ "gocloud.dev/blob/fileblob"
 	_ "gocloud.dev/blob/memblob"
 
+	"github.com/vogscore/vog/job"
 	"github.com/vogscore/vog/storage"
 )
 
@@ -51,9 +52,9 @@ func TestParquetRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	rows := make([]storage.IndexRow, 1000)
+	rows := make([]job.IndexRow, 1000)
 	for i := range rows {
-		rows[i] = storage.IndexRow{Index: int64(i), ExampleID: filepath.Join("class", string(rune('a'+i%26))), Label: int32(i % 7)}
+		rows[i] = job.IndexRow{Index: int64(i), ExampleID: filepath.Join("class", string(rune('a'+i%26))), Label: int32(i % 7)}
 	}
 	if err := storage.WriteParquet(ctx, b, storage.IndexKey, rows); err != nil {
 		t.Fatal(err)
@@ -62,7 +63,7 @@ func TestParquetRoundTrip(t *testing.T) {
 		t.Fatalf("not under the prefix: %v", err)
 	}
 	for _, r := range []struct{ off, lim int64 }{{0, -1}, {10, 5}, {990, 100}, {1000, 3}} {
-		got, err := storage.ReadParquet[storage.IndexRow](ctx, b, storage.IndexKey, r.off, r.lim)
+		got, err := storage.ReadParquet[job.IndexRow](ctx, b, storage.IndexKey, r.off, r.lim)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -77,7 +78,7 @@ func TestParquetRoundTrip(t *testing.T) {
 	if ok, err := storage.Exists(ctx, b, storage.SuccessKey); ok || err != nil {
 		t.Fatalf("Exists(missing) = %v, %v", ok, err)
 	}
-	if _, err := storage.ReadParquet[storage.IndexRow](ctx, b, "nothing.parquet", 0, -1); err == nil {
+	if _, err := storage.ReadParquet[job.IndexRow](ctx, b, "nothing.parquet", 0, -1); err == nil {
 		t.Fatal("reading a missing file: no error")
 	}
 }

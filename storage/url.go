@@ -1,5 +1,6 @@
-// Package storage opens object storage from URLs and owns the layout of a
-// job's output (DESIGN section 5). Keys are built here and nowhere else.
+// Package storage opens object storage from URLs, names the objects of a
+// job's output (layout.go; docs/design.md, "Storage layout"), and reads and
+// writes them: job.json, Parquet files, partial moments.
 //
 // # URLs
 //

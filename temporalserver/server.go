@@ -65,7 +65,7 @@ func Start(opts Options) (*Server, error) {
 		PluginName:   sqliteplugin.PluginName,
 		DatabaseName: opts.DatabaseFile,
 		// No leading underscore: with one the pragmas are ignored and the
-		// server runs 8x slower (DESIGN section 7).
+		// server runs 8x slower (docs/design.md, "Measured facts").
 		ConnectAttributes: map[string]string{"mode": "rwc", "journal_mode": "wal", "synchronous": "normal"},
 	}
 	if opts.DatabaseFile == "" {

@@ -14,10 +14,9 @@ import (
 
 	_ "gocloud.dev/blob/fileblob"
 
-	"github.com/vogscore/vog/activities"
-	"github.com/vogscore/vog/dataset"
 	"github.com/vogscore/vog/engine/linear"
 	"github.com/vogscore/vog/internal/testjob"
+	"github.com/vogscore/vog/job"
 	"github.com/vogscore/vog/temporalserver"
 	"github.com/vogscore/vog/worker"
 	"github.com/vogscore/vog/workflows"
@@ -52,18 +51,18 @@ func TestJobOnEmbeddedServer(t *testing.T) {
 	if _, err := testjob.WriteCheckpoints(filepath.Join(dir, "ckpt"), testjob.Linear(3, 2, 3, 3)); err != nil {
 		t.Fatal(err)
 	}
-	spec := activities.JobSpec{
-		Dataset:     dataset.Spec{Format: "idx", URL: prefix},
+	spec := job.Spec{
+		Dataset:     job.Dataset{Format: "idx", URL: prefix},
 		Checkpoints: []string{filepath.Join(dir, "ckpt")},
 		ShardSize:   10,
 		Out:         filepath.Join(dir, "out"),
 	}
-	run, err := c.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: "vog-test", TaskQueue: workflows.ReduceQueue},
-		workflows.ScoreJob, workflows.JobInput{Spec: spec, MaxInFlight: 2, ShardsPerWrite: 2})
+	run, err := c.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: "vog-test", TaskQueue: job.ReduceQueue},
+		workflows.ScoreJob, job.Request{Spec: spec, MaxInFlight: 2, ShardsPerWrite: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res workflows.JobResult
+	var res job.Result
 	if err := run.Get(t.Context(), &res); err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +86,7 @@ func TestJobOnEmbeddedServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	var again workflows.JobResult
+	var again job.Result
 	if err := c.GetWorkflow(t.Context(), "vog-test", "").Get(t.Context(), &again); err != nil {
 		t.Fatal(err)
 	}

@@ -9,11 +9,14 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/vogscore/vog/activities"
 	"github.com/vogscore/vog/engine"
 	"github.com/vogscore/vog/engine/torch"
+	"github.com/vogscore/vog/job"
 	"github.com/vogscore/vog/workflows"
 )
 
@@ -80,6 +83,8 @@ func Start(c client.Client, cfg Config) (*Workers, error) {
 		return nil, err
 	}
 	acts := &activities.Activities{Loader: cfg.Loader}
+	// Every activity's errors are classified in one place.
+	interceptors := []interceptor.WorkerInterceptor{&activities.Interceptor{}}
 	w := &Workers{}
 	if cfg.serves(QueueGradient) {
 		loaders, err := engines(cfg)
@@ -90,9 +95,10 @@ func Start(c client.Client, cfg Config) (*Workers, error) {
 			ga := &activities.Activities{Loader: l}
 			// One shard at a time per device: the engine uses every
 			// thread, and each device has its own worker and models.
-			gw := sdkworker.New(c, workflows.GradientQueue, sdkworker.Options{
+			gw := sdkworker.New(c, job.GradientQueue, sdkworker.Options{
 				MaxConcurrentActivityExecutionSize: 1,
-				BuildID:                            activities.Version, // else the SDK hashes the 200 MB binary
+				BuildID:                            job.Version, // else the SDK hashes the 200 MB binary
+				Interceptors:                       interceptors,
 				// Heartbeats carry progress: send them often enough for a
 				// live rate and ETA, not every batch.
 				MaxHeartbeatThrottleInterval:     5 * time.Second,
@@ -103,9 +109,13 @@ func Start(c client.Client, cfg Config) (*Workers, error) {
 		}
 	}
 	if cfg.serves(QueueReduce) {
-		rw := sdkworker.New(c, workflows.ReduceQueue, sdkworker.Options{MaxConcurrentActivityExecutionSize: runtime.NumCPU(), BuildID: activities.Version})
-		rw.RegisterWorkflow(workflows.ScoreJob)
-		rw.RegisterWorkflow(workflows.ScoreShards)
+		rw := sdkworker.New(c, job.ReduceQueue, sdkworker.Options{
+			MaxConcurrentActivityExecutionSize: runtime.NumCPU(),
+			BuildID:                            job.Version,
+			Interceptors:                       interceptors,
+		})
+		rw.RegisterWorkflowWithOptions(workflows.ScoreJob, workflow.RegisterOptions{Name: job.ScoreJobWorkflow})
+		rw.RegisterWorkflowWithOptions(workflows.ScoreShards, workflow.RegisterOptions{Name: job.ScoreShardsWorkflow})
 		rw.RegisterActivity(acts)
 		w.ws = append(w.ws, rw)
 	}
@@ -143,7 +153,7 @@ func engines(cfg Config) ([]engine.Loader, error) {
 }
 
 // CheckEngines opens the engine on each of cfg's devices and checks that
-// each computes in precision (a job's; "" is float32), so that a missing
+// each computes in precision (one of engine.Precisions), so that a missing
 // library or device, or a precision it lacks, is reported before anything
 // starts.
 func CheckEngines(cfg Config, precision string) error {
@@ -151,7 +161,7 @@ func CheckEngines(cfg Config, precision string) error {
 		return err
 	}
 	loaders, err := engines(cfg)
-	if err != nil || precision == "" {
+	if err != nil || precision == engine.Precisions[0] {
 		return err
 	}
 	for _, l := range loaders {

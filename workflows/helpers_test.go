@@ -3,11 +3,11 @@ package workflows_test
 import (
 	"testing"
 
-	"github.com/vogscore/vog/dataset"
+	"github.com/vogscore/vog/job"
 	"github.com/vogscore/vog/storage"
 )
 
-func datasetSpec(prefix string) dataset.Spec { return dataset.Spec{Format: "idx", URL: prefix} }
+func datasetSpec(prefix string) job.Dataset { return job.Dataset{Format: "idx", URL: prefix} }
 
 func mustParse(t *testing.T, raw string) storage.Location {
 	t.Helper()

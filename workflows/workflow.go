@@ -14,109 +14,32 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/vogscore/vog/activities"
-	"github.com/vogscore/vog/storage"
+	"github.com/vogscore/vog/job"
 )
-
-// Task queues. Gradient workers hold the models and run one map activity per
-// device at a time; reduce workers plan and merge on CPUs.
-const (
-	GradientQueue = "vog-gradient"
-	ReduceQueue   = "vog-reduce"
-)
-
-// ProgressQuery is the query that returns a job's Progress.
-const ProgressQuery = "progress"
-
-// JobInput starts a job.
-type JobInput struct {
-	Spec activities.JobSpec
-	// MaxInFlight bounds the shard activities scheduled at once; 0 means
-	// DefaultMaxInFlight.
-	MaxInFlight int
-	// ShardsPerWrite is the number of shards each write activity
-	// normalises; 0 means DefaultShardsPerWrite.
-	ShardsPerWrite int
-	// ShardsPerChild is the number of shards each ScoreShards child
-	// workflow runs; 0 means DefaultShardsPerChild.
-	ShardsPerChild int
-	// HeartbeatTimeout is how long a shard's worker may stay silent before
-	// the shard moves to another worker; 0 means DefaultHeartbeatTimeout.
-	// Shards heartbeat after every checkpoint of every batch.
-	HeartbeatTimeout time.Duration
-}
-
-// Defaults for JobInput's zero fields.
-const (
-	DefaultMaxInFlight      = 256
-	DefaultShardsPerWrite   = 64
-	DefaultHeartbeatTimeout = time.Minute
-	// About 6 history events per shard keep a child of 1000 shards well
-	// under Temporal's 10,240-event warning.
-	DefaultShardsPerChild = 1000
-	// maxChildren children run at once, so that one finishing leaves no gap.
-	maxChildren = 2
-)
-
-// ShardFailure is a shard that failed after its retries.
-type ShardFailure struct {
-	Shard int
-	Error string
-}
-
-// JobResult reports a finished job. A job with Failed shards is partial: it
-// has no result files; running it again computes only the failed shards.
-type JobResult struct {
-	Ref      activities.JobRef
-	Examples int64
-	Shards   int
-	// Reused counts shards whose outputs existed before this run.
-	Reused int
-	// Failed lists the shards that failed, in shard order.
-	Failed  []ShardFailure
-	Rows    int64
-	Parts   int
-	Hardest []storage.ScoreRow
-	// Seconds spent planning, scoring shards, and reducing (merging,
-	// normalising, writing, sealing), by the workflow's clock.
-	PlanSeconds, ScoreSeconds, ReduceSeconds float64
-}
-
-// Progress is what ProgressQuery returns.
-type Progress struct {
-	Stage         string
-	Examples      int64
-	ExamplesDone  int64
-	Shards        int
-	ShardsDone    int
-	ShardsFailed  int
-	ShardsRunning int
-	// Failed lists the shards that have failed so far, and why.
-	Failed []ShardFailure
-}
 
 // ScoreJob runs a job to its end.
-func ScoreJob(ctx workflow.Context, in JobInput) (JobResult, error) {
+func ScoreJob(ctx workflow.Context, in job.Request) (job.Result, error) {
 	var a *activities.Activities
-	p := Progress{Stage: "planning"}
-	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (Progress, error) { return p, nil }); err != nil {
-		return JobResult{}, err
+	p := job.Progress{Stage: job.StagePlanning}
+	if err := workflow.SetQueryHandler(ctx, job.ProgressQuery, func() (job.Progress, error) { return p, nil }); err != nil {
+		return job.Result{}, err
 	}
 	maxInFlight := in.MaxInFlight
 	if maxInFlight <= 0 {
-		maxInFlight = DefaultMaxInFlight
+		maxInFlight = job.DefaultMaxInFlight
 	}
 	perWrite := in.ShardsPerWrite
 	if perWrite <= 0 {
-		perWrite = DefaultShardsPerWrite
+		perWrite = job.DefaultShardsPerWrite
 	}
 
 	t0 := workflow.Now(ctx)
-	var plan activities.PlanResult
-	if err := workflow.ExecuteActivity(reduceOptions(ctx), a.Plan, activities.PlanInput{Spec: in.Spec}).Get(ctx, &plan); err != nil {
-		return JobResult{}, err
+	var plan job.PlanResult
+	if err := workflow.ExecuteActivity(reduceOptions(ctx), a.Plan, job.PlanInput{Spec: in.Spec}).Get(ctx, &plan); err != nil {
+		return job.Result{}, err
 	}
-	res := JobResult{Ref: plan.Ref, Examples: plan.Examples, Shards: plan.Shards}
-	p.Stage, p.Examples, p.Shards = "scoring", plan.Examples, plan.Shards
+	res := job.Result{Ref: plan.Ref, Examples: plan.Examples, Shards: plan.Shards}
+	p.Stage, p.Examples, p.Shards = job.StageScoring, plan.Examples, plan.Shards
 	t1 := workflow.Now(ctx)
 	res.PlanSeconds = t1.Sub(t0).Seconds()
 
@@ -124,14 +47,14 @@ func ScoreJob(ctx workflow.Context, in JobInput) (JobResult, error) {
 	// so that no history nears Temporal's limits whatever the job's size.
 	perChild := in.ShardsPerChild
 	if perChild <= 0 {
-		perChild = DefaultShardsPerChild
+		perChild = job.DefaultShardsPerChild
 	}
 	children := (plan.Shards + perChild - 1) / perChild
 	parentID := workflow.GetInfo(ctx).WorkflowExecution.ID
-	err := slidingWindow(ctx, children, maxChildren, func(c int) workflow.Future {
+	err := slidingWindow(ctx, children, job.MaxChildren, func(c int) workflow.Future {
 		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 			WorkflowID: fmt.Sprintf("%s/shards-%05d", parentID, c),
-			TaskQueue:  ReduceQueue,
+			TaskQueue:  job.ReduceQueue,
 		})
 		return workflow.ExecuteChildWorkflow(cctx, ScoreShards, ShardsInput{
 			Ref: plan.Ref, First: c * perChild, Last: min((c+1)*perChild, plan.Shards),
@@ -157,48 +80,48 @@ func ScoreJob(ctx workflow.Context, in JobInput) (JobResult, error) {
 	res.ScoreSeconds = t2.Sub(t1).Seconds()
 	if len(res.Failed) > 0 {
 		sort.Slice(res.Failed, func(a, b int) bool { return res.Failed[a].Shard < res.Failed[b].Shard })
-		p.Stage = "partial"
+		p.Stage = job.StagePartial
 		return res, nil
 	}
 
-	p.Stage = "merging classes"
+	p.Stage = job.StageMerging
 	rctx := reduceOptions(ctx)
-	if err := workflow.ExecuteActivity(rctx, a.MergeClasses, activities.MergeInput{Ref: plan.Ref}).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(rctx, a.MergeClasses, job.MergeInput{Ref: plan.Ref}).Get(ctx, nil); err != nil {
 		return res, err
 	}
 
-	p.Stage = "writing"
+	p.Stage = job.StageWriting
 	writes := (plan.Shards + perWrite - 1) / perWrite
 	err = slidingWindow(ctx, writes, maxInFlight, func(i int) workflow.Future {
-		in := activities.WriteInput{Ref: plan.Ref, First: i * perWrite, Last: min((i+1)*perWrite, plan.Shards)}
+		in := job.WriteInput{Ref: plan.Ref, First: i * perWrite, Last: min((i+1)*perWrite, plan.Shards)}
 		return workflow.ExecuteActivity(rctx, a.WriteScores, in)
 	}, func(i int, f workflow.Future) error {
-		var r activities.WriteResult
+		var r job.WriteResult
 		if err := f.Get(ctx, &r); err != nil {
 			return err
 		}
 		res.Rows += r.Rows
-		res.Hardest = activities.Hardest(append(res.Hardest, r.Hardest...), activities.HardestCount)
+		res.Hardest = job.Hardest(append(res.Hardest, r.Hardest...), job.HardestCount)
 		return nil
 	})
 	if err != nil {
 		return res, err
 	}
 
-	p.Stage = "sealing"
-	var fin activities.FinishResult
-	if err := workflow.ExecuteActivity(rctx, a.Finish, activities.FinishInput{Ref: plan.Ref, Rows: res.Rows}).Get(ctx, &fin); err != nil {
+	p.Stage = job.StageSealing
+	var fin job.FinishResult
+	if err := workflow.ExecuteActivity(rctx, a.Finish, job.FinishInput{Ref: plan.Ref, Rows: res.Rows}).Get(ctx, &fin); err != nil {
 		return res, err
 	}
 	res.Parts = len(fin.Parts)
 	res.ReduceSeconds = workflow.Now(ctx).Sub(t2).Seconds()
-	p.Stage = "done"
+	p.Stage = job.StageDone
 	return res, nil
 }
 
 // ShardsInput asks a ScoreShards child to score shards [First, Last).
 type ShardsInput struct {
-	Ref              activities.JobRef
+	Ref              job.Ref
 	First, Last      int
 	MaxInFlight      int
 	HeartbeatTimeout time.Duration
@@ -212,7 +135,7 @@ type ShardsResult struct {
 	Done     int
 	Reused   int
 	Examples int64
-	Failed   []ShardFailure
+	Failed   []job.ShardFailure
 }
 
 // ScoreShards scores a range of a job's shards through a sliding window of
@@ -221,8 +144,8 @@ type ShardsResult struct {
 func ScoreShards(ctx workflow.Context, in ShardsInput) (ShardsResult, error) {
 	var a *activities.Activities
 	var res ShardsResult
-	p := Progress{Stage: "scoring", Shards: in.Last - in.First}
-	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (Progress, error) { return p, nil }); err != nil {
+	p := job.Progress{Stage: job.StageScoring, Shards: in.Last - in.First}
+	if err := workflow.SetQueryHandler(ctx, job.ProgressQuery, func() (job.Progress, error) { return p, nil }); err != nil {
 		return res, err
 	}
 	gctx := gradientOptions(ctx, in.HeartbeatTimeout)
@@ -235,14 +158,14 @@ func ScoreShards(ctx workflow.Context, in ShardsInput) (ShardsResult, error) {
 		// go on, and the job ends partial.
 		if !failed[shard] {
 			failed[shard] = true
-			res.Failed = append(res.Failed, ShardFailure{Shard: shard, Error: message(err)})
+			res.Failed = append(res.Failed, job.ShardFailure{Shard: shard, Error: message(err)})
 			p.Failed = res.Failed
 			p.ShardsFailed++
 		}
 		return nil
 	}
 	finished := func(f workflow.Future, shard int) error {
-		var r activities.ShardResult
+		var r job.ShardResult
 		if err := f.Get(ctx, &r); err != nil {
 			return fail(shard, err)
 		}
@@ -259,7 +182,7 @@ func ScoreShards(ctx workflow.Context, in ShardsInput) (ShardsResult, error) {
 	if in.Groups <= 1 {
 		err := slidingWindow(ctx, n, max(in.MaxInFlight, 1), func(i int) workflow.Future {
 			p.ShardsRunning++
-			return workflow.ExecuteActivity(gctx, a.ScoreShard, activities.ShardInput{Ref: in.Ref, Shard: in.First + i})
+			return workflow.ExecuteActivity(gctx, a.ScoreShard, job.ShardInput{Ref: in.Ref, Shard: in.First + i})
 		}, func(i int, f workflow.Future) error {
 			p.ShardsRunning--
 			return finished(f, in.First+i)
@@ -271,7 +194,7 @@ func ScoreShards(ctx workflow.Context, in ShardsInput) (ShardsResult, error) {
 	// whose groups all succeeded.
 	err := slidingWindow(ctx, n*in.Groups, max(in.MaxInFlight, 1), func(u int) workflow.Future {
 		p.ShardsRunning++
-		gi := activities.GroupInput{Ref: in.Ref, Shard: in.First + u/in.Groups, Group: u % in.Groups}
+		gi := job.GroupInput{Ref: in.Ref, Shard: in.First + u/in.Groups, Group: u % in.Groups}
 		return workflow.ExecuteActivity(gctx, a.ScoreGroup, gi)
 	}, func(u int, f workflow.Future) error {
 		p.ShardsRunning--
@@ -291,7 +214,7 @@ func ScoreShards(ctx workflow.Context, in ShardsInput) (ShardsResult, error) {
 	}
 	rctx := reduceOptions(ctx)
 	err = slidingWindow(ctx, len(todo), max(in.MaxInFlight, 1), func(j int) workflow.Future {
-		return workflow.ExecuteActivity(rctx, a.ReduceShard, activities.ShardInput{Ref: in.Ref, Shard: todo[j]})
+		return workflow.ExecuteActivity(rctx, a.ReduceShard, job.ShardInput{Ref: in.Ref, Shard: todo[j]})
 	}, func(j int, f workflow.Future) error {
 		return finished(f, todo[j])
 	})
@@ -329,7 +252,7 @@ func slidingWindow(ctx workflow.Context, n, max int, start func(int) workflow.Fu
 // jobLevel reports whether err fails the whole job rather than one shard.
 func jobLevel(err error) bool {
 	var app *temporal.ApplicationError
-	return errors.As(err, &app) && app.Type() == activities.BadInputType
+	return errors.As(err, &app) && app.Type() == job.BadInputType
 }
 
 // message returns the activity's own error message.
@@ -351,16 +274,16 @@ func retryPolicy() *temporal.RetryPolicy {
 		BackoffCoefficient:     2,
 		MaximumInterval:        time.Minute,
 		MaximumAttempts:        5,
-		NonRetryableErrorTypes: []string{activities.BadInputType, activities.BadDataType},
+		NonRetryableErrorTypes: []string{job.BadInputType, job.BadDataType},
 	}
 }
 
 func gradientOptions(ctx workflow.Context, heartbeat time.Duration) workflow.Context {
 	if heartbeat <= 0 {
-		heartbeat = DefaultHeartbeatTimeout
+		heartbeat = job.DefaultHeartbeatTimeout
 	}
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue:           GradientQueue,
+		TaskQueue:           job.GradientQueue,
 		StartToCloseTimeout: 12 * time.Hour,
 		// A worker silent this long is dead; its shard moves to another.
 		HeartbeatTimeout: heartbeat,
@@ -370,7 +293,7 @@ func gradientOptions(ctx workflow.Context, heartbeat time.Duration) workflow.Con
 
 func reduceOptions(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue:           ReduceQueue,
+		TaskQueue:           job.ReduceQueue,
 		StartToCloseTimeout: 2 * time.Hour,
 		HeartbeatTimeout:    2 * time.Minute,
 		RetryPolicy:         retryPolicy(),

@@ -15,14 +15,17 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/interceptor"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
 
 	_ "gocloud.dev/blob/fileblob"
 
 	"github.com/vogscore/vog/activities"
 	"github.com/vogscore/vog/engine/linear"
 	"github.com/vogscore/vog/internal/testjob"
+	"github.com/vogscore/vog/job"
 	"github.com/vogscore/vog/storage"
 	"github.com/vogscore/vog/workflows"
 )
@@ -52,8 +55,8 @@ func newFixture(t *testing.T, k int) fixture {
 	return fixture{dataset: prefix, ckptDir: filepath.Join(dir, "ckpt"), checkpoints: cs}
 }
 
-func (f fixture) spec(out string, shardSize int) activities.JobSpec {
-	return activities.JobSpec{
+func (f fixture) spec(out string, shardSize int) job.Spec {
+	return job.Spec{
 		Dataset:     datasetSpec(f.dataset),
 		Checkpoints: []string{f.ckptDir},
 		ShardSize:   shardSize,
@@ -62,29 +65,30 @@ func (f fixture) spec(out string, shardSize int) activities.JobSpec {
 	}
 }
 
-type shardFunc = func(context.Context, activities.ShardInput) (activities.ShardResult, error)
+type shardFunc = func(context.Context, job.ShardInput) (job.ShardResult, error)
 
 // aroundShards routes every ScoreShard call through f, which may fail it or
 // call the real activity.
-func aroundShards(f func(ctx context.Context, in activities.ShardInput, real shardFunc) (activities.ShardResult, error)) func(*testsuite.TestWorkflowEnvironment, *activities.Activities) {
+func aroundShards(f func(ctx context.Context, in job.ShardInput, real shardFunc) (job.ShardResult, error)) func(*testsuite.TestWorkflowEnvironment, *activities.Activities) {
 	return func(env *testsuite.TestWorkflowEnvironment, a *activities.Activities) {
 		env.OnActivity(a.ScoreShard, mock.Anything, mock.Anything).Return(
-			func(ctx context.Context, in activities.ShardInput) (activities.ShardResult, error) {
+			func(ctx context.Context, in job.ShardInput) (job.ShardResult, error) {
 				return f(ctx, in, a.ScoreShard)
 			})
 	}
 }
 
 // lastProgress is what the progress query answered after the last run.
-var lastProgress workflows.Progress
+var lastProgress job.Progress
 
 // run executes ScoreJob in the SDK's test environment with real activities
 // over local files and the linear engine. setup may inject failures.
-func run(t *testing.T, in workflows.JobInput, setup func(*testsuite.TestWorkflowEnvironment, *activities.Activities)) (workflows.JobResult, error) {
+func run(t *testing.T, in job.Request, setup func(*testsuite.TestWorkflowEnvironment, *activities.Activities)) (job.Result, error) {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	env := s.NewTestWorkflowEnvironment()
+	env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{&activities.Interceptor{}}})
 	a := &activities.Activities{Loader: linear.Loader{}}
 	env.RegisterWorkflow(workflows.ScoreJob)
 	env.RegisterWorkflow(workflows.ScoreShards)
@@ -96,28 +100,28 @@ func run(t *testing.T, in workflows.JobInput, setup func(*testsuite.TestWorkflow
 	if !env.IsWorkflowCompleted() {
 		t.Fatal("workflow did not complete")
 	}
-	var res workflows.JobResult
+	var res job.Result
 	err := env.GetWorkflowError()
 	if err == nil {
 		err = env.GetWorkflowResult(&res)
 	}
-	lastProgress = workflows.Progress{}
-	if v, qerr := env.QueryWorkflow(workflows.ProgressQuery); qerr == nil {
+	lastProgress = job.Progress{}
+	if v, qerr := env.QueryWorkflow(job.ProgressQuery); qerr == nil {
 		v.Get(&lastProgress)
 	}
 	return res, err
 }
 
-func readScores(t *testing.T, out string, shards int) []storage.ScoreRow {
+func readScores(t *testing.T, out string, shards int) []job.ScoreRow {
 	t.Helper()
 	b, err := storage.OpenPrefix(t.Context(), mustParse(t, out))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	var rows []storage.ScoreRow
+	var rows []job.ScoreRow
 	for i := range shards {
-		part, err := storage.ReadParquet[storage.ScoreRow](t.Context(), b, storage.PartKey(i), 0, -1)
+		part, err := storage.ReadParquet[job.ScoreRow](t.Context(), b, storage.PartKey(i), 0, -1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -129,7 +133,7 @@ func readScores(t *testing.T, out string, shards int) []storage.ScoreRow {
 func TestScoreJobClosedForm(t *testing.T) {
 	f := newFixture(t, 4)
 	out := t.TempDir()
-	res, err := run(t, workflows.JobInput{Spec: f.spec(out, 7)}, nil)
+	res, err := run(t, job.Request{Spec: f.spec(out, 7)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,8 +151,8 @@ func TestScoreJobClosedForm(t *testing.T) {
 			t.Fatalf("row %d: vog_norm %g, want 0 for a class of equal scores", i, r.VoGNorm)
 		}
 	}
-	if len(res.Hardest) != activities.HardestCount {
-		t.Fatalf("%d hardest examples, want %d", len(res.Hardest), activities.HardestCount)
+	if len(res.Hardest) != job.HardestCount {
+		t.Fatalf("%d hardest examples, want %d", len(res.Hardest), job.HardestCount)
 	}
 }
 
@@ -156,12 +160,12 @@ func TestScoreJobClosedForm(t *testing.T) {
 // checks that the rows are identical, bit for bit.
 func TestSameRowsWhateverTheSharding(t *testing.T) {
 	f := newFixture(t, 11) // epoch_10 and epoch_11 test natural order
-	var first []storage.ScoreRow
+	var first []job.ScoreRow
 	for _, size := range []int{50, 7, 13, 1} {
 		out := t.TempDir()
 		spec := f.spec(out, size)
-		spec.Label = activities.LabelPredicted
-		res, err := run(t, workflows.JobInput{Spec: spec, MaxInFlight: 3, ShardsPerWrite: 4, ShardsPerChild: 7}, nil)
+		spec.Label = job.LabelPredicted
+		res, err := run(t, job.Request{Spec: spec, MaxInFlight: 3, ShardsPerWrite: 4, ShardsPerChild: 7}, nil)
 		if err != nil {
 			t.Fatalf("shard size %d: %v", size, err)
 		}
@@ -179,7 +183,7 @@ func TestSameRowsWhateverTheSharding(t *testing.T) {
 
 // checkPredicted checks that --label predicted targets the class the last
 // checkpoint (epoch_11, not epoch_9) predicts.
-func checkPredicted(t *testing.T, f fixture, rows []storage.ScoreRow) {
+func checkPredicted(t *testing.T, f fixture, rows []job.ScoreRow) {
 	images, _ := testjob.Dataset(examples, h, w, classes)
 	last := f.checkpoints[len(f.checkpoints)-1]
 	for i, r := range rows {
@@ -204,7 +208,7 @@ func checkPredicted(t *testing.T, f fixture, rows []storage.ScoreRow) {
 func TestShardRetry(t *testing.T) {
 	f := newFixture(t, 4)
 	clean := t.TempDir()
-	res, err := run(t, workflows.JobInput{Spec: f.spec(clean, 10)}, nil)
+	res, err := run(t, job.Request{Spec: f.spec(clean, 10)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,9 +216,9 @@ func TestShardRetry(t *testing.T) {
 
 	out := t.TempDir()
 	var calls atomic.Int32
-	res, err = run(t, workflows.JobInput{Spec: f.spec(out, 10)}, aroundShards(func(ctx context.Context, in activities.ShardInput, real shardFunc) (activities.ShardResult, error) {
+	res, err = run(t, job.Request{Spec: f.spec(out, 10)}, aroundShards(func(ctx context.Context, in job.ShardInput, real shardFunc) (job.ShardResult, error) {
 		if in.Shard == 2 && calls.Add(1) == 1 {
-			return activities.ShardResult{}, errors.New("worker lost")
+			return job.ShardResult{}, errors.New("worker lost")
 		}
 		return real(ctx, in)
 	}))
@@ -244,9 +248,9 @@ func TestBadLabelFailsTheShard(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := t.TempDir()
-	spec := activities.JobSpec{Dataset: datasetSpec(prefix), Checkpoints: []string{filepath.Join(dir, "ckpt")}, ShardSize: 5, Out: out}
+	spec := job.Spec{Dataset: datasetSpec(prefix), Checkpoints: []string{filepath.Join(dir, "ckpt")}, ShardSize: 5, Out: out}
 	var attempts atomic.Int32
-	res, err := run(t, workflows.JobInput{Spec: spec, MaxInFlight: 1}, aroundShards(func(ctx context.Context, in activities.ShardInput, real shardFunc) (activities.ShardResult, error) {
+	res, err := run(t, job.Request{Spec: spec, MaxInFlight: 1}, aroundShards(func(ctx context.Context, in job.ShardInput, real shardFunc) (job.ShardResult, error) {
 		if in.Shard == 2 {
 			attempts.Add(1)
 		}
@@ -278,7 +282,7 @@ func TestBadLabelFailsTheShard(t *testing.T) {
 func TestPartialThenResume(t *testing.T) {
 	f := newFixture(t, 4)
 	clean := t.TempDir()
-	res, err := run(t, workflows.JobInput{Spec: f.spec(clean, 10)}, nil)
+	res, err := run(t, job.Request{Spec: f.spec(clean, 10)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,10 +290,10 @@ func TestPartialThenResume(t *testing.T) {
 
 	out := t.TempDir()
 	var attempts atomic.Int32
-	res, err = run(t, workflows.JobInput{Spec: f.spec(out, 10)}, aroundShards(func(ctx context.Context, in activities.ShardInput, real shardFunc) (activities.ShardResult, error) {
+	res, err = run(t, job.Request{Spec: f.spec(out, 10)}, aroundShards(func(ctx context.Context, in job.ShardInput, real shardFunc) (job.ShardResult, error) {
 		if in.Shard == 3 {
 			attempts.Add(1)
-			return activities.ShardResult{}, errors.New("GPU fell off the bus")
+			return job.ShardResult{}, errors.New("GPU fell off the bus")
 		}
 		return real(ctx, in)
 	}))
@@ -303,7 +307,7 @@ func TestPartialThenResume(t *testing.T) {
 		t.Fatalf("failing shard tried %d times, want 5", attempts.Load())
 	}
 	var computed []int
-	res, err = run(t, workflows.JobInput{Spec: f.spec(out, 10)}, aroundShards(func(ctx context.Context, in activities.ShardInput, real shardFunc) (activities.ShardResult, error) {
+	res, err = run(t, job.Request{Spec: f.spec(out, 10)}, aroundShards(func(ctx context.Context, in job.ShardInput, real shardFunc) (job.ShardResult, error) {
 		r, err := real(ctx, in)
 		if !r.Reused {
 			computed = append(computed, in.Shard)
@@ -326,13 +330,13 @@ func TestPartialThenResume(t *testing.T) {
 func TestOutHoldsAnotherJob(t *testing.T) {
 	f := newFixture(t, 4)
 	out := t.TempDir()
-	if _, err := run(t, workflows.JobInput{Spec: f.spec(out, 10)}, nil); err != nil {
+	if _, err := run(t, job.Request{Spec: f.spec(out, 10)}, nil); err != nil {
 		t.Fatal(err)
 	}
 	before := readScores(t, out, 5)
 	spec := f.spec(out, 10)
-	spec.Label = activities.LabelPredicted
-	_, err := run(t, workflows.JobInput{Spec: spec}, nil)
+	spec.Label = job.LabelPredicted
+	_, err := run(t, job.Request{Spec: spec}, nil)
 	if err == nil || !strings.Contains(err.Error(), "holds a different job") {
 		t.Fatalf("got %v, want a refusal", err)
 	}
@@ -340,7 +344,7 @@ func TestOutHoldsAnotherJob(t *testing.T) {
 		t.Fatal("the refused job changed the earlier results")
 	}
 	// The same job again reuses every shard.
-	res, err := run(t, workflows.JobInput{Spec: f.spec(out, 10)}, nil)
+	res, err := run(t, job.Request{Spec: f.spec(out, 10)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,7 +356,7 @@ func TestOutHoldsAnotherJob(t *testing.T) {
 // closeRows checks rows against a single-pass run's: the same examples,
 // classes and predictions, and VoG within 1e-5 relative (partial moments
 // are stored as float32).
-func closeRows(t *testing.T, got, want []storage.ScoreRow) {
+func closeRows(t *testing.T, got, want []job.ScoreRow) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("%d rows, want %d", len(got), len(want))
@@ -370,11 +374,11 @@ func closeRows(t *testing.T, got, want []storage.ScoreRow) {
 // partial moments: the rows equal a single pass's, in both label modes.
 func TestCheckpointGroups(t *testing.T) {
 	f := newFixture(t, 5)
-	for _, label := range []string{activities.LabelTrue, activities.LabelPredicted} {
+	for _, label := range []string{job.LabelTrue, job.LabelPredicted} {
 		single := t.TempDir()
 		spec := f.spec(single, 10)
 		spec.Label = label
-		res, err := run(t, workflows.JobInput{Spec: spec}, nil)
+		res, err := run(t, job.Request{Spec: spec}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -382,7 +386,7 @@ func TestCheckpointGroups(t *testing.T) {
 
 		grouped := t.TempDir()
 		spec.Out, spec.CheckpointGroup = grouped, 2
-		res, err = run(t, workflows.JobInput{Spec: spec, MaxInFlight: 4}, nil)
+		res, err = run(t, job.Request{Spec: spec, MaxInFlight: 4}, nil)
 		if err != nil || len(res.Failed) > 0 {
 			t.Fatalf("%v %+v", err, res.Failed)
 		}
@@ -401,7 +405,7 @@ func TestCheckpointGroups(t *testing.T) {
 func TestCorruptPartialMoments(t *testing.T) {
 	f := newFixture(t, 5)
 	single := t.TempDir()
-	res, err := run(t, workflows.JobInput{Spec: f.spec(single, 10)}, nil)
+	res, err := run(t, job.Request{Spec: f.spec(single, 10)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -411,9 +415,9 @@ func TestCorruptPartialMoments(t *testing.T) {
 	spec := f.spec(out, 10)
 	spec.CheckpointGroup = 2
 	key := filepath.Join(out, storage.ShardGroupKey(1, 2))
-	res, err = run(t, workflows.JobInput{Spec: spec}, func(env *testsuite.TestWorkflowEnvironment, a *activities.Activities) {
+	res, err = run(t, job.Request{Spec: spec}, func(env *testsuite.TestWorkflowEnvironment, a *activities.Activities) {
 		env.OnActivity(a.ScoreGroup, mock.Anything, mock.Anything).Return(
-			func(ctx context.Context, in activities.GroupInput) (activities.ShardResult, error) {
+			func(ctx context.Context, in job.GroupInput) (job.ShardResult, error) {
 				r, err := a.ScoreGroup(ctx, in)
 				if in.Shard == 1 && in.Group == 2 {
 					data, _ := os.ReadFile(key)
@@ -433,9 +437,9 @@ func TestCorruptPartialMoments(t *testing.T) {
 		t.Fatalf("the corrupt file was not removed: %v", err)
 	}
 	var recomputed []string
-	res, err = run(t, workflows.JobInput{Spec: spec}, func(env *testsuite.TestWorkflowEnvironment, a *activities.Activities) {
+	res, err = run(t, job.Request{Spec: spec}, func(env *testsuite.TestWorkflowEnvironment, a *activities.Activities) {
 		env.OnActivity(a.ScoreGroup, mock.Anything, mock.Anything).Return(
-			func(ctx context.Context, in activities.GroupInput) (activities.ShardResult, error) {
+			func(ctx context.Context, in job.GroupInput) (job.ShardResult, error) {
 				r, err := a.ScoreGroup(ctx, in)
 				if !r.Reused {
 					recomputed = append(recomputed, fmt.Sprintf("%d/%d", in.Shard, in.Group))

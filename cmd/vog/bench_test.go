@@ -16,7 +16,7 @@ import (
 // BenchmarkJobVsEngine compares the examples/s of a whole vog run (embedded
 // Temporal server, planning, decoding, moments, Parquet) with the bare
 // engine's on the same checkpoints, data, batch and threads, in interleaved
-// rounds. Target: at least 0.9 (DESIGN section 8). The job's fixed costs
+// rounds. Target: at least 0.9 (docs/design.md, "Measured facts"). The job's fixed costs
 // (process and server start, planning: about a second) weigh on small data:
 // VOG_BENCH_SPLIT=train scores the 60,000 training images instead of the
 // 10,000 test images; VOG_BENCH_ROUNDS sets the rounds (default 3).

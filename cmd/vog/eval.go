@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/csv"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -13,37 +11,38 @@ import (
 	"text/tabwriter"
 
 	"github.com/vogscore/vog/evaluate"
+	"github.com/vogscore/vog/job"
 	"github.com/vogscore/vog/storage"
 )
 
 // scoreColumns are the result's score columns that eval ranks by.
 var scoreColumns = []struct {
 	name string
-	get  func(storage.ScoreRow) float64
+	get  func(job.ScoreRow) float64
 }{
-	{"vog", func(r storage.ScoreRow) float64 { return r.VoG }},
-	{"vog_norm", func(r storage.ScoreRow) float64 { return r.VoGNorm }},
-	{"loss", func(r storage.ScoreRow) float64 { return r.Loss }},
-	{"conf_mean", func(r storage.ScoreRow) float64 { return r.ConfMean }},
-	{"conf_std", func(r storage.ScoreRow) float64 { return r.ConfStd }},
-	{"margin_mean", func(r storage.ScoreRow) float64 { return r.MarginMean }},
-	{"el2n", func(r storage.ScoreRow) float64 { return r.EL2N }},
-	{"forgetting", func(r storage.ScoreRow) float64 { return float64(r.Forgetting) }},
-	{"grad_norm", func(r storage.ScoreRow) float64 { return r.GradNorm }},
+	{"vog", func(r job.ScoreRow) float64 { return r.VoG }},
+	{"vog_norm", func(r job.ScoreRow) float64 { return r.VoGNorm }},
+	{"loss", func(r job.ScoreRow) float64 { return r.Loss }},
+	{"conf_mean", func(r job.ScoreRow) float64 { return r.ConfMean }},
+	{"conf_std", func(r job.ScoreRow) float64 { return r.ConfStd }},
+	{"margin_mean", func(r job.ScoreRow) float64 { return r.MarginMean }},
+	{"el2n", func(r job.ScoreRow) float64 { return r.EL2N }},
+	{"forgetting", func(r job.ScoreRow) float64 { return float64(r.Forgetting) }},
+	{"grad_norm", func(r job.ScoreRow) float64 { return r.GradNorm }},
 }
 
 // evalCmd measures how well each score separates the examples a truth file
 // flags (noisy labels, out-of-distribution inputs) from the rest.
 func evalCmd(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("vog eval", flag.ContinueOnError)
+	fs := newFlags("eval", "--out URL --truth URL [--column NAME]")
 	out := fs.String("out", "", "a finished job's output URL or path")
 	truthURL := fs.String("truth", "", "CSV with a header: example_id and a boolean column (1/0, true/false)")
 	column := fs.String("column", "", "the truth file's boolean column (default: its second column)")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *out == "" || *truthURL == "" {
-		return errors.New("usage: vog eval --out URL --truth URL [--column NAME]")
+		return usagef("--out and --truth are both needed")
 	}
 	truth, name, err := readTruth(ctx, *truthURL, *column)
 	if err != nil {
@@ -53,7 +52,7 @@ func evalCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	byWindow := map[string][]storage.ScoreRow{}
+	byWindow := map[string][]job.ScoreRow{}
 	seen := map[string]bool{}
 	for _, r := range rows {
 		if _, ok := truth[r.ExampleID]; ok {

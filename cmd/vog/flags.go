@@ -31,10 +31,31 @@ type temporalFlags struct {
 
 func (t *temporalFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&t.hostPort, "temporal", os.Getenv("TEMPORAL_ADDRESS"), "Temporal frontend host:port (default $TEMPORAL_ADDRESS; empty: run an embedded server)")
-	fs.StringVar(&t.namespace, "namespace", envOr("TEMPORAL_NAMESPACE", temporalserver.Namespace), "Temporal namespace (default $TEMPORAL_NAMESPACE or default)")
+	fs.StringVar(&t.namespace, "namespace", envOr("TEMPORAL_NAMESPACE", temporalserver.Namespace), "Temporal namespace (default $TEMPORAL_NAMESPACE if set)")
 	fs.StringVar(&t.tlsCert, "tls-cert", os.Getenv("TEMPORAL_TLS_CERT"), "client certificate file for mTLS (default $TEMPORAL_TLS_CERT)")
 	fs.StringVar(&t.tlsKey, "tls-key", os.Getenv("TEMPORAL_TLS_KEY"), "client key file for mTLS (default $TEMPORAL_TLS_KEY)")
-	fs.StringVar(&t.apiKey, "api-key", os.Getenv("TEMPORAL_API_KEY"), "API key, e.g. for Temporal Cloud (default $TEMPORAL_API_KEY)")
+	t.apiKey = os.Getenv("TEMPORAL_API_KEY")
+	fs.Var(secret{&t.apiKey}, "api-key", "API key, e.g. for Temporal Cloud (default $TEMPORAL_API_KEY"+setNote("TEMPORAL_API_KEY")+")")
+}
+
+// secret is a flag whose value is never printed: usage texts show only
+// whether it is set.
+type secret struct{ v *string }
+
+func (s secret) String() string { return "" }
+
+func (s secret) Set(v string) error {
+	*s.v = v
+	return nil
+}
+
+// setNote says whether the environment variable key holds a value,
+// without printing it.
+func setNote(key string) string {
+	if os.Getenv(key) != "" {
+		return ", which is set"
+	}
+	return ""
 }
 
 func (t *temporalFlags) dial() (client.Client, error) {

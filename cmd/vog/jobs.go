@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"time"
@@ -16,18 +14,18 @@ import (
 // jobCmd parses the flags of a command about one job, vog status|wait|resume
 // JOB, and dials the server; the caller closes the client.
 func jobCmd(name string, args []string) (client.Client, string, time.Duration, error) {
-	fs := flag.NewFlagSet("vog "+name, flag.ContinueOnError)
+	fs := newFlags(name, "--temporal HOST:PORT [flags] JOB")
 	var tf temporalFlags
 	every := fs.Duration("progress", 5*time.Second, "interval between progress lines")
-	tf.register(fs)
-	if err := fs.Parse(args); err != nil {
+	tf.register(fs.FlagSet)
+	if err := parse(fs, args); err != nil {
 		return nil, "", 0, err
 	}
 	if fs.NArg() != 1 {
-		return nil, "", 0, fmt.Errorf("usage: vog %s [flags] JOB", name)
+		return nil, "", 0, usagef("want one JOB (its id, as vog submit printed it), have %d arguments", fs.NArg())
 	}
 	if tf.hostPort == "" {
-		return nil, "", 0, errors.New("--temporal: missing (or set TEMPORAL_ADDRESS)")
+		return nil, "", 0, usagef("--temporal: missing (or set TEMPORAL_ADDRESS)")
 	}
 	c, err := tf.dial()
 	if err != nil {

@@ -9,6 +9,9 @@
 //	vog resume  run a job again, computing only what is missing
 //	vog eval    AUROC, AUPR and Welch's t-test of each score against a truth file
 //	vog report  one HTML page: hardest and easiest examples, error by VoG decile, histograms
+//
+// vog --help and vog CMD --help print usage on stdout and exit 0; a usage
+// error exits 2 and a failure 1, each with one line on stderr.
 package main
 
 import (
@@ -28,53 +31,51 @@ import (
 const usage = `vog ranks every example of a dataset by Variance of Gradients.
 
 Usage:
-  vog run    --format idx|imagefolder --dataset URL --checkpoints LIST --out URL [flags]
+  vog run    --format FORMAT --dataset URL --checkpoints LIST --out URL [flags]
   vog worker --temporal HOST:PORT [--queue gradient,reduce] [flags]
   vog server [--port 7233] [--state-dir DIR]
   vog submit --temporal HOST:PORT [run flags]     start a job, print its id
   vog status|wait|resume --temporal HOST:PORT JOB
   vog eval --out URL --truth URL [--column NAME]  how well each score separates flagged examples
   vog report --out URL                            write report.html beside the result
+  vog --version                                   vog's version and its engine's libtorch
 
-Run 'vog COMMAND -h' for a command's flags.
+Run 'vog COMMAND --help' for a command's flags.
 `
+
+var commands = map[string]func(context.Context, []string) error{
+	"run":    runCmd,
+	"worker": workerCmd,
+	"server": serverCmd,
+	"submit": submitCmd,
+	"status": statusCmd,
+	"wait":   waitCmd,
+	"resume": resumeCmd,
+	"eval":   evalCmd,
+	"report": reportCmd,
+}
 
 func main() {
 	if len(os.Args) < 2 {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	var err error
-	switch os.Args[1] {
-	case "run":
-		err = runCmd(ctx, os.Args[2:])
-	case "worker":
-		err = workerCmd(ctx, os.Args[2:])
-	case "server":
-		err = serverCmd(ctx, os.Args[2:])
-	case "submit":
-		err = submitCmd(ctx, os.Args[2:])
-	case "status":
-		err = statusCmd(ctx, os.Args[2:])
-	case "wait":
-		err = waitCmd(ctx, os.Args[2:])
-	case "resume":
-		err = resumeCmd(ctx, os.Args[2:])
-	case "eval":
-		err = evalCmd(ctx, os.Args[2:])
-	case "report":
-		err = reportCmd(ctx, os.Args[2:])
-	case "-h", "--help", "help":
+	name := os.Args[1]
+	switch name {
+	case "-h", "-help", "--help", "help":
 		fmt.Print(usage)
 		return
-	default:
-		fmt.Fprintf(os.Stderr, "vog: unknown command %q\n\n%s", os.Args[1], usage)
+	case "-version", "--version", "version":
+		printVersion()
+		return
+	}
+	cmd, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "vog: unknown command %q (see 'vog --help')\n", name)
 		os.Exit(2)
 	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "vog:", err)
-		os.Exit(1)
-	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := cmd(ctx, os.Args[2:])
+	stop()
+	os.Exit(exitCode(name, err))
 }

@@ -27,6 +27,7 @@ import (
 
 	"github.com/vogscore/vog/engine/torch"
 	"github.com/vogscore/vog/evaluate"
+	"github.com/vogscore/vog/job"
 	"github.com/vogscore/vog/storage"
 )
 
@@ -118,7 +119,7 @@ func readReference(t *testing.T) reference {
 }
 
 // readRows reads a job's result with parquet-go.
-func readRows(t *testing.T, out string) []storage.ScoreRow {
+func readRows(t *testing.T, out string) []job.ScoreRow {
 	t.Helper()
 	parts, _ := filepath.Glob(filepath.Join(out, "scores", "part-*.parquet"))
 	b, err := storage.OpenPrefix(t.Context(), mustParse(t, out))
@@ -126,15 +127,15 @@ func readRows(t *testing.T, out string) []storage.ScoreRow {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	var rows []storage.ScoreRow
+	var rows []job.ScoreRow
 	for _, p := range parts {
-		r, err := storage.ReadParquet[storage.ScoreRow](t.Context(), b, "scores/"+filepath.Base(p), 0, -1)
+		r, err := storage.ReadParquet[job.ScoreRow](t.Context(), b, "scores/"+filepath.Base(p), 0, -1)
 		if err != nil {
 			t.Fatal(err)
 		}
 		rows = append(rows, r...)
 	}
-	slices.SortFunc(rows, func(a, b storage.ScoreRow) int { return int(a.Index - b.Index) })
+	slices.SortFunc(rows, func(a, b job.ScoreRow) int { return int(a.Index - b.Index) })
 	return rows
 }
 
@@ -237,7 +238,7 @@ func TestRunWindowsAndScores(t *testing.T) {
 	if seen["all"] != 256 || seen["early"] != 256 || seen["late"] != 256 {
 		t.Fatalf("rows per window %v", seen)
 	}
-	classes, err := storage.ReadParquet[storage.ClassRow](t.Context(), mustOpen(t, out), storage.ClassesKey, 0, -1)
+	classes, err := storage.ReadParquet[job.ClassRow](t.Context(), mustOpen(t, out), storage.ClassesKey, 0, -1)
 	if err != nil || len(classes) != 30 {
 		t.Fatalf("classes.parquet: %d rows, %v; want 10 classes x 3 windows", len(classes), err)
 	}
@@ -254,7 +255,7 @@ func mustOpen(t *testing.T, out string) *blob.Bucket {
 
 // checkWithDuckDB reads the result with DuckDB, a Parquet reader independent
 // of parquet-go, and compares it with what parquet-go read.
-func checkWithDuckDB(t *testing.T, out string, rows []storage.ScoreRow) {
+func checkWithDuckDB(t *testing.T, out string, rows []job.ScoreRow) {
 	t.Helper()
 	dir, _ := filepath.Abs("../../tools/duckdb")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@duckdb", "node-api")); err != nil {

@@ -3,31 +3,29 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"image"
 	"image/color"
 
-	"github.com/vogscore/vog/activities"
 	"github.com/vogscore/vog/dataset"
+	"github.com/vogscore/vog/job"
 	"github.com/vogscore/vog/report"
 	"github.com/vogscore/vog/storage"
 )
 
 // reportCmd writes report.html beside a finished job's result.
 func reportCmd(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("vog report", flag.ContinueOnError)
+	fs := newFlags("report", "--out URL [flags]")
 	out := fs.String("out", "", "a finished job's output URL or path")
 	grid := fs.Int("grid", 25, "examples per image grid")
 	maxClasses := fs.Int("max-classes", 10, "classes that get their own grids")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *out == "" {
-		return errors.New("usage: vog report --out URL")
+		return usagef("--out: missing")
 	}
-	job, err := activities.ReadJob(ctx, *out)
+	j, err := storage.ReadJob(ctx, *out)
 	if err != nil {
 		return err
 	}
@@ -44,28 +42,28 @@ func reportCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	defer b.Close()
-	reader, err := dataset.NewReader(ctx, job.Spec.Dataset, job.Shape)
+	reader, err := dataset.NewReader(ctx, j.Spec.Dataset, j.Shape)
 	if err != nil {
-		return fmt.Errorf("--dataset %s: %w", job.Spec.Dataset.URL, err)
+		return fmt.Errorf("--dataset %s: %w", j.Spec.Dataset.URL, err)
 	}
 	defer reader.Close()
-	x := make([]float32, job.Shape.Len())
+	x := make([]float32, j.Shape.Len())
 	picture := func(index int64) (image.Image, error) {
-		idx, err := storage.ReadParquet[storage.IndexRow](ctx, b, storage.IndexKey, index, 1)
+		idx, err := storage.ReadParquet[job.IndexRow](ctx, b, storage.IndexKey, index, 1)
 		if err != nil || len(idx) != 1 {
 			return nil, fmt.Errorf("example %d: not in the index: %v", index, err)
 		}
 		if err := reader.Read(ctx, idx, x); err != nil {
 			return nil, err
 		}
-		return toImage(x, job.Shape.C, job.Shape.H, job.Shape.W, job.Spec.Dataset.Preprocess), nil
+		return toImage(x, j.Shape.C, j.Shape.H, j.Shape.W, j.Spec.Dataset.Preprocess), nil
 	}
 	var html bytes.Buffer
 	err = report.Write(&html, rows, report.Options{
-		Title:      "VoG report: " + job.Spec.Dataset.URL,
+		Title:      "VoG report: " + j.Spec.Dataset.URL,
 		Grid:       *grid,
 		MaxClasses: *maxClasses,
-		ClassNames: job.Classes,
+		ClassNames: j.Classes,
 		Image:      picture,
 	})
 	if err != nil {
@@ -80,7 +78,7 @@ func reportCmd(ctx context.Context, args []string) error {
 
 // toImage turns a preprocessed example back into a picture: it undoes the
 // per-channel normalisation and clamps to [0, 1].
-func toImage(x []float32, c, h, w int, p dataset.Preprocess) image.Image {
+func toImage(x []float32, c, h, w int, p job.Preprocess) image.Image {
 	px := func(ch, i int) uint8 {
 		v := x[ch*h*w+i]
 		if len(p.Mean) > ch {

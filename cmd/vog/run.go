@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,18 +10,17 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/vogscore/vog/activities"
 	vogclient "github.com/vogscore/vog/client"
+	"github.com/vogscore/vog/job"
 	"github.com/vogscore/vog/storage"
 	"github.com/vogscore/vog/temporalserver"
 	"github.com/vogscore/vog/worker"
-	"github.com/vogscore/vog/workflows"
 )
 
 // jobFlags are the flags that describe a job, shared by run and submit.
 type jobFlags struct {
-	fs          *flag.FlagSet
-	spec        activities.JobSpec
+	fs          *flags
+	spec        job.Spec
 	checkpoints string
 	tf          temporalFlags
 	ef          engineFlags
@@ -32,20 +30,20 @@ type jobFlags struct {
 	heartbeat   time.Duration
 }
 
-func (j *jobFlags) input() workflows.JobInput {
-	return workflows.JobInput{Spec: j.spec, HeartbeatTimeout: j.heartbeat}
+func (j *jobFlags) request() job.Request {
+	return job.Request{Spec: j.spec, HeartbeatTimeout: j.heartbeat}
 }
 
 func parseJob(name string, args []string) (*jobFlags, error) {
-	j := &jobFlags{fs: flag.NewFlagSet("vog "+name, flag.ContinueOnError)}
+	j := &jobFlags{fs: newFlags(name, "--format FORMAT --dataset URL --checkpoints LIST --out URL [flags]")}
 	fs, spec := j.fs, &j.spec
 	fs.StringVar(&spec.Dataset.Format, "format", "", "dataset format: idx, imagefolder, webdataset or parquet")
 	fs.StringVar(&spec.Dataset.URL, "dataset", "", "dataset URL or path (idx: the prefix of -images-idx3-ubyte[.gz]; imagefolder: the folder of class folders; webdataset: the folder of *.tar shards; parquet: the folder of *.parquet files)")
 	fs.StringVar(&j.checkpoints, "checkpoints", "", "comma-separated checkpoint URLs in training order, or one folder of *.pt (natural order)")
 	fs.StringVar(&spec.Out, "out", "", "output URL or path")
-	fs.StringVar(&spec.Label, "label", activities.LabelTrue, "gradient target: true (the label) or predicted (by the last checkpoint)")
-	fs.IntVar(&spec.ShardSize, "shard-size", activities.DefaultShardSize, "examples per shard")
-	fs.IntVar(&spec.BatchSize, "batch-size", activities.DefaultBatchSize, "examples per engine call")
+	fs.StringVar(&spec.Label, "label", job.LabelTrue, "gradient target: true (the label) or predicted (by the last checkpoint)")
+	fs.IntVar(&spec.ShardSize, "shard-size", job.DefaultShardSize, "examples per shard")
+	fs.IntVar(&spec.BatchSize, "batch-size", job.DefaultBatchSize, "examples per engine call")
 	fs.StringVar(&spec.Windows, "windows", "", "windows of checkpoints scored separately, as Python slices: early=0:3,late=-3: (default: all)")
 	fs.IntVar(&spec.CheckpointGroup, "checkpoint-group", 0, "map checkpoints in groups of N, writing per-pixel partial moments that a shard reduce merges (default: all in one pass)")
 	fs.StringVar(&spec.Precision, "precision", "fp32", "engine precision, part of the job: fp32, tf32 (CUDA matmuls and convolutions) or bf16")
@@ -57,21 +55,21 @@ func parseJob(name string, args []string) (*jobFlags, error) {
 	fs.StringVar(&j.stateDir, "state-dir", defaultStateDir(), "embedded server: directory of its SQLite state")
 	fs.DurationVar(&j.every, "progress", 2*time.Second, "interval between progress lines")
 	fs.StringVar(&j.cpuProfile, "cpuprofile", "", "write a CPU profile of this process to `file`")
-	fs.DurationVar(&j.heartbeat, "heartbeat-timeout", workflows.DefaultHeartbeatTimeout, "a shard whose worker is silent this long moves to another worker")
-	j.tf.register(fs)
-	j.ef.register(fs)
-	if err := fs.Parse(args); err != nil {
+	fs.DurationVar(&j.heartbeat, "heartbeat-timeout", job.DefaultHeartbeatTimeout, "a shard whose worker is silent this long moves to another worker")
+	j.tf.register(fs.FlagSet)
+	j.ef.register(fs.FlagSet)
+	if err := parse(fs, args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return nil, usagef("unexpected argument %q", fs.Arg(0))
 	}
 	if j.checkpoints != "" {
 		spec.Checkpoints = strings.Split(j.checkpoints, ",")
 	}
 	j.spec = spec.WithDefaults()
 	if err := j.spec.Validate(); err != nil {
-		return nil, err
+		return nil, usageError{err}
 	}
 	return j, nil
 }
@@ -83,14 +81,14 @@ func submitCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	if j.tf.hostPort == "" {
-		return fmt.Errorf("--temporal: missing (or set TEMPORAL_ADDRESS); vog run works without a server")
+		return usagef("--temporal: missing (or set TEMPORAL_ADDRESS); vog run works without a server")
 	}
 	c, err := j.tf.dial()
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	id, err := vogclient.Submit(ctx, c, j.input())
+	id, err := vogclient.Submit(ctx, c, j.request())
 	if err != nil {
 		return err
 	}
@@ -118,7 +116,7 @@ func runCmd(ctx context.Context, args []string) error {
 	tf := &j.tf
 	embedded := tf.hostPort == ""
 	if embedded {
-		if err := worker.CheckEngines(j.ef.cfg, j.spec.Precision); err != nil {
+		if err := worker.CheckEngines(j.ef.cfg, j.spec.EnginePrecision()); err != nil {
 			return err
 		}
 		// Embedded default: a dev server in this process, with its state in
@@ -145,7 +143,7 @@ func runCmd(ctx context.Context, args []string) error {
 		defer w.Stop()
 	}
 
-	id, err := vogclient.Submit(ctx, c, j.input())
+	id, err := vogclient.Submit(ctx, c, j.request())
 	if err != nil {
 		return err
 	}
@@ -159,7 +157,7 @@ func runCmd(ctx context.Context, args []string) error {
 
 // reportResult prints a finished job's summary, or a partial job's failed shards
 // (as an error).
-func reportResult(id string, res workflows.JobResult, out string, took time.Duration) error {
+func reportResult(id string, res job.Result, out string, took time.Duration) error {
 	if len(res.Failed) > 0 {
 		for _, f := range res.Failed {
 			fmt.Fprintf(os.Stderr, "shard %d failed: %s\n", f.Shard, f.Error)
@@ -184,7 +182,7 @@ func defaultStateDir() string {
 	return ".vog-state"
 }
 
-func printSummary(res workflows.JobResult, out string, took time.Duration) {
+func printSummary(res job.Result, out string, took time.Duration) {
 	loc, _ := storage.Parse(out)
 	fmt.Printf("\nscored %d examples in %d shard(s) (%d reused), wrote %d rows in %s\n",
 		res.Examples, res.Shards, res.Reused, res.Rows, took.Round(100*time.Millisecond))

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,10 +12,10 @@ import (
 // serverCmd runs the embedded Temporal dev server on its own, for workers
 // and submitters in other processes or on other machines of a small setup.
 func serverCmd(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("vog server", flag.ContinueOnError)
+	fs := newFlags("server", "[flags]")
 	port := fs.Int("port", 7233, "frontend gRPC port on 127.0.0.1")
 	stateDir := fs.String("state-dir", defaultStateDir(), "directory of the server's SQLite state")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	srv, err := temporalserver.Start(temporalserver.Options{

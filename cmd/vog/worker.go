@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -12,20 +11,20 @@ import (
 )
 
 func workerCmd(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("vog worker", flag.ContinueOnError)
+	fs := newFlags("worker", "--temporal HOST:PORT [flags]")
 	var (
 		tf     temporalFlags
 		ef     engineFlags
 		queues string
 	)
 	fs.StringVar(&queues, "queue", "gradient,reduce", "kinds of work to take: gradient, reduce, or both")
-	tf.register(fs)
-	ef.register(fs)
-	if err := fs.Parse(args); err != nil {
+	tf.register(fs.FlagSet)
+	ef.register(fs.FlagSet)
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if tf.hostPort == "" {
-		return fmt.Errorf("--temporal: missing (or set TEMPORAL_ADDRESS)")
+		return usagef("--temporal: missing (or set TEMPORAL_ADDRESS)")
 	}
 	ef.cfg.Queues = strings.Split(queues, ",")
 	c, err := tf.dialPatiently(ctx, 2*time.Minute)

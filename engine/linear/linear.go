@@ -45,12 +45,16 @@ func (Loader) Load(data []byte, name string) (engine.Driver, error) {
 }
 
 type model struct {
-	c     Checkpoint
-	shape engine.Shape
+	c      Checkpoint
+	shape  engine.Shape
+	closed bool
 }
 
 func (m *model) Forward(b *engine.Batch, s engine.Shape, logits []float32) (int, error) {
 	x, n := b.X, b.N
+	if m.closed {
+		return 0, errors.New("model is closed")
+	}
 	if s != m.shape {
 		return 0, fmt.Errorf("input shape %v, model takes %v", s, m.shape)
 	}
@@ -92,4 +96,7 @@ func (m *model) Grad(b *engine.Batch, s engine.Shape, targets []int64, logits, g
 	return k, nil
 }
 
-func (m *model) Close() error { return nil }
+func (m *model) Close() error {
+	m.closed = true
+	return nil
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,13 +29,14 @@ const errLen = 4096
 type Library struct {
 	path string
 
-	version    func() int32
-	setThreads func(n int32, err *byte, errlen int32) int32
-	cudaCount  func() int32
-	load       func(data *byte, n int64, device string, precision, channelsLast int32, err *byte, errlen int32) uintptr
-	free       func(model uintptr)
-	forward    func(model uintptr, x *float32, n, c, h, w int64, logits *float32, cap int64, classes *int64, err *byte, errlen int32) int32
-	grad       func(model uintptr, x *float32, n, c, h, w int64, targets *int64, logits *float32, cap int64, classes *int64, grads *float32, err *byte, errlen int32) int32
+	version      func() int32
+	torchVersion func() string
+	setThreads   func(n int32, err *byte, errlen int32) int32
+	cudaCount    func() int32
+	load         func(data *byte, n int64, device string, precision, channelsLast int32, err *byte, errlen int32) uintptr
+	free         func(model uintptr)
+	forward      func(model uintptr, x *float32, n, c, h, w int64, logits *float32, cap int64, classes *int64, err *byte, errlen int32) int32
+	grad         func(model uintptr, x *float32, n, c, h, w int64, targets *int64, logits *float32, cap int64, classes *int64, grads *float32, err *byte, errlen int32) int32
 
 	stage         func(model uintptr, x *float32, n, c, h, w int64, err *byte, errlen int32) uintptr
 	unstage       func(batch uintptr)
@@ -43,7 +45,7 @@ type Library struct {
 }
 
 // interfaceVersion is the vogtorch.h version this driver speaks.
-const interfaceVersion = 3
+const interfaceVersion = 4
 
 // ErrNotFound is returned by Find when no engine library can be located.
 var ErrNotFound = errors.New("torch: libvogtorch.so not found: build it with engine/torchlib/build.sh, or set " + LibraryEnv)
@@ -107,6 +109,7 @@ func Open(path string, threads int) (*Library, error) {
 		if v := lib.version(); v != interfaceVersion {
 			return nil, fmt.Errorf("torch: %s has interface version %d, this vog needs %d: rebuild it with engine/torchlib/build.sh", path, v, interfaceVersion)
 		}
+		purego.RegisterLibFunc(&lib.torchVersion, h, "vog_torch_version")
 		purego.RegisterLibFunc(&lib.stage, h, "vog_stage")
 		purego.RegisterLibFunc(&lib.unstage, h, "vog_unstage")
 		purego.RegisterLibFunc(&lib.forwardStaged, h, "vog_forward_staged")
@@ -121,6 +124,10 @@ func Open(path string, threads int) (*Library, error) {
 	}
 	return lib, nil
 }
+
+// TorchVersion returns the version of the libtorch the library was built
+// against.
+func (l *Library) TorchVersion() string { return l.torchVersion() }
 
 // CUDADevices returns the number of CUDA devices libtorch sees.
 func (l *Library) CUDADevices() int { return int(l.cudaCount()) }
@@ -150,15 +157,11 @@ func (l *Library) CheckDevice(device string) error {
 	return nil
 }
 
-// Precisions the engine computes in: float32 (default), TF32 matmuls and
-// convolutions on CUDA, or bfloat16 weights and inputs.
-var Precisions = map[string]int32{"fp32": 0, "tf32": 1, "bf16": 2}
-
 // Options say where and how models compute.
 type Options struct {
 	// Device is "cpu" (default), "cuda" or "cuda:N".
 	Device string
-	// Precision is a key of Precisions; "" is fp32.
+	// Precision is one of engine.Precisions; "" is the first, fp32.
 	Precision string
 	// ChannelsLast stores 4-d weights and inputs NHWC.
 	ChannelsLast bool
@@ -169,27 +172,24 @@ func (l *Library) Loader(o Options) (engine.Loader, error) {
 	if o.Device == "" {
 		o.Device = "cpu"
 	}
+	ld := loader{lib: l, opts: o, stage: o.Device != "cpu"}
 	if o.Precision == "" {
-		o.Precision = "fp32"
+		return ld, nil
 	}
-	p, ok := Precisions[o.Precision]
-	if !ok {
-		return nil, fmt.Errorf("--precision %q: want fp32, tf32 or bf16", o.Precision)
-	}
-	return loader{lib: l, opts: o, precision: p, stage: o.Device != "cpu"}, nil
+	return ld.WithPrecision(o.Precision)
 }
 
-// WithPrecision returns the loader in another precision (engine.Precisions).
+// WithPrecision returns the loader in another of engine.Precisions.
 func (ld loader) WithPrecision(precision string) (engine.Loader, error) {
-	p, ok := Precisions[precision]
-	if !ok {
-		return nil, fmt.Errorf("--precision %q: want fp32, tf32 or bf16", precision)
+	p := slices.Index(engine.Precisions, precision)
+	if p < 0 {
+		return nil, fmt.Errorf("--precision %q: want one of %s", precision, strings.Join(engine.Precisions, ", "))
 	}
 	if precision == "tf32" && ld.opts.Device == "cpu" {
 		// On a CPU tf32 is fp32: a job must not get both under one name.
 		return nil, fmt.Errorf("--precision tf32 needs a CUDA device; this worker computes on the cpu")
 	}
-	ld.opts.Precision, ld.precision = precision, p
+	ld.opts.Precision, ld.precision = precision, int32(p)
 	return ld, nil
 }
 
@@ -283,9 +283,15 @@ func (s *staged) Close() error {
 	return nil
 }
 
+// errClosed is returned by a model's calls after Close.
+var errClosed = errors.New("model is closed")
+
 func (m *model) Stage(x []float32, n int, s engine.Shape) (engine.Staged, error) {
 	if !m.stage {
 		return nil, nil
+	}
+	if m.h == 0 {
+		return nil, errClosed
 	}
 	errBuf := make([]byte, errLen)
 	h := m.lib.stage(m.h, &x[0], int64(n), int64(s.C), int64(s.H), int64(s.W), &errBuf[0], errLen)
@@ -300,6 +306,9 @@ func (m *model) Stage(x []float32, n int, s engine.Shape) (engine.Staged, error)
 // staged by this library, else onHost, which reads b's memory. Both write the class count and
 // an error message.
 func (m *model) call(b *engine.Batch, onDevice func(h uintptr, classes *int64, err *byte) int32, onHost func(classes *int64, err *byte) int32) (int, error) {
+	if m.h == 0 {
+		return 0, errClosed
+	}
 	var classes int64
 	errBuf := make([]byte, errLen)
 	var rc int32

@@ -16,7 +16,9 @@ import (
 
 	"github.com/vogscore/vog/dataset"
 	"github.com/vogscore/vog/engine"
+	"github.com/vogscore/vog/engine/enginetest"
 	"github.com/vogscore/vog/engine/torch"
+	"github.com/vogscore/vog/job"
 )
 
 const fixtures = "../../testdata/fmnist"
@@ -135,7 +137,7 @@ func TestGradientsMatchPyTorch(t *testing.T) {
 func fixtureBatch(t *testing.T, n int) ([]float32, []int64) {
 	t.Helper()
 	ctx := t.Context()
-	spec := dataset.Spec{Format: "idx", URL: fixtures + "/small"}
+	spec := job.Dataset{Format: "idx", URL: fixtures + "/small"}
 	l, err := dataset.List(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
@@ -330,4 +332,23 @@ func TestTF32IsOneJobAtATime(t *testing.T) {
 		t.Fatalf("tf32 once fp32 is freed: %v", err)
 	}
 	b.Close()
+}
+
+// TestConformance runs the driver conformance suite on a real checkpoint
+// (the quickstart's small CNN, with ReLUs: the finite difference is taken
+// where no unit switches, within the tolerance below).
+func TestConformance(t *testing.T) {
+	lib := openLibrary(t)
+	l, err := lib.Loader(torch.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(fixtures, "ckpt", "ckpt_12.pt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	enginetest.RunConformanceTests(t, enginetest.Harness{
+		Loader: l, Checkpoint: data, Shape: engine.Shape{C: 1, H: 28, W: 28},
+		Tolerance: 1e-5, FiniteDifference: 0.05,
+	})
 }

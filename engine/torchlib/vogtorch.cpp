@@ -7,6 +7,7 @@
 #include <malloc.h>
 #include <torch/script.h>
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #include <atomic>
 #include <cstring>
@@ -48,7 +49,7 @@ void set_err(char *err, int errlen, const std::string &msg) {
 
 // Raising glibc's mmap and trim thresholds keeps the large per-batch
 // activation buffers in the heap instead of mapping and unmapping them on
-// every call; measured 1.3x on CPU (DESIGN section 7).
+// every call; measured 1.3x on CPU (docs/design.md, "Measured facts").
 struct MallocTuning {
   MallocTuning() {
     mallopt(M_MMAP_THRESHOLD, 256 << 20);
@@ -171,7 +172,9 @@ int guarded(char *err, int errlen, F f) {
 
 extern "C" {
 
-int vog_version(void) { return 3; }
+int vog_version(void) { return 4; }
+
+const char *vog_torch_version(void) { return TORCH_VERSION; }
 
 int vog_set_threads(int n, char *err, int errlen) {
   return guarded(err, errlen, [&] {

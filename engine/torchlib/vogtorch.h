@@ -14,10 +14,14 @@ extern "C" {
 /* vog_version returns the version of this C interface (bumped on change). */
 int vog_version(void);
 
+/* vog_torch_version returns the version of the libtorch this library was
+ * built against, as "2.5.1". */
+const char *vog_torch_version(void);
+
 /* vog_set_threads sets libtorch's intra-op thread count (n > 0). */
 int vog_set_threads(int n, char *err, int errlen);
 
-/* vog_cuda_available reports the number of visible CUDA devices. */
+/* vog_cuda_device_count reports the number of visible CUDA devices. */
 int vog_cuda_device_count(void);
 
 /* Precisions for vog_load. */

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vogscore/vog/dataset"
 	"github.com/vogscore/vog/engine"
+	"github.com/vogscore/vog/job"
 )
 
 // Bare loads every checkpoint in ckptDir and decodes every example of an IDX
@@ -35,7 +36,7 @@ func Bare(tb testing.TB, loader engine.Loader, ckptDir, data string, shape engin
 		}
 		models = append(models, m)
 	}
-	spec := dataset.Spec{Format: "idx", URL: data}
+	spec := job.Dataset{Format: "idx", URL: data}
 	listing, err := dataset.List(ctx, spec)
 	if err != nil {
 		tb.Fatal(err)

@@ -1,0 +1,34 @@
+package client
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vogscore/vog/job"
+)
+
+func TestMeterLine(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	m := newMeter(t0)
+	p := job.Progress{Stage: job.StageScoring, Examples: 1000, Shards: 4}
+	p.ExamplesDone, p.ShardsDone = 100, 1
+	line := m.line(t0.Add(10*time.Second), p)
+	for _, want := range []string{"scoring [##", "10.0%", "100/1000 examples", "10 ex/s", "shards 1/4", "ETA 1m30s", "(10s elapsed)"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("line %q lacks %q", line, want)
+		}
+	}
+	p.ExamplesDone, p.ShardsFailed = 300, 1
+	line = m.line(t0.Add(20*time.Second), p)
+	// The rate is smoothed: 0.7*10 + 0.3*20 = 13 ex/s.
+	if !strings.Contains(line, "13 ex/s") || !strings.Contains(line, "(1 failed)") {
+		t.Errorf("line %q", line)
+	}
+	if line := m.line(t0.Add(30*time.Second), job.Progress{Stage: job.StageWriting}); line != "writing          30s elapsed" {
+		t.Errorf("writing: %q", line)
+	}
+	if b := bar(2, 4); b != "[####]" {
+		t.Errorf("bar beyond 1: %s", b)
+	}
+}

@@ -1,0 +1,107 @@
+package job
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+
+	"github.com/vogscore/vog/engine"
+	"github.com/vogscore/vog/window"
+)
+
+// Version identifies the scoring code; it is part of every fingerprint, so
+// outputs of a different version are not reused. Bump it when results change.
+const Version = "vog/1"
+
+// Checkpoint is a resolved checkpoint: where it is and its content hash,
+// which workers verify so that every shard sees the same weights.
+type Checkpoint struct {
+	URL    string `json:"url"`
+	SHA256 string `json:"sha256"`
+}
+
+// Job is a planned job: the spec with everything resolved. It is what
+// job.json holds; activities read it through a Ref.
+type Job struct {
+	Spec        Spec         `json:"spec"`
+	Checkpoints []Checkpoint `json:"checkpoints"`
+	Shape       engine.Shape `json:"shape"`
+	// Windows are Spec.Windows resolved against the checkpoints.
+	Windows  []window.Window `json:"windows"`
+	Examples int64           `json:"examples"`
+	Shards   int             `json:"shards"`
+	// Classes names the dataset's classes where the format has names.
+	Classes []string `json:"classes,omitempty"`
+	// IndexSHA256 hashes the dataset's index (ids and labels).
+	IndexSHA256 string `json:"index_sha256"`
+	Version     string `json:"version"`
+	Fingerprint string `json:"fingerprint"`
+}
+
+// Ref names a planned job: activities read job.json from Out and check its
+// fingerprint, so that inputs stay small whatever the job's size.
+type Ref struct {
+	Out         string
+	Fingerprint string
+}
+
+// Ref returns the reference to j.
+func (j *Job) Ref() Ref { return Ref{Out: j.Spec.Out, Fingerprint: j.Fingerprint} }
+
+// Seal sets j's fingerprint: a hash of everything that decides its rows.
+// Out is left out: the same job written elsewhere is the same job.
+func (j *Job) Seal() error {
+	fp := *j
+	fp.Spec.Out, fp.Fingerprint = "", ""
+	sum, err := Fingerprint(fp)
+	if err != nil {
+		return err
+	}
+	j.Fingerprint = sum
+	return nil
+}
+
+// Fingerprint returns a short hash of v's JSON encoding: the same value
+// gives the same fingerprint.
+func Fingerprint(v any) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", fmt.Errorf("job: fingerprint: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:12]), nil
+}
+
+// Groups returns the job's checkpoint groups as ranges [lo, hi) of its
+// checkpoints: one group of all unless Spec.CheckpointGroup splits them.
+func (j *Job) Groups() [][2]int {
+	k, size := len(j.Checkpoints), j.Spec.CheckpointGroup
+	if size <= 0 || size >= k {
+		return [][2]int{{0, k}}
+	}
+	var g [][2]int
+	for lo := 0; lo < k; lo += size {
+		g = append(g, [2]int{lo, min(lo+size, k)})
+	}
+	return g
+}
+
+// Encode returns j as job.json holds it.
+func (j *Job) Encode() []byte {
+	data, _ := json.MarshalIndent(j, "", "  ") // plain fields: cannot fail
+	return append(data, '\n')
+}
+
+// Decode parses job.json. Errors wrap ErrBadJob: a file that is not a vog
+// job cannot be fixed by retrying.
+func Decode(data []byte) (*Job, error) {
+	var j Job
+	if err := json.Unmarshal(data, &j); err != nil {
+		return nil, BadJob("not a vog job: %v", err)
+	}
+	if j.Fingerprint == "" || j.Version == "" {
+		return nil, BadJob("not a vog job: no fingerprint or version")
+	}
+	return &j, nil
+}

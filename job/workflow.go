@@ -1,0 +1,109 @@
+package job
+
+import "time"
+
+// Task queues. Gradient workers hold the models and run one map activity per
+// device at a time; reduce workers plan and merge on CPUs.
+const (
+	GradientQueue = "vog-gradient"
+	ReduceQueue   = "vog-reduce"
+)
+
+// Names of the workflows and the query that clients use.
+const (
+	// ScoreJobWorkflow runs a job to its end (workflows.ScoreJob).
+	ScoreJobWorkflow = "ScoreJob"
+	// ScoreShardsWorkflow scores a range of a job's shards, as a child.
+	ScoreShardsWorkflow = "ScoreShards"
+	// ProgressQuery returns a workflow's Progress.
+	ProgressQuery = "progress"
+)
+
+// Activity names, for clients that read pending activities.
+const (
+	ScoreShardActivity  = "ScoreShard"
+	ScoreGroupActivity  = "ScoreGroup"
+	ReduceShardActivity = "ReduceShard"
+)
+
+// Stage is where a job is.
+type Stage string
+
+// A job's stages, in order; StagePartial ends a job whose shards failed.
+const (
+	StagePlanning = Stage("planning")
+	StageScoring  = Stage("scoring")
+	StageMerging  = Stage("merging classes")
+	StageWriting  = Stage("writing")
+	StageSealing  = Stage("sealing")
+	StageDone     = Stage("done")
+	StagePartial  = Stage("partial")
+)
+
+// Request starts a job: its spec and how to orchestrate it.
+type Request struct {
+	Spec Spec
+	// MaxInFlight bounds the map activities that each ScoreShards child
+	// schedules at once (so a job runs up to MaxChildren times as many),
+	// and the write activities of the job; 0 means DefaultMaxInFlight.
+	MaxInFlight int
+	// ShardsPerWrite is the number of shards each write activity
+	// normalises; 0 means DefaultShardsPerWrite.
+	ShardsPerWrite int
+	// ShardsPerChild is the number of shards each ScoreShards child
+	// workflow runs; 0 means DefaultShardsPerChild.
+	ShardsPerChild int
+	// HeartbeatTimeout is how long a shard's worker may stay silent before
+	// the shard moves to another worker; 0 means DefaultHeartbeatTimeout.
+	// Shards heartbeat after every checkpoint of every batch.
+	HeartbeatTimeout time.Duration
+}
+
+// Defaults for Request's zero fields.
+const (
+	DefaultMaxInFlight      = 256
+	DefaultShardsPerWrite   = 64
+	DefaultHeartbeatTimeout = time.Minute
+	// About 6 history events per shard keep a child of 1000 shards well
+	// under Temporal's 10,240-event warning.
+	DefaultShardsPerChild = 1000
+	// MaxChildren children run at once, so that one finishing leaves no gap.
+	MaxChildren = 2
+)
+
+// ShardFailure is a shard that failed after its retries.
+type ShardFailure struct {
+	Shard int
+	Error string
+}
+
+// Result reports a finished job. A job with Failed shards is partial: it
+// has no result files; running it again computes only the failed shards.
+type Result struct {
+	Ref      Ref
+	Examples int64
+	Shards   int
+	// Reused counts shards whose outputs existed before this run.
+	Reused int
+	// Failed lists the shards that failed, in shard order.
+	Failed  []ShardFailure
+	Rows    int64
+	Parts   int
+	Hardest []ScoreRow
+	// Seconds spent planning, scoring shards, and reducing (merging,
+	// normalising, writing, sealing), by the workflow's clock.
+	PlanSeconds, ScoreSeconds, ReduceSeconds float64
+}
+
+// Progress is what ProgressQuery returns.
+type Progress struct {
+	Stage         Stage
+	Examples      int64
+	ExamplesDone  int64
+	Shards        int
+	ShardsDone    int
+	ShardsFailed  int
+	ShardsRunning int
+	// Failed lists the shards that have failed so far, and why.
+	Failed []ShardFailure
+}
