@@ -2,8 +2,8 @@
 # test.sh installs what the tests need and runs the whole suite against real
 # parts: libtorch and TorchScript checkpoints made by PyTorch, the real
 # Fashion-MNIST files, Temporal servers (the SDK's test server and vog's
-# embedded one), an S3 server, DuckDB as an independent Parquet reader, and
-# headless Chromium for the HTML report.
+# embedded one), S3, GCS and Azure Blob servers, DuckDB as an independent
+# Parquet reader, and headless Chromium for the HTML report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
@@ -21,18 +21,58 @@ export AWS_ACCESS_KEY_ID=vogtest AWS_SECRET_ACCESS_KEY=vogtestsecret
 ROOT_ACCESS_KEY=$AWS_ACCESS_KEY_ID ROOT_SECRET_KEY=$AWS_SECRET_ACCESS_KEY \
   "$GOBIN/versitygw" --port "127.0.0.1:$s3port" posix "$s3dir" >"$s3dir.log" 2>&1 &
 s3pid=$!
-trap 'kill $s3pid 2>/dev/null; wait $s3pid 2>/dev/null; rm -rf "$s3dir" "$s3dir.log"' EXIT
+# The servers to stop and the folders to remove on exit; each block adds its
+# own. set +e: a server that already died must not cut the cleanup short.
+srvpids=("$s3pid") srvdirs=("$s3dir" "$s3dir.log")
+trap 'set +e; kill "${srvpids[@]}" 2>/dev/null; wait "${srvpids[@]}" 2>/dev/null; rm -rf "${srvdirs[@]}"' EXIT
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$s3port) 2>/dev/null && break; sleep 0.1; done
 export VOG_S3_URL="s3://vog-test?endpoint=http://127.0.0.1:$s3port&region=us-east-1&use_path_style=true"
 
+# Real GCS and Azure Blob servers on loopback, in memory, for the gs:// and
+# azblob:// tests; stopped on exit. fake-gcs-server: gcsblob talks to
+# $STORAGE_EMULATOR_HOST without credentials; the bucket is a folder of
+# -data; reads go to the "public host", so that is the server too. Azurite
+# (3.35, the last for Node 18, Debian 12's): Shared Key auth with its
+# development account (the well-known key Microsoft publishes), the endpoint
+# in the URL; it picks its own port and prints it, and accepts the newer
+# API version of the Go SDK (--skipApiVersionCheck).
+[ -x "$GOBIN/fake-gcs-server" ] || go install github.com/fsouza/fake-gcs-server@v1.56.1
+(cd tools/azurite && npm ci --no-audit --no-fund --silent)
+emudir=$(mktemp -d)
+srvdirs+=("$emudir")
+mkdir -p "$emudir/gcs/vog-test"
+gcsport=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$GOBIN/fake-gcs-server" -scheme http -host 127.0.0.1 -port "$gcsport" -external-url "http://127.0.0.1:$gcsport" \
+  -public-host "127.0.0.1:$gcsport" -backend memory -data "$emudir/gcs" -log-level warn >"$emudir/gcs.log" 2>&1 &
+srvpids+=($!)
+env -C "$emudir" "$PWD/tools/azurite/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 --blobPort 0 \
+  --inMemoryPersistence --skipApiVersionCheck --disableTelemetry --silent >"$emudir/azurite.log" 2>&1 &
+srvpids+=($!)
+azport=""
+for _ in $(seq 600); do # up to a minute
+  [ -n "$azport" ] || azport=$(sed -n 's|.*listens on http://127.0.0.1:\([0-9]*\).*|\1|p' "$emudir/azurite.log")
+  [ -n "$azport" ] && (exec 3<>"/dev/tcp/127.0.0.1/$gcsport") 2>/dev/null && break
+  sleep 0.1
+done
+export STORAGE_EMULATOR_HOST="127.0.0.1:$gcsport" VOG_GCS_URL="gs://vog-test"
+export AZURE_STORAGE_ACCOUNT=devstoreaccount1
+export AZURE_STORAGE_KEY="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+export VOG_AZURE_URL="azblob://vog-test?protocol=http&domain=127.0.0.1:$azport"
+if [ -z "$azport" ] || ! (exec 3<>"/dev/tcp/127.0.0.1/$gcsport") 2>/dev/null ||
+  ! node tools/azurite/create-container.mjs "http://127.0.0.1:$azport/$AZURE_STORAGE_ACCOUNT" vog-test; then
+  tail -n 20 "$emudir"/*.log
+  echo "test.sh: fake-gcs-server or Azurite did not start (logs above)" >&2
+  exit 1
+fi
+
 # Tests that need these fail rather than skip when they are missing.
-export VOG_REQUIRE_TORCH=1 VOG_REQUIRE_DUCKDB=1 VOG_REQUIRE_S3=1 VOG_REQUIRE_CHROMIUM=1
+export VOG_REQUIRE_TORCH=1 VOG_REQUIRE_DUCKDB=1 VOG_REQUIRE_S3=1 VOG_REQUIRE_GCS=1 VOG_REQUIRE_AZURE=1 VOG_REQUIRE_CHROMIUM=1
 export VOG_ENGINE_LIB="$PWD/build/libvogtorch.so" VOG_BIN="$PWD/build/vog"
 
 go vet ./...
 # Pure packages build and pass without cgo, libtorch or a server.
-CGO_ENABLED=0 go test -count=1 ./score/... ./shard/... ./storage/... ./engine/ ./engine/linear/
-go test -count=1 -race -timeout 20m ./score/... ./shard/... ./storage/... ./dataset/... ./workflows/... ./activities/...
+CGO_ENABLED=0 go test -count=1 ./job/... ./score/... ./shard/... ./storage/... ./engine/ ./engine/linear/
+go test -count=1 -race -timeout 20m ./job/... ./score/... ./shard/... ./storage/... ./dataset/... ./workflows/... ./activities/... ./client/...
 go test -count=1 -timeout 30m ./...
 # Every benchmark once, so none rots (figures: docs/benchmarks.md); one
 # package at a time, since each compares rates measured in the same run.
