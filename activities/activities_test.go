@@ -57,7 +57,7 @@ func newEnv(t testing.TB, ckpts ...linear.Checkpoint) *env {
 			Dataset:     job.Dataset{Format: "idx", URL: prefix},
 			Checkpoints: []string{filepath.Join(dir, "ckpt")},
 			ShardSize:   10,
-			BatchSize:   4,
+			BatchSize:   5,
 			Out:         filepath.Join(dir, "out"),
 		},
 		dir:  dir,

@@ -10,6 +10,7 @@ import (
 	"github.com/vogscore/vog/dataset"
 	"github.com/vogscore/vog/engine"
 	"github.com/vogscore/vog/job"
+	"github.com/vogscore/vog/shard"
 )
 
 type batch struct {
@@ -24,16 +25,19 @@ func (b batch) close() {
 	}
 }
 
-// prefetch decodes and stages batches on another goroutine, so that
-// decoding the next batch, and copying it to the GPU, overlap computing the
-// current one. The receiver closes each batch.
-func prefetch(ctx context.Context, j *job.Job, r dataset.Reader, rows []job.IndexRow, stage func([]float32, int) (*engine.Batch, error)) <-chan batch {
+// prefetch decodes and stages the batches of shard r, whose index rows are
+// rows, on another goroutine, so that decoding the next batch, and copying
+// it to the GPU, overlap computing the current one. The receiver closes
+// each batch.
+func prefetch(ctx context.Context, j *job.Job, r dataset.Reader, sh shard.Range, rows []job.IndexRow, stage func([]float32, int) (*engine.Batch, error)) <-chan batch {
 	ch := make(chan batch, 1)
-	size := j.Spec.BatchSize
 	go func() {
 		defer close(ch)
-		for start := 0; start < len(rows) && ctx.Err() == nil; start += size {
-			b := batch{rows: rows[start:min(start+size, len(rows))]}
+		for _, br := range j.Layout().Batches(sh) {
+			if ctx.Err() != nil {
+				return
+			}
+			b := batch{rows: rows[br.Start-sh.Start : br.End-sh.Start]}
 			x := make([]float32, len(b.rows)*j.Shape.Len())
 			if b.err = r.Read(ctx, b.rows, x); b.err != nil {
 				b.err = fmt.Errorf("--dataset %s: %w", j.Spec.Dataset.URL, b.err)
@@ -54,15 +58,16 @@ func prefetch(ctx context.Context, j *job.Job, r dataset.Reader, rows []job.Inde
 	return ch
 }
 
-// foldBatches streams rows through s in batches, decoding the next batch
-// while the current one computes, and calls done after each batch.
-func foldBatches(ctx context.Context, j *job.Job, reader dataset.Reader, rows []job.IndexRow, s *scorer, done func([]job.IndexRow) error) error {
+// foldBatches streams the examples of shard sh, whose index rows are rows,
+// through s in the job's batches, decoding the next batch while the current
+// one computes, and calls done after each batch.
+func foldBatches(ctx context.Context, j *job.Job, reader dataset.Reader, sh shard.Range, rows []job.IndexRow, s *scorer, done func([]job.IndexRow) error) error {
 	// libtorch keeps its OpenMP pool and caches per calling thread; letting
 	// Go move this goroutine between threads cost 10-20% (docs/benchmarks.md).
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	ctx, cancel := context.WithCancel(ctx)
-	batches := prefetch(ctx, j, reader, rows, s.lasts[0].Stage)
+	batches := prefetch(ctx, j, reader, sh, rows, s.lasts[0].Stage)
 	defer func() {
 		cancel() // stops the decoder if scoring fails
 		for b := range batches {

@@ -53,7 +53,7 @@ func (a *Activities) ScoreGroup(ctx context.Context, in job.GroupInput) (job.Sha
 		Pixels: j.Shape.Pixels(), Examples: len(rows), Group: in.Group, Checkpoints: g[1] - g[0],
 	})
 	if err == nil {
-		err = foldBatches(ctx, j, reader, rows, s, func(batch []job.IndexRow) error {
+		err = foldBatches(ctx, j, reader, r, rows, s, func(batch []job.IndexRow) error {
 			for i, row := range batch {
 				m := s.moments[0][i]
 				rec := storage.MomentsRecord{Index: row.Index, Target: int32(s.targets[0][i]), Pred: s.preds[0][i],

@@ -12,7 +12,6 @@ import (
 
 	"github.com/vogscore/vog/dataset"
 	"github.com/vogscore/vog/job"
-	"github.com/vogscore/vog/shard"
 	"github.com/vogscore/vog/storage"
 	"github.com/vogscore/vog/window"
 )
@@ -45,11 +44,11 @@ func (a *Activities) Plan(ctx context.Context, in job.PlanInput) (job.PlanResult
 		Shape:       listing.Shape,
 		Windows:     windows,
 		Examples:    int64(len(listing.Rows)),
-		Shards:      shard.Count(int64(len(listing.Rows)), spec.ShardSize),
 		Classes:     listing.Classes,
 		IndexSHA256: indexHash(listing.Rows),
 		Version:     job.Version,
 	}
+	j.Shards = j.Layout().Shards()
 	if err := j.Seal(); err != nil {
 		return job.PlanResult{}, err
 	}
@@ -85,7 +84,7 @@ func (a *Activities) Plan(ctx context.Context, in job.PlanInput) (job.PlanResult
 		Ref:         j.Ref(),
 		Examples:    j.Examples,
 		Shards:      j.Shards,
-		ShardSize:   spec.ShardSize,
+		ShardSize:   j.Layout().Shard,
 		Checkpoints: len(ckpts),
 		Groups:      len(j.Groups()),
 	}, nil

@@ -31,7 +31,7 @@ func (a *Activities) ScoreShard(ctx context.Context, in job.ShardInput) (job.Sha
 	}
 	s := newScorer(j, models[:k], 0, models[k:])
 	var scores shardScores
-	err = foldBatches(ctx, j, reader, rows, s, func(batch []job.IndexRow) error {
+	err = foldBatches(ctx, j, reader, r, rows, s, func(batch []job.IndexRow) error {
 		scores.addBatch(s, batch)
 		return nil
 	})

@@ -28,7 +28,7 @@ func (a *Activities) openShard(ctx context.Context, ref job.Ref, i int) (*job.Jo
 	if err != nil {
 		return nil, nil, shard.Range{}, err
 	}
-	return j, out, shard.Nth(j.Examples, j.Spec.ShardSize, i), nil
+	return j, out, j.Layout().Nth(i), nil
 }
 
 // shardInputs reads a shard's slice of the index, the job's checkpoints of

@@ -7,12 +7,13 @@ import (
 	"fmt"
 
 	"github.com/vogscore/vog/engine"
+	"github.com/vogscore/vog/shard"
 	"github.com/vogscore/vog/window"
 )
 
 // Version identifies the scoring code; it is part of every fingerprint, so
 // outputs of a different version are not reused. Bump it when results change.
-const Version = "vog/1"
+const Version = "vog/2"
 
 // Checkpoint is a resolved checkpoint: where it is and its content hash,
 // which workers verify so that every shard sees the same weights.
@@ -71,6 +72,11 @@ func Fingerprint(v any) (string, error) {
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:12]), nil
+}
+
+// Layout returns how the job's examples are cut into batches and shards.
+func (j *Job) Layout() shard.Layout {
+	return shard.NewLayout(j.Examples, j.Spec.BatchSize, j.Spec.ShardSize)
 }
 
 // Groups returns the job's checkpoint groups as ranges [lo, hi) of its

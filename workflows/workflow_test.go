@@ -60,7 +60,7 @@ func (f fixture) spec(out string, shardSize int) job.Spec {
 		Dataset:     datasetSpec(f.dataset),
 		Checkpoints: []string{f.ckptDir},
 		ShardSize:   shardSize,
-		BatchSize:   8,
+		BatchSize:   5,
 		Out:         out,
 	}
 }
@@ -133,11 +133,11 @@ func readScores(t *testing.T, out string, shards int) []job.ScoreRow {
 func TestScoreJobClosedForm(t *testing.T) {
 	f := newFixture(t, 4)
 	out := t.TempDir()
-	res, err := run(t, job.Request{Spec: f.spec(out, 7)}, nil)
+	res, err := run(t, job.Request{Spec: f.spec(out, 7)}, nil) // rounded up to 2 batches of 5
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Examples != examples || res.Shards != 8 || res.Rows != examples || res.Parts != 8 {
+	if res.Examples != examples || res.Shards != 5 || res.Rows != examples || res.Parts != 5 {
 		t.Fatalf("result %+v", res)
 	}
 	rows := readScores(t, out, res.Shards)
@@ -248,7 +248,7 @@ func TestBadLabelFailsTheShard(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := t.TempDir()
-	spec := job.Spec{Dataset: datasetSpec(prefix), Checkpoints: []string{filepath.Join(dir, "ckpt")}, ShardSize: 5, Out: out}
+	spec := job.Spec{Dataset: datasetSpec(prefix), Checkpoints: []string{filepath.Join(dir, "ckpt")}, ShardSize: 5, BatchSize: 5, Out: out}
 	var attempts atomic.Int32
 	res, err := run(t, job.Request{Spec: spec, MaxInFlight: 1}, aroundShards(func(ctx context.Context, in job.ShardInput, real shardFunc) (job.ShardResult, error) {
 		if in.Shard == 2 {

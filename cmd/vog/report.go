@@ -29,10 +29,6 @@ func reportCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	rows, err := storage.ReadScores(ctx, *out)
-	if err != nil {
-		return err
-	}
 	loc, err := storage.Parse(*out)
 	if err != nil {
 		return err
@@ -58,8 +54,11 @@ func reportCmd(ctx context.Context, args []string) error {
 		}
 		return toImage(x, j.Shape.C, j.Shape.H, j.Shape.W, j.Spec.Dataset.Preprocess), nil
 	}
+	// The rows are streamed, twice: memory holds the examples shown, not
+	// the result.
+	scan := func(fn func([]job.ScoreRow) error) error { return storage.ScanScores(ctx, *out, fn) }
 	var html bytes.Buffer
-	err = report.Write(&html, rows, report.Options{
+	err = report.WriteScan(&html, scan, report.Options{
 		Title:      "VoG report: " + j.Spec.Dataset.URL,
 		Grid:       *grid,
 		MaxClasses: *maxClasses,

@@ -1,7 +1,6 @@
 package torch_test
 
 import (
-	"encoding/binary"
 	"errors"
 	"math"
 	"math/rand/v2"
@@ -18,6 +17,7 @@ import (
 	"github.com/vogscore/vog/engine"
 	"github.com/vogscore/vog/engine/enginetest"
 	"github.com/vogscore/vog/engine/torch"
+	"github.com/vogscore/vog/internal/testref"
 	"github.com/vogscore/vog/job"
 )
 
@@ -39,19 +39,6 @@ func openLibrary(t testing.TB) *torch.Library {
 		t.Fatal(err)
 	}
 	return lib
-}
-
-func readF32(t *testing.T, name string) []float32 {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(fixtures, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make([]float32, len(b)/4)
-	for i := range out {
-		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-	}
-	return out
 }
 
 func loadCheckpoint(t testing.TB, l engine.Loader, k int) *engine.Model {
@@ -77,7 +64,7 @@ func TestGradientsMatchPyTorch(t *testing.T) {
 	lib := openLibrary(t)
 	const n, k, hw, classes = 8, 12, 28 * 28, 10
 	x, targets := fixtureBatch(t, n)
-	wantGrads, wantLogits := readF32(t, "grads.f32"), readF32(t, "logits.f32")
+	wantGrads, wantLogits := testref.F32(t, "grads.f32"), testref.F32(t, "logits.f32")
 	device, precision := testDevice(), os.Getenv("VOG_TEST_PRECISION")
 	for _, tc := range []struct {
 		name  string

@@ -1,0 +1,105 @@
+// Package testref gives tests the PyTorch reference values of the
+// Fashion-MNIST fixtures in testdata/fmnist, computed on this machine by
+// testdata/fmnist/reference.py with Debian's python3-torch: floating point
+// differs between CPUs (the committed checkpoints gave VoG 1e-4 apart on
+// two machines), so references made elsewhere cannot be compared with
+// vog's results at the engine's own precision.
+package testref
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+// Fixtures is the fixtures' folder relative to the repository's root.
+const Fixtures = "testdata/fmnist"
+
+var (
+	once sync.Once
+	dir  string
+	err  error
+)
+
+// Root returns the repository's root, found from the working directory.
+func Root() (string, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for d := wd; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, Fixtures, "reference.py")); err == nil {
+			return d, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", errors.New("testref: no " + Fixtures + " above " + wd)
+		}
+	}
+}
+
+// Dir returns the folder holding reference.json, grads.f32 and logits.f32,
+// computing them once per test process. Without Debian's PyTorch
+// ($VOG_PYTHON, default /usr/bin/python3) the test is skipped, unless
+// VOG_REQUIRE_TORCH is set.
+func Dir(t testing.TB) string {
+	t.Helper()
+	once.Do(func() {
+		var root string
+		if root, err = Root(); err != nil {
+			return
+		}
+		python := os.Getenv("VOG_PYTHON")
+		if python == "" {
+			python = "/usr/bin/python3"
+		}
+		if _, err = exec.LookPath(python); err != nil {
+			return
+		}
+		if dir, err = os.MkdirTemp("", "vog-reference"); err != nil {
+			return
+		}
+		cmd := exec.Command(python, filepath.Join(root, Fixtures, "reference.py"), dir)
+		if out, cerr := cmd.CombinedOutput(); cerr != nil {
+			err = errors.New("testref: reference.py: " + cerr.Error() + "\n" + string(out))
+		}
+	})
+	if err != nil {
+		if os.Getenv("VOG_REQUIRE_TORCH") == "" {
+			t.Skip(err)
+		}
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// JSON decodes reference.json into v.
+func JSON(t testing.TB, v any) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(Dir(t), "reference.json"))
+	if err == nil {
+		err = json.Unmarshal(data, v)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// F32 reads a raw little-endian float32 reference file.
+func F32(t testing.TB, name string) []float32 {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(Dir(t), name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]float32, len(b)/4)
+	for i := range out {
+		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return out
+}
