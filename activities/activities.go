@@ -38,6 +38,16 @@ func openOut(ctx context.Context, out string) (*blob.Bucket, error) {
 	return storage.CreatePrefix(ctx, l)
 }
 
+// openJob reads job ref and opens its output location.
+func (a *Activities) openJob(ctx context.Context, ref job.Ref) (*job.Job, *blob.Bucket, error) {
+	j, err := a.loadJob(ctx, ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := openOut(ctx, ref.Out)
+	return j, out, err
+}
+
 // loadJob reads and caches the job.json of ref, checking its fingerprint.
 func (a *Activities) loadJob(ctx context.Context, ref job.Ref) (*job.Job, error) {
 	a.mu.Lock()

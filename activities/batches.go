@@ -16,6 +16,7 @@ import (
 type batch struct {
 	rows []job.IndexRow
 	in   *engine.Batch
+	bad  []error // per example: why it could not be read, or nil
 	err  error
 }
 
@@ -39,7 +40,8 @@ func prefetch(ctx context.Context, j *job.Job, r dataset.Reader, sh shard.Range,
 			}
 			b := batch{rows: rows[br.Start-sh.Start : br.End-sh.Start]}
 			x := make([]float32, len(b.rows)*j.Shape.Len())
-			if b.err = r.Read(ctx, b.rows, x); b.err != nil {
+			b.bad = make([]error, len(b.rows))
+			if b.err = r.Read(ctx, b.rows, x, b.bad); b.err != nil {
 				b.err = fmt.Errorf("--dataset %s: %w", j.Spec.Dataset.URL, b.err)
 			} else {
 				b.in, b.err = stage(x, len(b.rows))
@@ -78,7 +80,7 @@ func foldBatches(ctx context.Context, j *job.Job, reader dataset.Reader, sh shar
 		if b.err != nil {
 			return b.err
 		}
-		err := s.fold(ctx, b.rows, b.in)
+		err := s.fold(ctx, b.rows, b.in, b.bad)
 		b.close()
 		if err != nil {
 			return err

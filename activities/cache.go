@@ -110,7 +110,7 @@ type readerEntry struct {
 // openReader returns a reader of the job's dataset, reused across shards
 // (an IDX dataset is decoded once per worker).
 func (a *Activities) openReader(ctx context.Context, j *job.Job) (dataset.Reader, error) {
-	key := fmt.Sprintf("%+v %v", j.Spec.Dataset, j.Shape)
+	key := fmt.Sprintf("%+v %v %s", j.Spec.Dataset, j.Shape, j.JPEGDecoder)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.reader != nil && a.reader.key == key {
@@ -120,7 +120,7 @@ func (a *Activities) openReader(ctx context.Context, j *job.Job) (dataset.Reader
 		a.reader.reader.Close()
 		a.reader = nil
 	}
-	r, err := dataset.NewReader(ctx, j.Spec.Dataset, j.Shape)
+	r, err := dataset.NewReader(ctx, j.Spec.Dataset, j.Shape, j.JPEGDecoder)
 	if err != nil {
 		return nil, fmt.Errorf("--dataset %s: %w", j.Spec.Dataset.URL, err)
 	}

@@ -79,9 +79,9 @@ func BenchmarkShardOnJPEGs(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	rd, _ := dataset.NewReader(b.Context(), spec, shape)
+	rd, _ := dataset.NewReader(b.Context(), spec, shape, "")
 	x := make([]float32, n*shape.Len())
-	if err := rd.Read(b.Context(), listing.Rows, x); err != nil {
+	if err := rd.Read(b.Context(), listing.Rows, x, make([]error, n)); err != nil {
 		b.Fatal(err)
 	}
 	m, err := engine.Load(loader, data, model, shape)

@@ -2,7 +2,9 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"gocloud.dev/blob"
@@ -28,11 +30,13 @@ func (a *Activities) ScoreGroup(ctx context.Context, in job.GroupInput) (job.Sha
 	}
 	res := job.ShardResult{Shard: in.Shard, Examples: r.Len()}
 	key := storage.ShardGroupKey(in.Shard, in.Group)
-	for _, k := range []string{storage.ShardClassesKey(in.Shard), key} {
-		if done, err := storage.Exists(ctx, out, k); err != nil || done {
-			res.Reused = done
-			return res, err
-		}
+	if done, _, err := shardDone(ctx, out, j, in.Shard); err != nil || done {
+		res.Reused = done
+		return res, err
+	}
+	if done, err := groupDone(ctx, out, j, key); err != nil || done {
+		res.Reused = done
+		return res, err
 	}
 	// The group's checkpoints, and the window's last (one window: groups
 	// take no --windows) for predictions.
@@ -49,15 +53,21 @@ func (a *Activities) ScoreGroup(ctx context.Context, in job.GroupInput) (job.Sha
 	if err != nil {
 		return res, fmt.Errorf("write %s: %w", key, err)
 	}
+	k := g[1] - g[0]
 	mw, err := storage.NewMomentsWriter(w, storage.MomentsHeader{
-		Pixels: j.Shape.Pixels(), Examples: len(rows), Group: in.Group, Checkpoints: g[1] - g[0],
+		Pixels: j.Shape.Pixels(), Examples: len(rows), Group: in.Group, Checkpoints: k, Fingerprint: j.Fingerprint,
 	})
+	zeros := make([]float64, max(j.Shape.Pixels(), k))
 	if err == nil {
 		err = foldBatches(ctx, j, reader, r, rows, s, func(batch []job.IndexRow) error {
 			for i, row := range batch {
 				m := s.moments[0][i]
 				rec := storage.MomentsRecord{Index: row.Index, Target: int32(s.targets[0][i]), Pred: s.preds[0][i],
 					N: m.N, Mean: m.Mean, M2: m.M2, Logits: s.perCkpt[i], GradNorms: s.gradNorms[0][i]}
+				if s.fails[i] != nil { // the reduce leaves it out
+					pixels := zeros[:j.Shape.Pixels()]
+					rec.Failure, rec.N, rec.Mean, rec.M2, rec.GradNorms = encodeFailure(s.fails[i]), int64(k), pixels, pixels, zeros[:k]
+				}
 				if err := mw.Write(rec); err != nil {
 					return err
 				}
@@ -78,4 +88,41 @@ func (a *Activities) ScoreGroup(ctx context.Context, in job.GroupInput) (job.Sha
 	}
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
+}
+
+// groupDone reports whether the partial moments file key is there and of
+// job j, reading its header only.
+func groupDone(ctx context.Context, out *blob.Bucket, j *job.Job, key string) (bool, error) {
+	rd, err := out.NewReader(ctx, key, nil)
+	if storage.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", key, err)
+	}
+	defer rd.Close()
+	mr, err := storage.NewMomentsReader(rd)
+	if errors.Is(err, storage.ErrCorruptMoments) {
+		return false, nil // written again
+	}
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", key, err)
+	}
+	return mr.Header.Fingerprint == j.Fingerprint, nil
+}
+
+// encodeFailure writes an example's failure into a partial moments record,
+// as "kind: message"; decodeFailure reads it back.
+func encodeFailure(err error) string {
+	kind := job.FailCorrupt
+	var ex *job.ExampleError
+	if errors.As(err, &ex) {
+		kind = ex.Kind
+	}
+	return kind + ": " + err.Error()
+}
+
+func decodeFailure(s string) error {
+	kind, msg, _ := strings.Cut(s, ": ")
+	return &job.ExampleError{Kind: kind, Err: errors.New(msg)}
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 
 	"go.temporal.io/sdk/activity"
+	"gocloud.dev/blob"
 
 	"github.com/vogscore/vog/dataset"
 	"github.com/vogscore/vog/job"
@@ -18,13 +19,14 @@ import (
 
 // Plan validates a job, resolves and hashes its checkpoints, lists its
 // dataset, and writes job.json and the dataset index under --out. Planning
-// the same job again is a no-op; an --out that holds a different job is
-// refused.
+// the same job again is a no-op; an --out that holds another job is
+// refused, or with Overwrite emptied first.
 func (a *Activities) Plan(ctx context.Context, in job.PlanInput) (job.PlanResult, error) {
 	spec := in.Spec.WithDefaults()
 	if err := spec.Validate(); err != nil {
 		return job.PlanResult{}, job.BadJob("%v", err)
 	}
+	defer heartbeatWhile(ctx)()
 	ckpts, err := resolveCheckpoints(ctx, spec.Checkpoints)
 	if err != nil {
 		return job.PlanResult{}, err
@@ -33,7 +35,6 @@ func (a *Activities) Plan(ctx context.Context, in job.PlanInput) (job.PlanResult
 	if err != nil {
 		return job.PlanResult{}, job.BadJob("%v", err)
 	}
-	activity.RecordHeartbeat(ctx, "listing dataset")
 	listing, err := dataset.List(ctx, spec.Dataset)
 	if err != nil {
 		return job.PlanResult{}, fmt.Errorf("--dataset %s: %w", spec.Dataset.URL, err)
@@ -46,38 +47,45 @@ func (a *Activities) Plan(ctx context.Context, in job.PlanInput) (job.PlanResult
 		Examples:    int64(len(listing.Rows)),
 		Classes:     listing.Classes,
 		IndexSHA256: indexHash(listing.Rows),
+		JPEGDecoder: listing.JPEGDecoder,
 		Version:     job.Version,
 	}
 	j.Shards = j.Layout().Shards()
 	if err := j.Seal(); err != nil {
 		return job.PlanResult{}, err
 	}
-
 	b, err := openOut(ctx, spec.Out)
 	if err != nil {
 		return job.PlanResult{}, err
 	}
 	defer b.Close()
-	old, err := storage.ReadJobIn(ctx, b)
+	old, err := storage.CreateJob(ctx, spec.Out, &j)
 	if err != nil {
 		return job.PlanResult{}, fmt.Errorf("--out %s: %w", spec.Out, err)
 	}
 	if old != nil && old.Fingerprint != j.Fingerprint {
-		return job.PlanResult{}, job.BadJob("--out %s holds a different job (fingerprint %s, this job is %s): choose another --out, or remove it to start over",
-			spec.Out, old.Fingerprint, j.Fingerprint)
-	}
-	indexed, err := storage.Exists(ctx, b, storage.IndexKey)
-	if err != nil {
-		return job.PlanResult{}, err
-	}
-	if !indexed {
-		if err := storage.WriteParquet(ctx, b, storage.IndexKey, listing.Rows); err != nil {
+		if !in.Overwrite {
+			return job.PlanResult{}, job.BadJob("--out %s holds another job (%s; this one is %s): choose another --out, or give --overwrite to discard its outputs",
+				spec.Out, old.Fingerprint, j.Fingerprint)
+		}
+		if err := removeOutputs(ctx, b); err != nil {
 			return job.PlanResult{}, err
 		}
+		if old, err = storage.CreateJob(ctx, spec.Out, &j); err != nil || old != nil {
+			return job.PlanResult{}, fmt.Errorf("--out %s: another job was planned there while its outputs were removed (%v)", spec.Out, err)
+		}
 	}
-	if old == nil {
-		if err := b.WriteAll(ctx, storage.JobKey, j.Encode(), nil); err != nil {
-			return job.PlanResult{}, fmt.Errorf("write %s: %w", storage.JobKey, err)
+	// The index is written after job.json, and rewritten unless it is this
+	// dataset's: a crash between the two, or another job's index, cannot
+	// leave a wrong one.
+	_, meta, err := storage.ParquetInfo(ctx, b, storage.IndexKey)
+	if err != nil && !storage.IsNotFound(err) {
+		return job.PlanResult{}, err
+	}
+	if meta[storage.IndexMeta] != j.IndexSHA256 {
+		meta := storage.Meta{storage.IndexMeta: j.IndexSHA256, storage.FingerprintMeta: j.Fingerprint}
+		if err := storage.WriteParquet(ctx, b, storage.IndexKey, listing.Rows, meta); err != nil {
+			return job.PlanResult{}, err
 		}
 	}
 	return job.PlanResult{
@@ -88,6 +96,27 @@ func (a *Activities) Plan(ctx context.Context, in job.PlanInput) (job.PlanResult
 		Checkpoints: len(ckpts),
 		Groups:      len(j.Groups()),
 	}, nil
+}
+
+// removeOutputs deletes every object a job writes under --out.
+func removeOutputs(ctx context.Context, b *blob.Bucket) error {
+	for _, prefix := range []string{storage.JobKey, storage.ClassesKey, storage.FailuresKey, storage.SuccessKey, storage.ReportKey, "shards/", "scores/"} {
+		it := b.List(&blob.ListOptions{Prefix: prefix})
+		for {
+			obj, err := it.Next(ctx)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("remove the old outputs: %w", err)
+			}
+			if err := b.Delete(ctx, obj.Key); err != nil && !storage.IsNotFound(err) {
+				return fmt.Errorf("remove the old outputs: %s: %w", obj.Key, err)
+			}
+			activity.RecordHeartbeat(ctx, "removing "+obj.Key)
+		}
+	}
+	return nil
 }
 
 func indexHash(rows []job.IndexRow) string {

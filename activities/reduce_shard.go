@@ -19,17 +19,19 @@ import (
 // moments as ScoreShard does. A corrupt partial moments file is removed and
 // fails the shard: running the job again recomputes that group.
 func (a *Activities) ReduceShard(ctx context.Context, in job.ShardInput) (job.ShardResult, error) {
+	defer heartbeatWhile(ctx)()
 	start := time.Now()
 	j, out, r, err := a.openShard(ctx, in.Ref, in.Shard)
 	if err != nil {
 		return job.ShardResult{}, err
 	}
 	defer out.Close()
-	res := job.ShardResult{Shard: in.Shard, Examples: r.Len()}
-	if done, err := shardDone(ctx, out, in.Shard, r); err != nil || done {
+	if done, failures, err := shardDone(ctx, out, j, in.Shard); err != nil || done {
+		res := shardResult(in.Shard, r, failures)
 		res.Reused = done
 		return res, err
 	}
+	var res job.ShardResult
 	rows, err := storage.ReadParquet[job.IndexRow](ctx, out, storage.IndexKey, r.Start, r.Len())
 	if err != nil {
 		return res, err
@@ -44,7 +46,8 @@ func (a *Activities) ReduceShard(ctx context.Context, in job.ShardInput) (job.Sh
 		}
 		defer br.Close()
 		mr, err := storage.NewMomentsReader(br)
-		if err == nil && (mr.Header.Examples != len(rows) || mr.Header.Pixels != j.Shape.Pixels() || mr.Header.Checkpoints != rg[1]-rg[0]) {
+		if err == nil && (mr.Header.Examples != len(rows) || mr.Header.Pixels != j.Shape.Pixels() || mr.Header.Checkpoints != rg[1]-rg[0] ||
+			mr.Header.Group != g || mr.Header.Fingerprint != j.Fingerprint) {
 			err = fmt.Errorf("%w: header %+v does not fit the shard", storage.ErrCorruptMoments, mr.Header)
 		}
 		if err != nil {
@@ -52,7 +55,7 @@ func (a *Activities) ReduceShard(ctx context.Context, in job.ShardInput) (job.Sh
 		}
 		readers[g] = mr
 	}
-	var scores shardScores
+	scores := shardScores{shard: in.Shard}
 	merged := score.NewPixelMoments(j.Shape.Pixels())
 	var rec storage.MomentsRecord
 	var logits []score.Logits
@@ -61,6 +64,7 @@ func (a *Activities) ReduceShard(ctx context.Context, in job.ShardInput) (job.Sh
 		merged.Reset()
 		logits, gradNorms = logits[:0], gradNorms[:0]
 		target, pred := int32(-1), int32(-1)
+		failure := ""
 		for g, mr := range readers {
 			key := storage.ShardGroupKey(in.Shard, g)
 			if err := mr.Next(&rec); err != nil {
@@ -74,11 +78,21 @@ func (a *Activities) ReduceShard(ctx context.Context, in job.ShardInput) (job.Sh
 			if rec.Pred >= 0 {
 				pred = rec.Pred
 			}
+			if failure == "" {
+				failure = rec.Failure // the first group's reason
+			}
+			if failure != "" {
+				continue
+			}
 			if err := merged.Merge(rec.Moments()); err != nil {
 				return res, err
 			}
 			logits = append(logits, rec.Logits...)
 			gradNorms = append(gradNorms, rec.GradNorms...)
+		}
+		if failure != "" {
+			scores.fail(row, decodeFailure(failure))
+			continue
 		}
 		win := j.Windows[0]
 		scores.add(row, win.Name, target, pred, merged.VoG(), score.WindowScores(logits, gradNorms))
@@ -91,9 +105,10 @@ func (a *Activities) ReduceShard(ctx context.Context, in job.ShardInput) (job.Sh
 			return res, a.dropCorrupt(ctx, out, storage.ShardGroupKey(in.Shard, g), err)
 		}
 	}
-	if err := writeShard(ctx, out, in.Shard, scores); err != nil {
+	if err := writeShard(ctx, out, j, in.Shard, scores); err != nil {
 		return res, err
 	}
+	res = shardResult(in.Shard, r, scores.failures)
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
 }

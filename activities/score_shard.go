@@ -19,28 +19,29 @@ func (a *Activities) ScoreShard(ctx context.Context, in job.ShardInput) (job.Sha
 		return job.ShardResult{}, err
 	}
 	defer out.Close()
-	res := job.ShardResult{Shard: in.Shard, Examples: r.Len()}
-	if done, err := shardDone(ctx, out, in.Shard, r); err != nil || done {
+	if done, failures, err := shardDone(ctx, out, j, in.Shard); err != nil || done {
+		res := shardResult(in.Shard, r, failures)
 		res.Reused = done
 		return res, err
 	}
 	k := len(j.Checkpoints)
 	rows, models, reader, err := a.shardInputs(ctx, j, out, r, append(span(0, k), windowLasts(j)...)...)
 	if err != nil {
-		return res, err
+		return job.ShardResult{}, err
 	}
 	s := newScorer(j, models[:k], 0, models[k:])
-	var scores shardScores
+	scores := shardScores{shard: in.Shard}
 	err = foldBatches(ctx, j, reader, r, rows, s, func(batch []job.IndexRow) error {
 		scores.addBatch(s, batch)
 		return nil
 	})
 	if err != nil {
-		return res, err
+		return job.ShardResult{}, err
 	}
-	if err := writeShard(ctx, out, in.Shard, scores); err != nil {
-		return res, err
+	if err := writeShard(ctx, out, j, in.Shard, scores); err != nil {
+		return job.ShardResult{}, err
 	}
+	res := shardResult(in.Shard, r, scores.failures)
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
 }

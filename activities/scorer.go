@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"fmt"
+	"math"
 	"runtime"
 	"slices"
 	"sync"
@@ -37,7 +38,10 @@ type scorer struct {
 	gradNorms [][][]float64
 	// perCkpt[i][j] is what checkpoint first+j's logits say of example i.
 	perCkpt [][]score.Logits
-	logits  []float32
+	// fails[i] is why example i of the batch cannot be scored (a
+	// *job.ExampleError), or nil: it is left out of the rows.
+	fails  []error
+	logits []float32
 	// passes are the buffers one checkpoint's engine passes write: two, so
 	// that on a GPU the next checkpoint computes while this one is folded.
 	passes [2]passOut
@@ -92,12 +96,17 @@ func (s *scorer) reset(n, buffers int) {
 	for i := range n {
 		s.perCkpt[i] = s.perCkpt[i][:0]
 	}
+	s.fails = resize(s.fails, n)
 }
 
 // fold computes the batch's targets per window, its moments over s.models,
 // the logits statistics of every checkpoint, and the predictions of each
-// window's last checkpoint where it is among s.models.
-func (s *scorer) fold(ctx context.Context, rows []job.IndexRow, x *engine.Batch) error {
+// window's last checkpoint where it is among s.models. bad holds the
+// examples the reader could not decode; fold adds those whose label the
+// model lacks, and those whose logits or gradients are not finite at some
+// checkpoint. Their moments are not computed, and other examples' are
+// unaffected: in eval mode the engine computes each example alone.
+func (s *scorer) fold(ctx context.Context, rows []job.IndexRow, x *engine.Batch, bad []error) error {
 	n, k := len(rows), s.nclasses
 	// A staged batch is on a device: its passes overlap the CPU's folds.
 	onDevice := x.Staged != nil
@@ -106,9 +115,10 @@ func (s *scorer) fold(ctx context.Context, rows []job.IndexRow, x *engine.Batch)
 		buffers = 2 // see overlap
 	}
 	s.reset(n, buffers)
-	for _, row := range rows {
-		if s.job.Spec.Label == job.LabelTrue && (row.Label < 0 || int(row.Label) >= k) {
-			return job.BadData("example %d (%s): label %d outside the %d outputs of checkpoint %s",
+	copy(s.fails, bad)
+	for i, row := range rows {
+		if s.fails[i] == nil && s.job.Spec.Label == job.LabelTrue && (row.Label < 0 || int(row.Label) >= k) {
+			s.fails[i] = job.ExampleFailure(job.FailLabel, "example %d (%s): label %d outside the %d outputs of checkpoint %s",
 				row.Index, row.ExampleID, row.Label, k, s.lasts[0].Name())
 		}
 	}
@@ -116,6 +126,9 @@ func (s *scorer) fold(ctx context.Context, rows []job.IndexRow, x *engine.Batch)
 		if s.job.Spec.Label == job.LabelTrue {
 			for i, row := range rows {
 				s.targets[w][i] = int64(row.Label)
+				if s.fails[i] != nil {
+					s.targets[w][i] = 0 // any class: the example is left out
+				}
 			}
 			continue
 		}
@@ -123,8 +136,10 @@ func (s *scorer) fold(ctx context.Context, rows []job.IndexRow, x *engine.Batch)
 		if err := s.lasts[w].Logits(x, s.logits); err != nil {
 			return err
 		}
-		for i := range n {
-			s.targets[w][i] = int64(argmax(s.logits[i*k : (i+1)*k]))
+		for i, row := range rows {
+			logits := s.logits[i*k : (i+1)*k]
+			s.targets[w][i] = int64(argmax(logits))
+			s.checkFinite(i, row, s.lasts[w], logits, 0)
 		}
 	}
 	pass := func(j int, out *passOut) error {
@@ -221,6 +236,9 @@ func (s *scorer) pass(j int, x *engine.Batch, out *passOut) error {
 // examples over the CPUs (each example's sums stay in order).
 func (s *scorer) absorb(ctx context.Context, j int, rows []job.IndexRow, out *passOut, parallel bool) {
 	n, pixels, k, ck := len(rows), s.job.Shape.Pixels(), s.nclasses, s.first+j
+	for i, row := range rows {
+		s.checkFinite(i, row, s.models[j], out.logits[i*k:(i+1)*k], 0)
+	}
 	for w, win := range s.windows {
 		if out.shared[w] < 0 {
 			continue
@@ -228,9 +246,15 @@ func (s *scorer) absorb(ctx context.Context, j int, rows []job.IndexRow, out *pa
 		grads := out.grads[out.shared[w]]
 		fold := func(lo, hi int) {
 			for i := lo; i < hi; i++ {
+				if s.fails[i] != nil {
+					continue
+				}
 				g := grads[i*pixels : (i+1)*pixels]
-				s.moments[w][i].Add(g)
-				s.gradNorms[w][i] = append(s.gradNorms[w][i], score.L2(g))
+				norm := score.L2(g) // not finite if any value is not
+				if s.checkFinite(i, rows[i], s.models[j], nil, norm) {
+					s.moments[w][i].Add(g)
+					s.gradNorms[w][i] = append(s.gradNorms[w][i], norm)
+				}
 			}
 		}
 		if parallel {
@@ -285,4 +309,28 @@ func (s *scorer) progress(total int64) job.ShardProgress {
 		p.Groups = len(s.job.Groups())
 	}
 	return p
+}
+
+// checkFinite fails example i, unless it has failed already, where its
+// logits, or the norm of its gradient, are not finite at checkpoint m. It
+// reports whether the example is still good.
+func (s *scorer) checkFinite(i int, row job.IndexRow, m *engine.Model, logits []float32, norm float64) bool {
+	if s.fails[i] != nil {
+		return false
+	}
+	what := ""
+	if math.IsNaN(norm) || math.IsInf(norm, 0) {
+		what = "input gradient"
+	}
+	for _, v := range logits {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			what = "logits"
+			break
+		}
+	}
+	if what == "" {
+		return true
+	}
+	s.fails[i] = job.ExampleFailure(job.FailNonFinite, "example %d (%s): non-finite %s at checkpoint %s", row.Index, row.ExampleID, what, m.Name())
+	return false
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 
 	"go.temporal.io/sdk/activity"
 	"gocloud.dev/blob"
@@ -49,30 +50,70 @@ func (a *Activities) shardInputs(ctx context.Context, j *job.Job, out *blob.Buck
 	return rows, models, reader, nil
 }
 
-// shardDone reports whether shard i's outputs are present and verified: the
-// class file, written last, exists, and the rows file holds the shard's
-// rows. Outputs that fail the check are removed, to be computed again.
-func shardDone(ctx context.Context, out *blob.Bucket, i int, r shard.Range) (bool, error) {
-	done, err := storage.Exists(ctx, out, storage.ShardClassesKey(i))
-	if err != nil || !done {
-		return false, err
+// shardDone reports whether shard i of job j is done: its class file,
+// written last, is this job's (by fingerprint) and the rows and failures
+// files it describes are there. It returns the shard's failures. A shard
+// that does not verify (another job's, or cut short) is computed again,
+// and its files overwritten.
+func shardDone(ctx context.Context, out *blob.Bucket, j *job.Job, i int) (bool, []job.FailureRow, error) {
+	data, err := out.ReadAll(ctx, storage.ShardClassesKey(i))
+	if storage.IsNotFound(err) {
+		return false, nil, nil
 	}
-	n, err := storage.ParquetRows(ctx, out, storage.ShardRowsKey(i))
-	if err == nil && n == r.Len() {
-		return true, nil
+	if err != nil {
+		return false, nil, fmt.Errorf("read %s: %w", storage.ShardClassesKey(i), err)
 	}
-	activity.GetLogger(ctx).Warn("recomputing a shard whose output does not verify", "shard", i, "rows", n, "want", r.Len(), "error", err)
-	if err := out.Delete(ctx, storage.ShardClassesKey(i)); err != nil {
-		return false, fmt.Errorf("remove %s: %w", storage.ShardClassesKey(i), err)
+	why := ""
+	meta, err := storage.ParquetMeta(data)
+	switch {
+	case err != nil:
+		why = err.Error()
+	case meta[storage.FingerprintMeta] != j.Fingerprint:
+		why = "written by job " + meta[storage.FingerprintMeta]
 	}
-	return false, nil
+	for _, f := range []struct{ key, meta string }{
+		{storage.ShardRowsKey(i), storage.RowsBytesMeta}, {storage.ShardFailuresKey(i), storage.FailuresBytesMeta},
+	} {
+		if why != "" {
+			break
+		}
+		attrs, err := out.Attributes(ctx, f.key)
+		if storage.IsNotFound(err) {
+			why = f.key + " is missing"
+			break
+		}
+		if err != nil {
+			return false, nil, fmt.Errorf("%s: %w", f.key, err)
+		}
+		if size := strconv.FormatInt(attrs.Size, 10); size != meta[f.meta] {
+			why = fmt.Sprintf("%s has %s bytes, not %s", f.key, size, meta[f.meta])
+		}
+	}
+	if why != "" {
+		activity.GetLogger(ctx).Warn("recomputing a shard whose outputs do not verify", "shard", i, "why", why)
+		return false, nil, nil
+	}
+	failures, err := storage.ReadParquet[job.FailureRow](ctx, out, storage.ShardFailuresKey(i), 0, -1)
+	return err == nil, failures, err
 }
 
-// writeShard writes the shard's rows, then its class moments: the class
-// file marks the shard complete.
-func writeShard(ctx context.Context, out *blob.Bucket, i int, scores shardScores) error {
-	if err := storage.WriteParquet(ctx, out, storage.ShardRowsKey(i), scores.rows); err != nil {
+// writeShard writes the shard's rows and failures, then its class moments:
+// the class file marks the shard done, with the sizes of the other two.
+func writeShard(ctx context.Context, out *blob.Bucket, j *job.Job, i int, scores shardScores) error {
+	meta := storage.Meta{storage.FingerprintMeta: j.Fingerprint}
+	if err := storage.WriteParquet(ctx, out, storage.ShardRowsKey(i), scores.rows, meta); err != nil {
 		return err
+	}
+	if err := storage.WriteParquet(ctx, out, storage.ShardFailuresKey(i), scores.failures, meta); err != nil {
+		return err
+	}
+	marker := storage.Meta{storage.FingerprintMeta: j.Fingerprint}
+	for key, m := range map[string]string{storage.ShardRowsKey(i): storage.RowsBytesMeta, storage.ShardFailuresKey(i): storage.FailuresBytesMeta} {
+		attrs, err := out.Attributes(ctx, key)
+		if err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+		marker[m] = strconv.FormatInt(attrs.Size, 10)
 	}
 	crow := make([]job.ShardClassRow, 0, len(scores.classes))
 	for c, m := range scores.classes {
@@ -85,7 +126,19 @@ func writeShard(ctx context.Context, out *blob.Bucket, i int, scores shardScores
 		}
 		return crow[a].Class < crow[b].Class
 	})
-	return storage.WriteParquet(ctx, out, storage.ShardClassesKey(i), crow)
+	return storage.WriteParquet(ctx, out, storage.ShardClassesKey(i), crow, marker)
+}
+
+// shardResult reports shard i of range r with its failures.
+func shardResult(i int, r shard.Range, failures []job.FailureRow) job.ShardResult {
+	res := job.ShardResult{Shard: i, Examples: r.Len(), Failed: int64(len(failures))}
+	for _, f := range failures {
+		if res.FailedKinds == nil {
+			res.FailedKinds = map[string]int64{}
+		}
+		res.FailedKinds[f.Kind]++
+	}
+	return res
 }
 
 // span returns the indices lo..hi-1.

@@ -10,10 +10,13 @@ type classKey struct {
 	class  int32
 }
 
-// shardScores collects a shard's rows and its exact class moments.
+// shardScores collects a shard's rows, its exact class moments, and the
+// examples that failed.
 type shardScores struct {
-	rows    []job.ScoreRow
-	classes map[classKey]*score.ClassMoments
+	shard    int
+	rows     []job.ScoreRow
+	classes  map[classKey]*score.ClassMoments
+	failures []job.FailureRow
 }
 
 func (o *shardScores) add(row job.IndexRow, win string, target, pred int32, vog float64, x score.Scores) {
@@ -46,9 +49,19 @@ func (o *shardScores) add(row job.IndexRow, win string, target, pred int32, vog 
 	cm.Add(vog)
 }
 
-// addBatch adds the rows of a folded batch, one per example and window.
+// fail records example row's failure.
+func (o *shardScores) fail(row job.IndexRow, err error) {
+	o.failures = append(o.failures, job.Failure(row, o.shard, err))
+}
+
+// addBatch adds the rows of a folded batch, one per example and window, and
+// its failed examples.
 func (o *shardScores) addBatch(s *scorer, batch []job.IndexRow) {
 	for i, row := range batch {
+		if s.fails[i] != nil {
+			o.fail(row, s.fails[i])
+			continue
+		}
 		for w, win := range s.windows {
 			x := score.WindowScores(s.perCkpt[i][win.Lo:win.Hi], s.gradNorms[w][i])
 			o.add(row, win.Name, int32(s.targets[w][i]), s.preds[w][i], s.moments[w][i].VoG(), x)

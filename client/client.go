@@ -4,14 +4,18 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -48,19 +52,34 @@ func Submit(ctx context.Context, c client.Client, in job.Request) (string, error
 }
 
 // Follow waits for workflow id to end, writing a progress line to w every
-// interval, and returns the job's result.
+// interval, and returns the job's result. While the server cannot be
+// reached (a restart, a network outage) it says so and keeps waiting: only
+// the job's own end, or ctx, ends Follow.
 func Follow(ctx context.Context, c client.Client, id string, w io.Writer, interval time.Duration) (job.Result, error) {
 	type outcome struct {
 		res job.Result
 		err error
 	}
-	run := c.GetWorkflow(ctx, id, "")
 	done := make(chan outcome, 1)
+	lost := make(chan error, 1)
 	go func() {
 		// The goroutine decodes into its own value: when ctx ends first,
 		// Follow returns without waiting, and nothing is shared.
 		var o outcome
-		o.err = run.Get(ctx, &o.res)
+		for delay := time.Second; ; delay = min(2*delay, 10*time.Second) {
+			o.err = c.GetWorkflow(ctx, id, "").Get(ctx, &o.res)
+			if o.err == nil || Final(o.err) || ctx.Err() != nil {
+				break
+			}
+			select {
+			case lost <- o.err:
+			default:
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(delay):
+			}
+		}
 		done <- o
 	}()
 	tick := time.NewTicker(interval)
@@ -76,6 +95,8 @@ func Follow(ctx context.Context, c client.Client, id string, w io.Writer, interv
 				return o.res, explain(o.err)
 			}
 			return o.res, nil
+		case err := <-lost:
+			fmt.Fprintf(w, "  the Temporal server does not answer (%v); the job goes on: waiting\n", oneLine(err))
 		case <-tick.C:
 			st, err := Status(ctx, c, id)
 			if err != nil {
@@ -89,6 +110,28 @@ func Follow(ctx context.Context, c client.Client, id string, w io.Writer, interv
 			return job.Result{}, ctx.Err()
 		}
 	}
+}
+
+// Final reports whether err ends a wait for a job: the workflow ended
+// (failed, was canceled or terminated), or does not exist. Other errors
+// (the server unreachable, or restarting) are worth waiting out.
+func Final(err error) bool {
+	var ended *temporal.WorkflowExecutionError
+	var notFound *serviceerror.NotFound
+	var app *temporal.ApplicationError
+	var canceled *temporal.CanceledError
+	var terminated *temporal.TerminatedError
+	var timeout *temporal.TimeoutError
+	return errors.As(err, &ended) || errors.As(err, &notFound) || errors.As(err, &app) ||
+		errors.As(err, &canceled) || errors.As(err, &terminated) || errors.As(err, &timeout)
+}
+
+func oneLine(err error) string {
+	s := err.Error()
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
 }
 
 // JobStatus is a job's progress and the activities being retried.
@@ -127,6 +170,7 @@ func Status(ctx context.Context, c client.Client, id string) (JobStatus, error) 
 		st.ExamplesDone += cs.ExamplesDone
 		st.ShardsDone += cs.ShardsDone
 		st.ShardsFailed += cs.ShardsFailed
+		st.ExamplesFailed += cs.ExamplesFailed
 		st.ShardsRunning += cs.ShardsRunning
 		st.Started += cs.Started
 		st.Retrying = append(st.Retrying, cs.Retrying...)
@@ -208,6 +252,9 @@ func Describe(ctx context.Context, c client.Client, id string) (string, error) {
 		elapsed := time.Since(info.GetStartTime().AsTime())
 		fmt.Fprintf(&b, "stage %s; shards %d done, %d failed, %d running, %d queued, %d total; examples %d/%d",
 			st.Stage, st.ShardsDone, st.ShardsFailed, st.Started, st.ShardsRunning-st.Started, st.Shards, st.ExamplesDone, st.Examples)
+		if st.ExamplesFailed > 0 {
+			fmt.Fprintf(&b, " (%d could not be scored)", st.ExamplesFailed)
+		}
 		if rate := float64(st.ExamplesDone) / elapsed.Seconds(); rate > 0 && st.Examples > 0 {
 			eta := time.Duration(float64(st.Examples-st.ExamplesDone)/rate) * time.Second
 			fmt.Fprintf(&b, "; %.0f ex/s since start; ETA %s", rate, eta.Round(time.Second))
@@ -228,8 +275,27 @@ func Describe(ctx context.Context, c client.Client, id string) (string, error) {
 	}
 	fmt.Fprintf(&b, "shards %d done, %d failed, %d total; %d rows in %s\n",
 		res.Shards-len(res.Failed), len(res.Failed), res.Shards, res.Rows, res.Ref.Out)
+	if res.Failures > 0 {
+		fmt.Fprintf(&b, "%d example(s) could not be scored (%s): see failures.parquet\n", res.Failures, Kinds(res.FailedKinds))
+	}
 	for _, f := range res.Failed {
 		fmt.Fprintf(&b, "shard %d failed: %s\n", f.Shard, f.Error)
 	}
 	return b.String(), nil
+}
+
+// Kinds writes counts of failed examples by kind, commonest first:
+// "12 corrupt image, 3 too large".
+func Kinds(kinds map[string]int64) string {
+	names := slices.SortedFunc(maps.Keys(kinds), func(a, b string) int {
+		if c := cmp.Compare(kinds[b], kinds[a]); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	parts := make([]string, len(names))
+	for i, k := range names {
+		parts[i] = fmt.Sprintf("%d %s", kinds[k], k)
+	}
+	return strings.Join(parts, ", ")
 }

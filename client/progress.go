@@ -48,6 +48,9 @@ func (m *meter) line(now time.Time, p job.Progress) string {
 	if p.ShardsFailed > 0 {
 		failed = fmt.Sprintf(" (%d failed)", p.ShardsFailed)
 	}
+	if p.ExamplesFailed > 0 {
+		failed += fmt.Sprintf(", %d examples failed", p.ExamplesFailed)
+	}
 	return fmt.Sprintf("scoring %s %5.1f%%  %d/%d examples  %.0f ex/s  shards %d/%d%s  ETA %s  (%s elapsed)",
 		bar(frac, 24), 100*frac, p.ExamplesDone, p.Examples, m.rate, p.ShardsDone, p.Shards, failed, eta, elapsed)
 }

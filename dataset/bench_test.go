@@ -43,18 +43,19 @@ func BenchmarkJPEGPreprocess(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	rd, err := dataset.NewReader(ctx, spec, l.Shape)
+	rd, err := dataset.NewReader(ctx, spec, l.Shape, "")
 	if err != nil {
 		b.Fatal(err)
 	}
 	x := make([]float32, l.Shape.Len()*len(l.Rows))
+	bad := make([]error, len(l.Rows))
 	b.ResetTimer()
 	t0 := time.Now()
 	images := 0
 	for range b.N {
 		// One row per call decodes on one core.
 		for i := range l.Rows {
-			if err := rd.Read(ctx, l.Rows[i:i+1], x[:l.Shape.Len()]); err != nil {
+			if err := rd.Read(ctx, l.Rows[i:i+1], x[:l.Shape.Len()], bad[:1]); err != nil {
 				b.Fatal(err)
 			}
 			images++
@@ -64,7 +65,7 @@ func BenchmarkJPEGPreprocess(b *testing.B) {
 	// A batch decodes on every CPU.
 	t0 = time.Now()
 	for range b.N {
-		if err := rd.Read(ctx, l.Rows, x); err != nil {
+		if err := rd.Read(ctx, l.Rows, x, bad); err != nil {
 			b.Fatal(err)
 		}
 	}

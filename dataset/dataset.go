@@ -29,11 +29,14 @@ import (
 var shapeUnknown engine.Shape
 
 // Listing is a planned dataset: its examples in order, class names where the
-// format has them, and the shape of one preprocessed example.
+// format has them, the shape of one preprocessed example, and for image
+// formats the JPEG decoder (preprocess.DecoderTurboJPEG or DecoderGoJPEG),
+// which every reader of the job must then use.
 type Listing struct {
-	Rows    []job.IndexRow
-	Classes []string
-	Shape   engine.Shape
+	Rows        []job.IndexRow
+	Classes     []string
+	Shape       engine.Shape
+	JPEGDecoder string
 }
 
 // List reads a dataset's index: count, ids, labels and example shape.
@@ -56,14 +59,19 @@ func List(ctx context.Context, s job.Dataset) (*Listing, error) {
 // Reader decodes examples of a listed dataset.
 type Reader interface {
 	// Read decodes rows into dst, len(rows)*Shape.Len() float32 values in
-	// NCHW order. Errors name the example.
-	Read(ctx context.Context, rows []job.IndexRow, dst []float32) error
+	// NCHW order. An example that cannot be read or decoded gets a
+	// *job.ExampleError, naming it, in bad[i] (len(rows) of them) and zeros
+	// in dst; the error Read returns is about more than one example (a
+	// missing tar or Parquet file, storage that does not answer) and fails
+	// the batch.
+	Read(ctx context.Context, rows []job.IndexRow, dst []float32, bad []error) error
 	// Close releases the reader.
 	Close() error
 }
 
-// NewReader opens a dataset for reading examples of the given shape.
-func NewReader(ctx context.Context, s job.Dataset, shape engine.Shape) (Reader, error) {
+// NewReader opens a dataset for reading examples of the given shape, with
+// the JPEG decoder its listing chose ("" for any, and for IDX datasets).
+func NewReader(ctx context.Context, s job.Dataset, shape engine.Shape, decoder string) (Reader, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
@@ -71,7 +79,7 @@ func NewReader(ctx context.Context, s job.Dataset, shape engine.Shape) (Reader, 
 	case "idx":
 		return openIDX(ctx, s, shape)
 	default:
-		return openImages(ctx, s, shape)
+		return openImages(ctx, s, shape, decoder)
 	}
 }
 
@@ -83,10 +91,10 @@ func normalize(p job.Preprocess, x []float32, s engine.Shape) {
 	}
 	hw := s.Pixels()
 	for c := range s.C {
-		m, inv := p.Mean[c], 1/p.Std[c]
+		m, sd := p.Mean[c], p.Std[c]
 		plane := x[c*hw : (c+1)*hw]
 		for i, v := range plane {
-			plane[i] = (v - m) * inv
+			plane[i] = (v - m) / sd // a division, as torchvision's Normalize
 		}
 	}
 }

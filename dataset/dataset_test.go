@@ -4,8 +4,10 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -13,6 +15,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -52,14 +57,12 @@ func TestFashionMNIST(t *testing.T) {
 	if len(counts) != 10 || counts[0] != 1000 {
 		t.Fatalf("label counts %v, want 1000 of each of 10 classes", counts)
 	}
-	r, err := dataset.NewReader(ctx, spec, l.Shape)
+	r, err := dataset.NewReader(ctx, spec, l.Shape, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	x := make([]float32, 2*784)
-	if err := r.Read(ctx, l.Rows[9998:], x); err != nil {
-		t.Fatal(err)
-	}
+	read(t, r, l.Rows[9998:], x)
 	var lo, hi float32 = 1, 0
 	for _, v := range x {
 		lo, hi = min(lo, v), max(hi, v)
@@ -117,6 +120,9 @@ func TestIDXErrors(t *testing.T) {
 		{"fewer labels", img, lab7, false, "holds 7 labels"},
 		{"trailing bytes", append(img, 1, 2), lab, false, "bytes after the data"},
 		{"missing labels", img, nil, false, "labels-idx1-ubyte"},
+		{"header claims too much", append(header(1000000, 28, 28), 1, 2, 3), lab, false, "header promises 784000000 bytes"},
+		{"gzipped header claims too much", gz(append(header(10, 30000, 30000), 1, 2, 3)), lab, true, "images are 30000x30000"},
+		{"header beyond any dataset", header(1<<30, 1<<20, 1<<20), lab, false, "beyond"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -134,7 +140,7 @@ func TestIDXErrors(t *testing.T) {
 			_, err := dataset.List(t.Context(), spec)
 			if err == nil {
 				var r dataset.Reader
-				r, err = dataset.NewReader(t.Context(), spec, engine.Shape{C: 1, H: 3, W: 3})
+				r, err = dataset.NewReader(t.Context(), spec, engine.Shape{C: 1, H: 3, W: 3}, "")
 				if r != nil {
 					r.Close()
 				}
@@ -144,6 +150,15 @@ func TestIDXErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// header is an IDX header of unsigned bytes with the given dimensions.
+func header(dims ...uint32) []byte {
+	h := []byte{0, 0, 8, byte(len(dims))}
+	for _, d := range dims {
+		h = binary.BigEndian.AppendUint32(h, d)
+	}
+	return h
 }
 
 func encodePNG(t *testing.T, img image.Image) []byte {
@@ -186,14 +201,12 @@ func TestImageFolder(t *testing.T) {
 	if l.Shape != (engine.Shape{C: 3, H: 4, W: 4}) {
 		t.Fatalf("shape %v", l.Shape)
 	}
-	r, err := dataset.NewReader(ctx, spec, l.Shape)
+	r, err := dataset.NewReader(ctx, spec, l.Shape, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	x := make([]float32, 2*l.Shape.Len())
-	if err := r.Read(ctx, l.Rows, x); err != nil {
-		t.Fatal(err)
-	}
+	read(t, r, l.Rows, x)
 	// The PNG is exact: the centre 4x4 crop starts at (2, 1).
 	png := x[l.Shape.Len():]
 	for y := range 4 {
@@ -214,14 +227,12 @@ func TestImageFolder(t *testing.T) {
 
 	// Grey, normalised: luma of (10x, 20y, 30), then (v - 0.5) / 0.25.
 	grey := job.Dataset{Format: "imagefolder", URL: root, Preprocess: job.Preprocess{Channels: 1, Crop: 4, Mean: []float32{0.5}, Std: []float32{0.25}}}
-	gr, err := dataset.NewReader(ctx, grey, engine.Shape{C: 1, H: 4, W: 4})
+	gr, err := dataset.NewReader(ctx, grey, engine.Shape{C: 1, H: 4, W: 4}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	g := make([]float32, 16)
-	if err := gr.Read(ctx, l.Rows[1:], g); err != nil {
-		t.Fatal(err)
-	}
+	read(t, gr, l.Rows[1:], g)
 	luma := (0.299*20 + 0.587*20 + 0.114*30) / 255 // pixel (0,0) of the crop: x=2, y=1
 	if math.Abs(float64(g[0])-(luma-0.5)/0.25) > 0.02 {
 		t.Fatalf("grey pixel %g, want about %g", g[0], (luma-0.5)/0.25)
@@ -238,38 +249,145 @@ func TestImageFolder(t *testing.T) {
 	}
 }
 
-// TestImageFolderErrors: a corrupt image and an image of another size are
-// reported by name, not skipped.
+// TestImageFolderErrors: each example that cannot be scored is reported by
+// name and kind, beside the others of its batch, which are decoded: an image
+// of another size, a corrupt one, a truncated JPEG, a PNG whose header
+// claims 100000x100000 pixels (refused before anything is allocated), a
+// file deleted after listing. A CMYK JPEG is an image like any other.
 func TestImageFolderErrors(t *testing.T) {
 	root := t.TempDir()
+	var jb bytes.Buffer
+	jpeg.Encode(&jb, image.NewGray(image.Rect(0, 0, 5, 5)), nil)
 	writeFile(t, filepath.Join(root, "a", "1.png"), encodePNG(t, image.NewGray(image.Rect(0, 0, 5, 5))))
 	writeFile(t, filepath.Join(root, "a", "2.png"), encodePNG(t, image.NewGray(image.Rect(0, 0, 6, 5))))
 	writeFile(t, filepath.Join(root, "b", "3.jpg"), []byte("\xff\xd8\xff\xe0 this is not really a JPEG"))
+	writeFile(t, filepath.Join(root, "b", "4.jpg"), jb.Bytes()[:jb.Len()/2])
+	writeFile(t, filepath.Join(root, "b", "5.png"), BombPNG(100000, 100000))
+	writeFile(t, filepath.Join(root, "c", "6.png"), encodePNG(t, image.NewGray(image.Rect(0, 0, 5, 5))))
 	ctx := t.Context()
-	spec := job.Dataset{Format: "imagefolder", URL: root}
+	spec := job.Dataset{Format: "imagefolder", URL: root, Preprocess: job.Preprocess{Channels: 1}}
 	l, err := dataset.List(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := dataset.NewReader(ctx, spec, l.Shape)
+	os.Remove(filepath.Join(root, "c", "6.png"))
+	r, err := dataset.NewReader(ctx, spec, l.Shape, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	x := make([]float32, l.Shape.Len())
-	if err := r.Read(ctx, l.Rows[:1], x); err != nil {
-		t.Fatal(err)
+	x := make([]float32, len(l.Rows)*l.Shape.Len())
+	for i := range x {
+		x[i] = 1 // failed examples are zeroed
 	}
-	err = r.Read(ctx, l.Rows[1:2], x)
-	if !errors.Is(err, job.ErrBadData) || !strings.Contains(err.Error(), "a/2.png") || !strings.Contains(err.Error(), "6x5") {
-		t.Fatalf("wrong size: got %v", err)
+	bad := readBad(t, r, l.Rows, x)
+	want := []struct{ kind, text string }{
+		{"", ""},
+		{job.FailSize, "a/2.png: a 6x5 image"},
+		{job.FailCorrupt, "b/3.jpg: corrupt"},
+		{job.FailCorrupt, "b/4.jpg: corrupt"},
+		{job.FailTooLarge, "b/5.png"},
+		{job.FailUnreadable, "c/6.png: no such file"},
 	}
-	err = r.Read(ctx, l.Rows[2:3], x)
-	if !errors.Is(err, job.ErrBadData) || !strings.Contains(err.Error(), "b/3.jpg") || !strings.Contains(err.Error(), "corrupt") {
-		t.Fatalf("corrupt image: got %v", err)
+	for i, w := range want {
+		if w.kind == "" {
+			if bad[i] != nil {
+				t.Errorf("%s: %v", l.Rows[i].ExampleID, bad[i])
+			}
+			continue
+		}
+		if !isFailure(bad[i], w.kind) || !strings.Contains(bad[i].Error(), w.text) || !strings.Contains(bad[i].Error(), "example "+strconv.Itoa(i)) {
+			t.Errorf("%s: got %v, want a %q failure saying %q", l.Rows[i].ExampleID, bad[i], w.kind, w.text)
+		}
+		for _, v := range x[i*l.Shape.Len() : (i+1)*l.Shape.Len()] {
+			if v != 0 {
+				t.Fatalf("%s: failed example not zeroed", l.Rows[i].ExampleID)
+			}
+		}
 	}
 	if _, err := dataset.List(ctx, job.Dataset{Format: "imagefolder", URL: t.TempDir()}); !errors.Is(err, job.ErrBadData) {
 		t.Fatalf("empty folder: got %v", err)
 	}
+
+	// A CMYK JPEG is decoded (PIL's conversion), not a failure.
+	cmyk := t.TempDir()
+	data, err := os.ReadFile("../preprocess/testdata/fixtures/cmyk_129x97.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(cmyk, "a", "cmyk.jpg"), data)
+	cspec := job.Dataset{Format: "imagefolder", URL: cmyk, Preprocess: job.Preprocess{Resize: 8, Crop: 8}}
+	cl, err := dataset.List(ctx, cspec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr, err := dataset.NewReader(ctx, cspec, cl.Shape, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cx := make([]float32, cl.Shape.Len())
+	read(t, cr, cl.Rows, cx)
+	if slices.Max(cx) == 0 {
+		t.Fatal("CMYK image decoded as black")
+	}
+}
+
+// TestBombNeverAllocated: listing a dataset whose only image claims
+// 100000x100000 pixels fails cleanly, naming the image, within the memory
+// of a small process.
+func TestBombNeverAllocated(t *testing.T) {
+	root := t.TempDir()
+	writeFile(t, filepath.Join(root, "a", "bomb.png"), BombPNG(100000, 100000))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := dataset.List(t.Context(), job.Dataset{Format: "imagefolder", URL: root})
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, job.ErrBadData) || !strings.Contains(err.Error(), "bomb.png") {
+		t.Fatalf("got %v", err)
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 64<<20 {
+		t.Fatalf("listing allocated %d MB", grew>>20)
+	}
+}
+
+// read decodes rows into x, failing the test on any error.
+func read(t *testing.T, r dataset.Reader, rows []job.IndexRow, x []float32) {
+	t.Helper()
+	for i, err := range readBad(t, r, rows, x) {
+		if err != nil {
+			t.Fatalf("row %d: %v", i, err)
+		}
+	}
+}
+
+// readBad decodes rows into x and returns each example's failure.
+func readBad(t *testing.T, r dataset.Reader, rows []job.IndexRow, x []float32) []error {
+	t.Helper()
+	bad := make([]error, len(rows))
+	if err := r.Read(t.Context(), rows, x, bad); err != nil {
+		t.Fatal(err)
+	}
+	return bad
+}
+
+func isFailure(err error, kind string) bool {
+	var ex *job.ExampleError
+	return errors.As(err, &ex) && ex.Kind == kind && errors.Is(err, job.ErrBadData)
+}
+
+// BombPNG is a valid PNG header claiming w x h pixels, with no pixels.
+func BombPNG(w, h uint32) []byte {
+	chunk := func(typ string, data []byte) []byte {
+		b := binary.BigEndian.AppendUint32(nil, uint32(len(data)))
+		b = append(b, typ...)
+		b = append(b, data...)
+		return binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(append([]byte(typ), data...)))
+	}
+	ihdr := binary.BigEndian.AppendUint32(nil, w)
+	ihdr = binary.BigEndian.AppendUint32(ihdr, h)
+	ihdr = append(ihdr, 8, 2, 0, 0, 0) // 8-bit RGB
+	out := []byte("\x89PNG\r\n\x1a\n")
+	out = append(out, chunk("IHDR", ihdr)...)
+	return append(out, chunk("IEND", nil)...)
 }
 
 func TestSpecValidate(t *testing.T) {
@@ -347,14 +465,12 @@ func TestWebDataset(t *testing.T) {
 	if strings.Join(ids, " ") != wantIDs || fmt.Sprint(labels) != "[1 0 -1 2]" || l.Shape != (engine.Shape{C: 1, H: 2, W: 3}) {
 		t.Fatalf("ids %v labels %v shape %v", ids, labels, l.Shape)
 	}
-	r, err := dataset.NewReader(ctx, spec, l.Shape)
+	r, err := dataset.NewReader(ctx, spec, l.Shape, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	x := make([]float32, len(l.Rows)*6)
-	if err := r.Read(ctx, l.Rows, x); err != nil {
-		t.Fatal(err)
-	}
+	read(t, r, l.Rows, x)
 	for i, base := range []float32{10, 20, 30, 70} {
 		for p := range 6 {
 			if want := (base + float32(p)) / 255; x[i*6+p] != want {
@@ -369,9 +485,9 @@ func TestWebDataset(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = r.Read(ctx, l.Rows[4:], x[:6])
-	if !errors.Is(err, job.ErrBadData) || !strings.Contains(err.Error(), "shard-11.tar#000009") {
-		t.Fatalf("corrupt member: %v", err)
+	bad := readBad(t, r, l.Rows[4:], x[:6])
+	if !isFailure(bad[0], job.FailCorrupt) || !strings.Contains(bad[0].Error(), "shard-11.tar#000009") {
+		t.Fatalf("corrupt member: %v", bad[0])
 	}
 	writeFile(t, filepath.Join(root, "shard-12.tar"), []byte("not a tar at all, but long enough to hold a header block?"))
 	if _, err := dataset.List(ctx, spec); !errors.Is(err, job.ErrBadData) || !strings.Contains(err.Error(), "shard-12.tar") {
@@ -421,22 +537,20 @@ func TestParquetDataset(t *testing.T) {
 	if got := strings.Join(ids, " "); got != "n01/a.png:0 n02/b.png:1 train-00000-of-00002.parquet/2:2 train-00001-of-00002.parquet/0:3" {
 		t.Fatalf("listing %s", got)
 	}
-	r, err := dataset.NewReader(ctx, spec, l.Shape)
+	r, err := dataset.NewReader(ctx, spec, l.Shape, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	x := make([]float32, 4)
 	for i, base := range map[int]float32{0: 10, 1: 20, 3: 50} {
-		if err := r.Read(ctx, l.Rows[i:i+1], x); err != nil {
-			t.Fatal(err)
-		}
+		read(t, r, l.Rows[i:i+1], x)
 		if x[0] != base/255 || x[3] != (base+3)/255 {
 			t.Fatalf("row %d: %v", i, x)
 		}
 	}
 	// The row without image bytes is reported by file, row and id.
-	err = r.Read(ctx, l.Rows[2:3], x)
-	if !errors.Is(err, job.ErrBadData) || !strings.Contains(err.Error(), "train-00000-of-00002.parquet#row2") {
-		t.Fatalf("empty image: %v", err)
+	bad := readBad(t, r, l.Rows[2:3], x)
+	if !isFailure(bad[0], job.FailCorrupt) || !strings.Contains(bad[0].Error(), "train-00000-of-00002.parquet#row2") {
+		t.Fatalf("empty image: %v", bad[0])
 	}
 }

@@ -20,13 +20,18 @@ import (
 )
 
 // idxFile is an open IDX file: its location, dims and a reader positioned
-// at the first data byte.
+// at the first data byte; size is the file's size where it is not gzipped.
 type idxFile struct {
 	name string
 	dims []int
 	r    io.Reader
+	size int64
 	done func() error
 }
+
+// maxIDXBytes bounds the data an IDX header may claim: 64 GiB, far beyond
+// any dataset in that format, and far below what overflows.
+const maxIDXBytes = 1 << 36
 
 // openIDXFile opens <prefix>-<kind>-idx<ndim>-ubyte, gzipped or plain.
 func openIDXFile(ctx context.Context, prefix storage.Location, kind string, ndim int) (*idxFile, error) {
@@ -55,7 +60,9 @@ func openIDXFile(ctx context.Context, prefix storage.Location, kind string, ndim
 	closeAll := func() error { rc.Close(); return b.Close() }
 	br := bufio.NewReaderSize(rc, 1<<20)
 	var r io.Reader = br
+	size := rc.Size()
 	if magic, _ := br.Peek(2); bytes.Equal(magic, []byte{0x1f, 0x8b}) {
+		size = -1
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			closeAll()
@@ -81,18 +88,45 @@ func openIDXFile(ctx context.Context, prefix storage.Location, kind string, ndim
 		}
 		dims[i] = int(d)
 	}
-	return &idxFile{name: name, dims: dims, r: r, done: closeAll}, nil
+	f := &idxFile{name: name, dims: dims, r: r, size: size, done: closeAll}
+	if _, err := f.dataLen(); err != nil {
+		closeAll()
+		return nil, err
+	}
+	return f, nil
+}
+
+// dataLen returns the bytes of data the header claims, checked against
+// the file's size where it is known and against maxIDXBytes: nothing is
+// allocated from a header's claims.
+func (f *idxFile) dataLen() (int64, error) {
+	n := int64(1)
+	for _, d := range f.dims {
+		if n *= int64(d); n > maxIDXBytes {
+			return 0, badData("%s: header claims dimensions %v, beyond %d bytes", f.name, f.dims, int64(maxIDXBytes))
+		}
+	}
+	if head := int64(4 + 4*len(f.dims)); f.size >= 0 && n > f.size-head {
+		return 0, badData("%s: truncated: header promises %d bytes of data, file holds %d", f.name, n, f.size-head)
+	}
+	return n, nil
 }
 
 // readAll reads the file's data, checking its length against its header.
+// A gzipped file's data is read as it comes, never sized from the header.
 func (f *idxFile) readAll() ([]byte, error) {
-	n := 1
-	for _, d := range f.dims {
-		n *= d
+	n, err := f.dataLen()
+	if err != nil {
+		return nil, err
 	}
-	data := make([]byte, n)
-	if got, err := io.ReadFull(f.r, data); err != nil {
-		return nil, badData("%s: truncated: header promises %d bytes of data, file holds %d (%v)", f.name, n, got, err)
+	var data []byte
+	if f.size >= 0 {
+		data = make([]byte, n) // within the file's size, checked
+		if got, err := io.ReadFull(f.r, data); err != nil {
+			return nil, badData("%s: truncated: header promises %d bytes of data, file holds %d (%v)", f.name, n, got, err)
+		}
+	} else if data, err = io.ReadAll(io.LimitReader(f.r, n)); err != nil || int64(len(data)) != n {
+		return nil, badData("%s: truncated: header promises %d bytes of data, file holds %d (%v)", f.name, n, len(data), err)
 	}
 	// Reading on to EOF checks the gzip checksum.
 	if extra, err := io.Copy(io.Discard, f.r); err != nil {
@@ -173,7 +207,7 @@ func openIDX(ctx context.Context, s job.Dataset, shape engine.Shape) (*idxReader
 	return &idxReader{s: s, name: f.name, shape: shape, count: f.dims[0], data: data}, nil
 }
 
-func (r *idxReader) Read(ctx context.Context, rows []job.IndexRow, dst []float32) error {
+func (r *idxReader) Read(ctx context.Context, rows []job.IndexRow, dst []float32, bad []error) error {
 	hw, d := r.shape.Pixels(), r.shape.Len()
 	for i, row := range rows {
 		if row.Index < 0 || int(row.Index) >= r.count {

@@ -2,8 +2,8 @@ package dataset
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"image"
 	_ "image/jpeg" // registers JPEG decoding
 	_ "image/png"  // registers PNG decoding
 	"io"
@@ -14,17 +14,17 @@ import (
 	"sync"
 
 	"gocloud.dev/blob"
-	"golang.org/x/image/draw"
 
 	"github.com/vogscore/vog/engine"
 	"github.com/vogscore/vog/job"
+	"github.com/vogscore/vog/preprocess"
 	"github.com/vogscore/vog/storage"
 )
 
 var imageExts = map[string]bool{".png": true, ".jpg": true, ".jpeg": true}
 
 func listImageFolder(ctx context.Context, s job.Dataset) (*Listing, error) {
-	r, err := openImages(ctx, s, shapeUnknown)
+	r, err := openImages(ctx, s, shapeUnknown, "")
 	if err != nil {
 		return nil, err
 	}
@@ -70,74 +70,122 @@ func listImageFolder(ctx context.Context, s job.Dataset) (*Listing, error) {
 }
 
 // setShape sets the listing's example shape: the crop, or where no crop is
-// asked for the first image's size, which every other image must then match.
+// asked for the resized size of the first image whose header reads, which
+// every other image must then match. It also records the JPEG decoder.
 func (r *imageReader) setShape(ctx context.Context, l *Listing) error {
 	l.Shape = engine.Shape{C: r.s.ChannelCount(), H: r.s.Crop, W: r.s.Crop}
-	if r.s.Crop == 0 {
-		img, err := r.decode(ctx, l.Rows[0])
-		if err != nil {
+	l.JPEGDecoder, _ = r.pre.JPEGDecoder()
+	if r.s.Crop != 0 {
+		return nil
+	}
+	// A bad first image must not sink the job: it fails as an example.
+	var first error
+	for _, row := range l.Rows[:min(len(l.Rows), 100)] {
+		data, err := r.bytesOf(ctx, row)
+		var ex *job.ExampleError
+		if err != nil && !errors.As(err, &ex) {
 			return err
 		}
-		img = resizeShorter(img, r.s.Resize)
-		l.Shape.H, l.Shape.W = img.Bounds().Dy(), img.Bounds().Dx()
+		if err == nil {
+			var w, h int
+			if w, h, err = r.size(row, data); err == nil {
+				l.Shape.W, l.Shape.H = r.pre.OutputSize(w, h)
+				return nil
+			}
+		}
+		if first == nil {
+			first = err
+		}
 	}
-	return nil
+	return badData("%s: no readable image among the first examples, to learn their size (%v); give --crop", r.root, first)
 }
 
-// imageReader decodes image files: whole objects (ImageFolder) or members
-// of tar shards (WebDataset).
+// imageReader decodes and preprocesses encoded images: whole objects
+// (ImageFolder), members of tar shards (WebDataset) or Parquet cells.
 type imageReader struct {
 	s     job.Dataset
 	root  storage.Location
 	b     *blob.Bucket
 	shape engine.Shape
+	pre   *preprocess.Preprocessor
 }
 
-func openImages(ctx context.Context, s job.Dataset, shape engine.Shape) (*imageReader, error) {
+// openImages opens an image dataset. decoder, where not empty, is the JPEG
+// decoder the job was planned with: the reader decodes with it, or fails.
+func openImages(ctx context.Context, s job.Dataset, shape engine.Shape, decoder string) (*imageReader, error) {
 	root, err := storage.Parse(s.URL)
 	if err != nil {
 		return nil, err
+	}
+	opts := preprocess.Options{Channels: s.ChannelCount(), Resize: s.Resize, Crop: s.Crop,
+		Mean: s.Mean, Std: s.Std, MaxPixels: s.MaxPixelCount()}
+	if decoder == preprocess.DecoderGoJPEG {
+		opts.TurboJPEG = "none"
+	}
+	pre, err := preprocess.New(opts)
+	if err != nil {
+		return nil, err
+	}
+	if got, why := pre.JPEGDecoder(); decoder != "" && got != decoder {
+		// Retried: another worker may have the decoder.
+		return nil, fmt.Errorf("the job decodes JPEGs with %s, which this worker lacks (%v): install Debian's libturbojpeg0, or set %s", decoder, why, preprocess.TurboJPEGEnv)
 	}
 	b, err := storage.OpenPrefix(ctx, root)
 	if err != nil {
 		return nil, err
 	}
-	return &imageReader{s: s, root: root, b: b, shape: shape}, nil
+	return &imageReader{s: s, root: root, b: b, shape: shape, pre: pre}, nil
 }
 
-// decode decodes a row's image in the reader's format.
-func (r *imageReader) decode(ctx context.Context, row job.IndexRow) (image.Image, error) {
-	if r.s.Format == "parquet" {
-		return r.parquetImage(ctx, row)
+// name names a row's image for messages: a URL, with #member for a tar
+// member and #rowN for a Parquet row.
+func (r *imageReader) name(row job.IndexRow) string {
+	switch {
+	case r.s.Format == "parquet":
+		return r.parquetName(row)
+	case row.Size > 0:
+		return r.root.Join(row.Source).String() + "#" + strings.TrimPrefix(row.ExampleID, row.Source+"/")
 	}
-	return decodeRow(ctx, r.b, r.root, row)
+	return r.root.Join(row.ExampleID).String()
 }
 
-// decodeRow decodes a row's image: the object ExampleID, or Size bytes at
-// Offset of the object Source.
-func decodeRow(ctx context.Context, b *blob.Bucket, root storage.Location, row job.IndexRow) (image.Image, error) {
+// bytesOf reads a row's encoded image: the object ExampleID, Size bytes at
+// Offset of the object Source, or a Parquet cell. A missing image object is
+// the example's failure; a missing tar or Parquet file fails the batch.
+func (r *imageReader) bytesOf(ctx context.Context, row job.IndexRow) ([]byte, error) {
+	if r.s.Format == "parquet" {
+		data, err := r.parquetBytes(ctx, []job.IndexRow{row})
+		if err != nil {
+			return nil, err
+		}
+		return data[0], nil
+	}
 	key, offset, length := row.ExampleID, int64(0), int64(-1)
-	name := root.Join(key).String()
 	if row.Size > 0 {
 		key, offset, length = row.Source, row.Offset, row.Size
-		name = root.Join(row.Source).String() + "#" + strings.TrimPrefix(row.ExampleID, row.Source+"/")
 	}
-	r, err := b.NewRangeReader(ctx, key, offset, length, nil)
+	rd, err := r.b.NewRangeReader(ctx, key, offset, length, nil)
+	if storage.IsNotFound(err) && row.Size == 0 {
+		return nil, job.ExampleFailure(job.FailUnreadable, "%s: no such file", r.name(row))
+	}
+	if storage.IsNotFound(err) {
+		return nil, badData("%s: no such file", r.root.Join(key))
+	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, fmt.Errorf("%s: %w", r.name(row), err)
 	}
-	defer r.Close()
-	img, _, err := image.Decode(r)
+	defer rd.Close()
+	data, err := io.ReadAll(rd)
 	if err != nil {
-		return nil, badData("%s: corrupt or unsupported image: %v", name, err)
+		return nil, fmt.Errorf("%s: %w", r.name(row), err)
 	}
-	return img, nil
+	return data, nil
 }
 
-// Read decodes the rows on every CPU: one core decodes about 60
-// ImageNet-sized JPEGs a second (docs/benchmarks.md), far below a GPU's
-// rate. Of several bad examples, the first in row order is reported.
-func (r *imageReader) Read(ctx context.Context, rows []job.IndexRow, dst []float32) error {
+// Read decodes the rows on every CPU: images are decoded once for all of a
+// job's checkpoints, so the cores feed the engine. Errors about one example
+// go to bad; of other errors, the first in row order is returned.
+func (r *imageReader) Read(ctx context.Context, rows []job.IndexRow, dst []float32, bad []error) error {
 	var encoded [][]byte // Parquet rows come in runs, not one by one
 	if r.s.Format == "parquet" {
 		var err error
@@ -149,9 +197,7 @@ func (r *imageReader) Read(ctx context.Context, rows []job.IndexRow, dst []float
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range min(runtime.NumCPU(), len(rows)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for i := range next {
 				var data []byte
 				if encoded != nil {
@@ -159,20 +205,27 @@ func (r *imageReader) Read(ctx context.Context, rows []job.IndexRow, dst []float
 				}
 				errs[i] = r.readOne(ctx, rows[i], data, dst[i*r.shape.Len():(i+1)*r.shape.Len()])
 			}
-		}()
+		})
 	}
 	for i := range rows {
 		next <- i
 	}
 	close(next)
 	wg.Wait()
-	return firstError(errs)
+	return sortErrors(errs, dst, r.shape.Len(), bad)
 }
 
-func firstError(errs []error) error {
-	for _, err := range errs {
-		if err != nil {
+// sortErrors moves the errors about one example into bad, zeroing their
+// examples in dst, and returns the first other error.
+func sortErrors(errs []error, dst []float32, n int, bad []error) error {
+	for i, err := range errs {
+		var ex *job.ExampleError
+		if err != nil && !errors.As(err, &ex) {
 			return err
+		}
+		bad[i] = err
+		if err != nil {
+			clear(dst[i*n : (i+1)*n])
 		}
 	}
 	return nil
@@ -181,113 +234,46 @@ func firstError(errs []error) error {
 // readOne decodes and preprocesses one example into x; data, where not
 // nil, holds its encoded image already read.
 func (r *imageReader) readOne(ctx context.Context, row job.IndexRow, data []byte, x []float32) error {
-	var img image.Image
-	var err error
-	if data != nil {
-		img, err = r.decodeParquetBytes(row, data)
-	} else {
-		img, err = r.decode(ctx, row)
+	if data == nil {
+		var err error
+		if data, err = r.bytesOf(ctx, row); err != nil {
+			return fmt.Errorf("example %d: %w", row.Index, err)
+		}
 	}
+	w, h, err := r.size(row, data)
 	if err != nil {
-		return fmt.Errorf("example %d: %w", row.Index, err)
+		return err
 	}
-	img = resizeCrop(img, r.s.Resize, r.s.Crop)
-	if b := img.Bounds(); b.Dx() != r.shape.W || b.Dy() != r.shape.H {
-		return badData("example %d: %s: image is %dx%d after preprocessing, the job expects %dx%d (use --resize and --crop)",
-			row.Index, r.root.Join(row.ExampleID), b.Dx(), b.Dy(), r.shape.W, r.shape.H)
+	if ow, oh := r.pre.OutputSize(w, h); ow != r.shape.W || oh != r.shape.H {
+		return job.ExampleFailure(job.FailSize, "example %d: %s: a %dx%d image, %dx%d after preprocessing, where the job's are %dx%d (use --resize and --crop)",
+			row.Index, r.name(row), w, h, ow, oh, r.shape.W, r.shape.H)
 	}
-	toFloat(img, r.shape, x)
-	normalize(r.s.Preprocess, x, r.shape)
+	if _, err := r.pre.Preprocess(data, x); err != nil {
+		return r.imageFailure(row, err)
+	}
 	return nil
 }
 
+// size reads an image's size from its header, refusing one of more pixels
+// than the cap before anything is decoded.
+func (r *imageReader) size(row job.IndexRow, data []byte) (w, h int, err error) {
+	w, h, err = r.pre.Config(data)
+	if err == nil && int64(w)*int64(h) > int64(r.s.MaxPixelCount()) {
+		err = fmt.Errorf("%w: %dx%d pixels", preprocess.ErrTooLarge, w, h)
+	}
+	if err != nil {
+		return 0, 0, r.imageFailure(row, err)
+	}
+	return w, h, nil
+}
+
+// imageFailure turns an error of package preprocess into the example's
+// failure.
+func (r *imageReader) imageFailure(row job.IndexRow, err error) error {
+	if errors.Is(err, preprocess.ErrTooLarge) {
+		return job.ExampleFailure(job.FailTooLarge, "example %d: %s: %v, above --max-pixels %d", row.Index, r.name(row), err, r.s.MaxPixelCount())
+	}
+	return job.ExampleFailure(job.FailCorrupt, "example %d: %s: corrupt or unsupported image: %v", row.Index, r.name(row), err)
+}
+
 func (r *imageReader) Close() error { return r.b.Close() }
-
-// resizeShorter scales img so that its shorter side is size (bilinear);
-// size 0 leaves it as it is.
-func resizeShorter(img image.Image, size int) image.Image {
-	b := img.Bounds()
-	if size == 0 || min(b.Dx(), b.Dy()) == size {
-		return img
-	}
-	w, h := resizedSize(b, size)
-	dst := image.NewRGBA(image.Rect(0, 0, w, h))
-	draw.BiLinear.Scale(dst, dst.Bounds(), img, b, draw.Src, nil)
-	return dst
-}
-
-// resizeCrop is centreCrop(resizeShorter(img, resize), crop), computing
-// only the pixels the crop keeps: the same bilinear weights, so the same
-// pixels, with a third less resizing for ImageNet-sized images.
-func resizeCrop(img image.Image, resize, crop int) image.Image {
-	b := img.Bounds()
-	if resize == 0 || crop == 0 || min(b.Dx(), b.Dy()) == resize {
-		return centreCrop(resizeShorter(img, resize), crop)
-	}
-	w, h := resizedSize(b, resize)
-	if crop > w || crop > h {
-		return centreCrop(resizeShorter(img, resize), crop)
-	}
-	// The destination's bounds are the crop within the whole resized image:
-	// Scale maps img onto all of it and computes only those pixels.
-	x0, y0 := (w-crop)/2, (h-crop)/2
-	dst := image.NewRGBA(image.Rect(x0, y0, x0+crop, y0+crop))
-	draw.BiLinear.Scale(dst, image.Rect(0, 0, w, h), img, b, draw.Src, nil)
-	return dst
-}
-
-// resizedSize is the size of b with its shorter side scaled to size.
-func resizedSize(b image.Rectangle, size int) (w, h int) {
-	w, h = size, size
-	if b.Dx() > b.Dy() {
-		w = (b.Dx()*size + b.Dy()/2) / b.Dy()
-	} else {
-		h = (b.Dy()*size + b.Dx()/2) / b.Dx()
-	}
-	return w, h
-}
-
-// centreCrop cuts the central size x size square; size 0 leaves img as it is.
-func centreCrop(img image.Image, size int) image.Image {
-	b := img.Bounds()
-	if size == 0 || size > b.Dx() || size > b.Dy() {
-		return img // a too-small image fails the size check with its name
-	}
-	x0 := b.Min.X + (b.Dx()-size)/2
-	y0 := b.Min.Y + (b.Dy()-size)/2
-	type subImager interface {
-		SubImage(image.Rectangle) image.Image
-	}
-	if si, ok := img.(subImager); ok {
-		return si.SubImage(image.Rect(x0, y0, x0+size, y0+size))
-	}
-	dst := image.NewRGBA(image.Rect(0, 0, size, size))
-	draw.Draw(dst, dst.Bounds(), img, image.Pt(x0, y0), draw.Src)
-	return dst
-}
-
-// toFloat writes img's pixels into x as [C][H][W] in [0, 1]: RGB for three
-// channels, luma (ITU-R 601, as PIL's "L") for one.
-func toFloat(img image.Image, s engine.Shape, x []float32) {
-	b := img.Bounds()
-	hw := s.Pixels()
-	if s.C == 1 {
-		gray := image.NewGray(image.Rect(0, 0, b.Dx(), b.Dy()))
-		draw.Draw(gray, gray.Bounds(), img, b.Min, draw.Src)
-		for i, v := range gray.Pix[:hw] {
-			x[i] = float32(v) / 255
-		}
-		return
-	}
-	rgba, ok := img.(*image.RGBA)
-	if !ok || rgba.Stride != 4*b.Dx() { // Pix starts at Bounds().Min
-		rgba = image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
-		draw.Draw(rgba, rgba.Bounds(), img, b.Min, draw.Src)
-	}
-	for i := range hw {
-		p := rgba.Pix[4*i : 4*i+3]
-		x[i] = float32(p[0]) / 255
-		x[hw+i] = float32(p[1]) / 255
-		x[2*hw+i] = float32(p[2]) / 255
-	}
-}

@@ -1,10 +1,9 @@
 package dataset
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"image"
+	"math"
 	"strconv"
 	"strings"
 
@@ -31,7 +30,7 @@ type hfImage struct {
 // listParquet indexes Parquet files in the Hugging Face image layout. The
 // example id is the image's path where it has one, else <file>/<row>.
 func listParquet(ctx context.Context, s job.Dataset) (*Listing, error) {
-	r, err := openImages(ctx, s, shapeUnknown)
+	r, err := openImages(ctx, s, shapeUnknown, "")
 	if err != nil {
 		return nil, err
 	}
@@ -47,6 +46,9 @@ func listParquet(ctx context.Context, s job.Dataset) (*Listing, error) {
 			return nil, badData("%s: not a Parquet file with columns image.path and label: %v", r.root.Join(f), err)
 		}
 		for i, m := range rows {
+			if m.Label < -1 || m.Label > math.MaxInt32 {
+				return nil, badData("%s: row %d: label %d is not a class index", r.root.Join(f), i, m.Label)
+			}
 			id := m.Image.Path
 			if id == "" {
 				id = strings.TrimPrefix(f+"/"+strconv.Itoa(i), "/")
@@ -64,15 +66,6 @@ func listParquet(ctx context.Context, s job.Dataset) (*Listing, error) {
 
 func (r *imageReader) parquetName(row job.IndexRow) string {
 	return r.root.Join(row.Source).String() + "#row" + strconv.FormatInt(row.Offset, 10)
-}
-
-// parquetImage decodes the image of a Parquet dataset's row.
-func (r *imageReader) parquetImage(ctx context.Context, row job.IndexRow) (image.Image, error) {
-	data, err := r.parquetBytes(ctx, []job.IndexRow{row})
-	if err != nil {
-		return nil, err
-	}
-	return r.decodeParquetBytes(row, data[0])
 }
 
 // parquetBytes reads the encoded images of rows, one ranged read per run of
@@ -97,12 +90,4 @@ func (r *imageReader) parquetBytes(ctx context.Context, rows []job.IndexRow) ([]
 		i = j
 	}
 	return out, nil
-}
-
-func (r *imageReader) decodeParquetBytes(row job.IndexRow, data []byte) (image.Image, error) {
-	img, _, err := image.Decode(bytes.NewReader(data))
-	if err != nil {
-		return nil, badData("%s (%s): corrupt or unsupported image: %v", r.parquetName(row), row.ExampleID, err)
-	}
-	return img, nil
 }

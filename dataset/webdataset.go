@@ -24,7 +24,7 @@ import (
 // label as decimal text). Only tar headers and .cls members are read; image
 // bytes are located by offset, and read by range when scored.
 func listWebDataset(ctx context.Context, s job.Dataset) (*Listing, error) {
-	r, err := openImages(ctx, s, shapeUnknown)
+	r, err := openImages(ctx, s, shapeUnknown, "")
 	if err != nil {
 		return nil, err
 	}
@@ -93,6 +93,9 @@ func indexTar(ctx context.Context, b *blob.Bucket, root storage.Location, key st
 		}
 		if h.Typeflag != tar.TypeReg {
 			continue
+		}
+		if h.Size < 0 || h.Size > attrs.Size-src.pos {
+			return badData("%s: member %s claims %d bytes, the tar holds %d after it", name, h.Name, h.Size, attrs.Size-src.pos)
 		}
 		dir, base := path.Split(h.Name)
 		stem, ext, ok := strings.Cut(base, ".")

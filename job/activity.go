@@ -6,6 +6,9 @@ package job
 // PlanInput asks to plan a job.
 type PlanInput struct {
 	Spec Spec
+	// Overwrite discards the outputs of another job found at Spec.Out
+	// (--overwrite); the outputs of this same job are always kept.
+	Overwrite bool
 }
 
 // PlanResult is the planned job.
@@ -52,6 +55,10 @@ func (p ShardProgress) Examples() int64 { return p.Done / int64(max(p.Groups, 1)
 type ShardResult struct {
 	Shard    int
 	Examples int64
+	// Failed counts the shard's examples that could not be scored (in its
+	// failures file), by kind in FailedKinds.
+	Failed      int64
+	FailedKinds map[string]int64
 	// Reused is true when the output already existed.
 	Reused bool
 	// Seconds is the time the activity took on its worker.
@@ -63,9 +70,10 @@ type MergeInput struct {
 	Ref Ref
 }
 
-// MergeResult reports classes.parquet.
+// MergeResult reports classes.parquet and failures.parquet.
 type MergeResult struct {
-	Classes int
+	Classes  int
+	Failures int64
 }
 
 // WriteInput asks to normalise and write the result parts of shards
@@ -88,8 +96,9 @@ const HardestCount = 5
 
 // FinishInput asks to seal a job with _SUCCESS.
 type FinishInput struct {
-	Ref  Ref
-	Rows int64
+	Ref      Ref
+	Rows     int64
+	Failures int64
 }
 
 // FinishResult reports the sealed job.

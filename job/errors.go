@@ -2,6 +2,7 @@ package job
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/vogscore/vog/internal/fault"
 )
@@ -30,3 +31,30 @@ func BadJob(format string, args ...any) error { return fault.Mark(ErrBadJob, for
 
 // BadData returns a formatted error marked ErrBadData.
 func BadData(format string, args ...any) error { return fault.Mark(ErrBadData, format, args...) }
+
+// Kinds of example failure: the kind column of failures.parquet.
+const (
+	FailUnreadable = "unreadable"    // the example's bytes cannot be read
+	FailCorrupt    = "corrupt image" // not a decodable image
+	FailTooLarge   = "too large"     // more pixels than --max-pixels
+	FailSize       = "wrong size"    // another size than the job's, after preprocessing
+	FailLabel      = "label outside the model"
+	FailNonFinite  = "non-finite" // NaN or infinite logits or gradients at a checkpoint
+)
+
+// ExampleError is the failure of one example: it is left out of the rows
+// and the class statistics, and listed in failures.parquet, while the rest
+// of its shard is scored. It is marked ErrBadData.
+type ExampleError struct {
+	Kind string
+	Err  error
+}
+
+func (e *ExampleError) Error() string        { return e.Err.Error() }
+func (e *ExampleError) Unwrap() error        { return e.Err }
+func (e *ExampleError) Is(target error) bool { return target == ErrBadData }
+
+// ExampleFailure returns an *ExampleError of the given kind.
+func ExampleFailure(kind, format string, args ...any) error {
+	return &ExampleError{Kind: kind, Err: fmt.Errorf(format, args...)}
+}

@@ -36,6 +36,9 @@ type Job struct {
 	Classes []string `json:"classes,omitempty"`
 	// IndexSHA256 hashes the dataset's index (ids and labels).
 	IndexSHA256 string `json:"index_sha256"`
+	// JPEGDecoder is the decoder of image datasets' JPEGs, which every
+	// worker of the job uses: "libjpeg-turbo" or "image/jpeg".
+	JPEGDecoder string `json:"jpeg_decoder,omitempty"`
 	Version     string `json:"version"`
 	Fingerprint string `json:"fingerprint"`
 }

@@ -2,6 +2,7 @@ package job
 
 import (
 	"cmp"
+	"errors"
 	"slices"
 	"strings"
 )
@@ -84,12 +85,36 @@ type IndexRow struct {
 	Size   int64  `parquet:"size,optional"`
 }
 
+// FailureRow is one row of failures.parquet: an example that could not be
+// scored, left out of the rows and of the class statistics.
+type FailureRow struct {
+	Index     int64  `parquet:"index"`
+	ExampleID string `parquet:"example_id"`
+	Shard     int32  `parquet:"shard"`
+	// Kind is one of the Fail* kinds, for counting; Reason says what
+	// happened, naming the file or checkpoint.
+	Kind   string `parquet:"kind"`
+	Reason string `parquet:"reason"`
+}
+
+// Failure returns the row of example row's failure err in shard shard.
+func Failure(row IndexRow, shard int, err error) FailureRow {
+	kind := FailCorrupt
+	var ex *ExampleError
+	if errors.As(err, &ex) {
+		kind = ex.Kind
+	}
+	return FailureRow{Index: row.Index, ExampleID: row.ExampleID, Shard: int32(shard), Kind: kind, Reason: err.Error()}
+}
+
 // Success is the content of _SUCCESS, written last: its presence means that
 // the job's result is complete.
 type Success struct {
 	Fingerprint string `json:"fingerprint"`
 	Rows        int64  `json:"rows"`
-	Parts       []Part `json:"parts"`
+	// Failures counts the examples in failures.parquet.
+	Failures int64  `json:"failures"`
+	Parts    []Part `json:"parts"`
 }
 
 // Part is one result file, as listed in _SUCCESS.

@@ -73,6 +73,22 @@ type Preprocess struct {
 	Crop     int       `json:"crop,omitempty"`
 	Mean     []float32 `json:"mean,omitempty"`
 	Std      []float32 `json:"std,omitempty"`
+	// MaxPixels is the largest image (width x height, before and after the
+	// resize) that is decoded; a larger one fails as an example, read from
+	// its header, before anything is allocated. 0 means DefaultMaxPixels.
+	MaxPixels int `json:"max_pixels,omitempty"`
+}
+
+// DefaultMaxPixels is the pixel cap when --max-pixels is not given: a
+// 10,000 x 10,000 image, 400 MB decoded.
+const DefaultMaxPixels = 100_000_000
+
+// MaxPixelCount returns the pixel cap: MaxPixels, or DefaultMaxPixels.
+func (p Preprocess) MaxPixelCount() int {
+	if p.MaxPixels > 0 {
+		return p.MaxPixels
+	}
+	return DefaultMaxPixels
 }
 
 // WithDefaults returns s with zero fields set to their defaults, and the
@@ -152,6 +168,9 @@ func (d Dataset) Validate() error {
 	}
 	if d.Resize < 0 || d.Crop < 0 {
 		return fmt.Errorf("--resize %d / --crop %d: must not be negative", d.Resize, d.Crop)
+	}
+	if d.MaxPixels < 0 {
+		return fmt.Errorf("--max-pixels %d: must not be negative", d.MaxPixels)
 	}
 	c := d.ChannelCount()
 	if len(d.Mean) != 0 && len(d.Mean) != c {

@@ -55,18 +55,41 @@ type Request struct {
 	ShardsPerChild int
 	// HeartbeatTimeout is how long a shard's worker may stay silent before
 	// the shard moves to another worker; 0 means DefaultHeartbeatTimeout.
-	// Shards heartbeat after every checkpoint of every batch.
+	// Shards heartbeat after every checkpoint of every batch; the reduce's
+	// activities every second.
 	HeartbeatTimeout time.Duration
+	// RetryFor is how long an activity's failures are retried, with
+	// backoff up to a minute apart, before its shard fails or the job does
+	// (a storage or server outage shorter than this is survived); 0 means
+	// DefaultRetryFor.
+	RetryFor time.Duration
+	// MaxBadFraction is the fraction of the examples that may fail (be
+	// unreadable, corrupt, too large, have a label the model lacks, or give
+	// non-finite gradients) before the job fails; 0 allows none
+	// (--max-bad-fraction defaults to DefaultMaxBadFraction).
+	MaxBadFraction float64
+	// Overwrite discards another job's outputs found at Spec.Out.
+	Overwrite bool
 }
 
-// Defaults for Request's zero fields.
+// Defaults for Request's zero fields, and for --max-bad-fraction.
 const (
 	DefaultMaxInFlight      = 256
 	DefaultShardsPerWrite   = 64
 	DefaultHeartbeatTimeout = time.Minute
-	// About 6 history events per shard keep a child of 1000 shards well
-	// under Temporal's 10,240-event warning.
-	DefaultShardsPerChild = 1000
+	DefaultRetryFor         = 10 * time.Minute
+	DefaultMaxBadFraction   = 0.001
+	// ActivitiesPerChild bounds the activities one ScoreShards child runs:
+	// at about 6 history events each, 1000 keep a child well under
+	// Temporal's 10,240-event warning. A shard takes one activity, or one
+	// per checkpoint group and one to reduce them.
+	ActivitiesPerChild = 1000
+	// DefaultShardsPerChild is the shards of a child without checkpoint
+	// groups.
+	DefaultShardsPerChild = ActivitiesPerChild
+	// ChildrenPerWorkflow bounds the children of one workflow: a job of
+	// more shards than that many children hold gets a tree of them.
+	ChildrenPerWorkflow = 500
 	// MaxChildren children run at once, so that one finishing leaves no gap.
 	MaxChildren = 2
 )
@@ -90,6 +113,10 @@ type Result struct {
 	Rows    int64
 	Parts   int
 	Hardest []ScoreRow
+	// Failures counts the examples that could not be scored (listed in
+	// failures.parquet), by kind in FailedKinds.
+	Failures    int64
+	FailedKinds map[string]int64
 	// Seconds spent planning, scoring shards, and reducing (merging,
 	// normalising, writing, sealing), by the workflow's clock.
 	PlanSeconds, ScoreSeconds, ReduceSeconds float64
@@ -104,6 +131,8 @@ type Progress struct {
 	ShardsDone    int
 	ShardsFailed  int
 	ShardsRunning int
+	// ExamplesFailed counts the examples that could not be scored so far.
+	ExamplesFailed int64
 	// Failed lists the shards that have failed so far, and why.
 	Failed []ShardFailure
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # setup.sh installs what vog needs on Debian 12 (bookworm) and builds it:
-# Debian's libtorch, the Fashion-MNIST data set, the engine library
+# Debian's libtorch, libjpeg-turbo's TurboJPEG (JPEG decoding as PIL's),
+# the Fashion-MNIST data set, the engine library
 # build/libvogtorch.so and the binary build/vog. With --test it also installs
 # what the test suite uses: PyTorch, Node.js (DuckDB) and Chromium.
 set -euo pipefail
@@ -10,7 +11,7 @@ sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 export PATH="$PATH:/usr/local/go/bin"
 
-pkgs=(libtorch-dev dataset-fashion-mnist g++ git ca-certificates)
+pkgs=(libtorch-dev libturbojpeg0 dataset-fashion-mnist g++ git ca-certificates)
 if [ "${1:-}" = "--test" ]; then
   # PyTorch for baselines and reference computations, Node.js for DuckDB,
   # Chromium for the report.

@@ -2,7 +2,11 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
@@ -25,6 +29,58 @@ func ReadJobIn(ctx context.Context, b *blob.Bucket) (*job.Job, error) {
 		return nil, fmt.Errorf("%s: %w", JobKey, err)
 	}
 	return j, nil
+}
+
+// CreateJob writes j as the job.json of the output location out, unless
+// one is there already: then it returns that one and writes nothing. Of
+// two jobs planned into one --out at once, exactly one creates it. Local
+// folders get an atomic hard link (fileblob's own precondition checks in
+// one process only); object stores get a conditional write (S3
+// If-None-Match, GCS and Azure preconditions).
+func CreateJob(ctx context.Context, out string, j *job.Job) (*job.Job, error) {
+	l, err := Parse(out)
+	if err != nil {
+		return nil, err
+	}
+	b, err := CreatePrefix(ctx, l)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	if path, ok := localPath(l); ok {
+		err = linkNew(filepath.Join(path, JobKey), j.Encode())
+	} else {
+		err = b.WriteAll(ctx, JobKey, j.Encode(), &blob.WriterOptions{ContentType: "application/json", IfNotExist: true})
+	}
+	if err == nil {
+		return nil, nil
+	}
+	if !errors.Is(err, fs.ErrExist) && gcerrors.Code(err) != gcerrors.FailedPrecondition {
+		return nil, fmt.Errorf("write %s: %w", JobKey, err)
+	}
+	old, err := ReadJobIn(ctx, b)
+	if err == nil && old == nil {
+		err = fmt.Errorf("%s: %s was there, then was not", out, JobKey)
+	}
+	return old, err
+}
+
+// linkNew writes data to path only if path does not exist, atomically: a
+// temporary file is linked to path, which fails if path exists.
+func linkNew(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".job-*.json")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Link(f.Name(), path)
 }
 
 // ReadJob reads the job.json of a job's output location.

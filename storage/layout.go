@@ -7,6 +7,10 @@ const (
 	JobKey     = "job.json"
 	IndexKey   = "shards/index.parquet"
 	ClassesKey = "classes.parquet"
+	// FailuresKey lists the examples that could not be scored.
+	FailuresKey = "failures.parquet"
+	// ReportKey is vog report's page.
+	ReportKey  = "report.html"
 	SuccessKey = "_SUCCESS"
 )
 
@@ -16,6 +20,9 @@ func ShardRowsKey(i int) string { return fmt.Sprintf("shards/%05d/rows.parquet",
 
 // ShardClassesKey is where shard i's per-class moments are kept.
 func ShardClassesKey(i int) string { return fmt.Sprintf("shards/%05d/classes.parquet", i) }
+
+// ShardFailuresKey is where shard i's failed examples are kept.
+func ShardFailuresKey(i int) string { return fmt.Sprintf("shards/%05d/failures.parquet", i) }
 
 // PartKey is the result file holding shard i's rows.
 func PartKey(i int) string { return fmt.Sprintf("scores/part-%05d.parquet", i) }

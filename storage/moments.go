@@ -18,18 +18,23 @@ import (
 // (--checkpoint-group), so that a shard reduce can merge the groups with the
 // parallel variance formula. Layout, little-endian:
 //
-//	header  "VOGM", version u16 (1), reserved u16, pixels u32, examples u32,
-//	        group u32, checkpoints in the group u32
+//	header  "VOGM", version u16 (2), reserved u16, pixels u32, examples u32,
+//	        group u32, checkpoints in the group u32, the job's fingerprint
+//	        (24 bytes of ASCII hex)
 //	record  index i64, target i32, pred i32 (-1 unless the group holds the
-//	        job's last checkpoint), mean f32 x pixels, M2 f32 x pixels,
-//	        then per checkpoint of the group: the label's probability,
-//	        margin, loss, EL2N, the gradient's L2 norm, correct (0 or 1),
-//	        each f32
+//	        job's last checkpoint), failure length u16 and that many bytes
+//	        (the example's failure, "kind: message"; 0: none), mean f32 x
+//	        pixels, M2 f32 x pixels, then per checkpoint of the group: the
+//	        label's probability, margin, loss, EL2N, the gradient's L2
+//	        norm, correct (0 or 1), each f32
 //	trailer CRC-32 (IEEE) of everything before it, u32
 //
 // Records follow the shard's example order. float32 keeps files half the
 // size; merged VoG stays within 1e-5 relative of the single pass.
-const momentsVersion = 1
+const momentsVersion = 2
+
+// fingerprintLen is the length of a job fingerprint (job.Fingerprint).
+const fingerprintLen = 24
 
 var momentsMagic = [4]byte{'V', 'O', 'G', 'M'}
 
@@ -40,6 +45,8 @@ var ErrCorruptMoments = errors.New("corrupt partial moments")
 // MomentsHeader describes a partial moments file.
 type MomentsHeader struct {
 	Pixels, Examples, Group, Checkpoints int
+	// Fingerprint is the job's: a file of another job is not merged.
+	Fingerprint string
 }
 
 // MomentsRecord is one example's partial moments, and what each checkpoint
@@ -47,10 +54,13 @@ type MomentsHeader struct {
 type MomentsRecord struct {
 	Index        int64
 	Target, Pred int32
-	N            int64
-	Mean, M2     []float64
-	Logits       []score.Logits
-	GradNorms    []float64
+	// Failure, where not empty, is why the example cannot be scored (its
+	// moments are then meaningless): "kind: message".
+	Failure   string
+	N         int64
+	Mean, M2  []float64
+	Logits    []score.Logits
+	GradNorms []float64
 }
 
 // MomentsWriter writes a partial moments file.
@@ -66,11 +76,15 @@ type MomentsWriter struct {
 func NewMomentsWriter(w io.Writer, h MomentsHeader) (*MomentsWriter, error) {
 	crc := crc32.NewIEEE()
 	mw := &MomentsWriter{w: bufio.NewWriterSize(io.MultiWriter(w, crc), 1<<20), crc: crc, h: h}
+	if len(h.Fingerprint) != fingerprintLen {
+		return nil, fmt.Errorf("storage: moments of job %q: not a fingerprint", h.Fingerprint)
+	}
 	head := append(momentsMagic[:], 0, 0, 0, 0)
 	binary.LittleEndian.PutUint16(head[4:], momentsVersion)
 	for _, v := range []int{h.Pixels, h.Examples, h.Group, h.Checkpoints} {
 		head = binary.LittleEndian.AppendUint32(head, uint32(v))
 	}
+	head = append(head, h.Fingerprint...)
 	_, err := mw.w.Write(head)
 	return mw, err
 }
@@ -90,6 +104,9 @@ func (mw *MomentsWriter) Write(rec MomentsRecord) error {
 	b = binary.LittleEndian.AppendUint64(b, uint64(rec.Index))
 	b = binary.LittleEndian.AppendUint32(b, uint32(rec.Target))
 	b = binary.LittleEndian.AppendUint32(b, uint32(rec.Pred))
+	fail := rec.Failure[:min(len(rec.Failure), math.MaxUint16)]
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(fail)))
+	b = append(b, fail...)
 	for _, v := range rec.Mean {
 		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(float32(v)))
 	}
@@ -138,7 +155,7 @@ type MomentsReader struct {
 func NewMomentsReader(r io.Reader) (*MomentsReader, error) {
 	crc := crc32.NewIEEE()
 	mr := &MomentsReader{r: bufio.NewReaderSize(r, 1<<20), crc: crc}
-	head := make([]byte, 24)
+	head := make([]byte, 24+fingerprintLen)
 	if err := mr.full(head); err != nil {
 		return nil, err
 	}
@@ -146,14 +163,14 @@ func NewMomentsReader(r io.Reader) (*MomentsReader, error) {
 		return nil, fmt.Errorf("%w: not a version %d moments file", ErrCorruptMoments, momentsVersion)
 	}
 	u := func(i int) int { return int(binary.LittleEndian.Uint32(head[8+4*i:])) }
-	mr.Header = MomentsHeader{Pixels: u(0), Examples: u(1), Group: u(2), Checkpoints: u(3)}
+	mr.Header = MomentsHeader{Pixels: u(0), Examples: u(1), Group: u(2), Checkpoints: u(3), Fingerprint: string(head[24:])}
 	if mr.Header.Pixels <= 0 || mr.Header.Pixels > 1<<24 || mr.Header.Checkpoints <= 0 {
 		return nil, fmt.Errorf("%w: header %+v", ErrCorruptMoments, mr.Header)
 	}
 	if mr.Header.Checkpoints > 1<<16 {
 		return nil, fmt.Errorf("%w: header %+v", ErrCorruptMoments, mr.Header)
 	}
-	mr.buf = make([]byte, 16+8*mr.Header.Pixels+24*mr.Header.Checkpoints)
+	mr.buf = make([]byte, 8*mr.Header.Pixels+24*mr.Header.Checkpoints)
 	return mr, nil
 }
 
@@ -182,24 +199,36 @@ func (mr *MomentsReader) Next(rec *MomentsRecord) error {
 		}
 		return io.EOF
 	}
+	var head [18]byte
+	if err := mr.full(head[:]); err != nil {
+		return err
+	}
+	rec.Index = int64(binary.LittleEndian.Uint64(head[:]))
+	rec.Target = int32(binary.LittleEndian.Uint32(head[8:]))
+	rec.Pred = int32(binary.LittleEndian.Uint32(head[12:]))
+	rec.Failure = ""
+	if n := binary.LittleEndian.Uint16(head[16:]); n > 0 {
+		fail := make([]byte, n) // at most 64 KiB
+		if err := mr.full(fail); err != nil {
+			return err
+		}
+		rec.Failure = string(fail)
+	}
 	if err := mr.full(mr.buf); err != nil {
 		return err
 	}
 	b, p := mr.buf, mr.Header.Pixels
-	rec.Index = int64(binary.LittleEndian.Uint64(b))
-	rec.Target = int32(binary.LittleEndian.Uint32(b[8:]))
-	rec.Pred = int32(binary.LittleEndian.Uint32(b[12:]))
 	rec.N = int64(mr.Header.Checkpoints)
 	if len(rec.Mean) != p {
 		rec.Mean, rec.M2 = make([]float64, p), make([]float64, p)
 	}
 	for i := range p {
-		rec.Mean[i] = float64(math.Float32frombits(binary.LittleEndian.Uint32(b[16+4*i:])))
-		rec.M2[i] = float64(math.Float32frombits(binary.LittleEndian.Uint32(b[16+4*(p+i):])))
+		rec.Mean[i] = float64(math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:])))
+		rec.M2[i] = float64(math.Float32frombits(binary.LittleEndian.Uint32(b[4*(p+i):])))
 	}
 	k := mr.Header.Checkpoints
 	rec.Logits, rec.GradNorms = rec.Logits[:0], rec.GradNorms[:0]
-	f := func(j int) float64 { return float64(math.Float32frombits(binary.LittleEndian.Uint32(b[16+8*p+4*j:]))) }
+	f := func(j int) float64 { return float64(math.Float32frombits(binary.LittleEndian.Uint32(b[8*p+4*j:]))) }
 	for j := range k {
 		v := 6 * j
 		rec.Logits = append(rec.Logits, score.Logits{PLabel: f(v), Margin: f(v + 1), Loss: f(v + 2), EL2N: f(v + 3), Correct: f(v+5) == 1})

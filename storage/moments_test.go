@@ -10,6 +10,9 @@ import (
 	"github.com/vogscore/vog/storage"
 )
 
+// fp is a job fingerprint.
+const fp = "0123456789abcdef01234567"
+
 func writeMoments(t testing.TB, recs []storage.MomentsRecord, h storage.MomentsHeader) []byte {
 	var b bytes.Buffer
 	w, err := storage.NewMomentsWriter(&b, h)
@@ -47,16 +50,19 @@ func readMoments(data []byte) ([]storage.MomentsRecord, error) {
 }
 
 func TestMomentsRoundTrip(t *testing.T) {
-	h := storage.MomentsHeader{Pixels: 3, Examples: 2, Group: 1, Checkpoints: 2}
+	h := storage.MomentsHeader{Pixels: 3, Examples: 2, Group: 1, Checkpoints: 2, Fingerprint: fp}
 	ls := []score.Logits{{PLabel: 0.25, Margin: -1, Loss: 1.5, EL2N: 0.75, Correct: false}, {PLabel: 0.5, Margin: 2, Loss: 0.5, EL2N: 0.125, Correct: true}}
 	recs := []storage.MomentsRecord{
 		{Index: 10, Target: 2, Pred: -1, N: 2, Mean: []float64{0.5, -1.25, 3}, M2: []float64{1, 0, 0.25}, Logits: ls, GradNorms: []float64{3, 4}},
-		{Index: 11, Target: 0, Pred: 7, N: 2, Mean: []float64{1, 2, 3}, M2: []float64{4, 5, 6}, Logits: ls, GradNorms: []float64{5, 6}},
+		{Index: 11, Target: 0, Pred: 7, Failure: "non-finite: NaN gradient", N: 2, Mean: []float64{1, 2, 3}, M2: []float64{4, 5, 6}, Logits: ls, GradNorms: []float64{5, 6}},
 	}
 	data := writeMoments(t, recs, h)
 	got, err := readMoments(data)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got[0].Failure != "" || got[1].Failure != "non-finite: NaN gradient" {
+		t.Fatalf("failures %q %q", got[0].Failure, got[1].Failure)
 	}
 	if len(got) != 2 || got[1].Index != 11 || got[1].Pred != 7 || got[0].Mean[1] != -1.25 || got[1].M2[2] != 6 || got[0].N != 2 ||
 		got[1].Logits[1] != ls[1] || got[0].Logits[0] != ls[0] || got[1].GradNorms[0] != 5 {
@@ -80,7 +86,7 @@ func TestMomentsRoundTrip(t *testing.T) {
 
 func TestMomentsWriterChecks(t *testing.T) {
 	var b bytes.Buffer
-	w, _ := storage.NewMomentsWriter(&b, storage.MomentsHeader{Pixels: 2, Examples: 1, Checkpoints: 3})
+	w, _ := storage.NewMomentsWriter(&b, storage.MomentsHeader{Pixels: 2, Examples: 1, Checkpoints: 3, Fingerprint: fp})
 	if err := w.Write(storage.MomentsRecord{N: 2, Mean: []float64{1, 2}, M2: []float64{0, 0}, Logits: make([]score.Logits, 2), GradNorms: []float64{0, 0}}); err == nil {
 		t.Fatal("a record over another checkpoint count was accepted")
 	}
@@ -91,7 +97,7 @@ func TestMomentsWriterChecks(t *testing.T) {
 
 func FuzzMomentsReader(f *testing.F) {
 	f.Add(writeMoments(f, []storage.MomentsRecord{{N: 2, Mean: []float64{1}, M2: []float64{2}, Logits: make([]score.Logits, 2), GradNorms: []float64{1, 2}}},
-		storage.MomentsHeader{Pixels: 1, Examples: 1, Checkpoints: 2}))
+		storage.MomentsHeader{Pixels: 1, Examples: 1, Checkpoints: 2, Fingerprint: fp}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		recs, err := readMoments(data)
 		if err != nil && !errors.Is(err, storage.ErrCorruptMoments) {

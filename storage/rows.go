@@ -1,11 +1,14 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 
 	"github.com/parquet-go/parquet-go"
 	"gocloud.dev/blob"
@@ -14,16 +17,51 @@ import (
 	"github.com/vogscore/vog/job"
 )
 
-// WriteParquet writes rows to key as one Parquet file. The object appears
-// only if everything was written: a failed write leaves any earlier object.
-func WriteParquet[T any](ctx context.Context, b *blob.Bucket, key string, rows []T) (err error) {
+// Meta is the key-value metadata of a Parquet file's footer: vog writes the
+// job's fingerprint into every file it writes (FingerprintMeta), so that a
+// file of another job is never taken for this one's.
+type Meta map[string]string
+
+// Keys of the metadata vog writes.
+const (
+	// FingerprintMeta is the fingerprint of the job that wrote the file.
+	FingerprintMeta = "vog.fingerprint"
+	// IndexMeta is the SHA-256 of the dataset index, in the index.
+	IndexMeta = "vog.index_sha256"
+	// RowsBytesMeta and FailuresBytesMeta are the sizes of a shard's rows
+	// and failures files, in the class file that marks the shard done.
+	RowsBytesMeta     = "vog.rows_bytes"
+	FailuresBytesMeta = "vog.failures_bytes"
+)
+
+// ParquetMeta returns the footer metadata of a Parquet file held in data.
+func ParquetMeta(data []byte) (Meta, error) {
+	f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return nil, err
+	}
+	meta := Meta{}
+	for _, kv := range f.Metadata().KeyValueMetadata {
+		meta[kv.Key] = kv.Value
+	}
+	return meta, nil
+}
+
+// WriteParquet writes rows to key as one Parquet file with the given
+// footer metadata. The object appears only if everything was written: a
+// failed write leaves any earlier object.
+func WriteParquet[T any](ctx context.Context, b *blob.Bucket, key string, rows []T, meta Meta) (err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	w, err := b.NewWriter(ctx, key, &blob.WriterOptions{ContentType: "application/vnd.apache.parquet"})
 	if err != nil {
 		return fmt.Errorf("storage: write %s: %w", key, err)
 	}
-	pw := parquet.NewGenericWriter[T](w, parquet.Compression(&parquet.Zstd))
+	opts := []parquet.WriterOption{parquet.Compression(&parquet.Zstd)}
+	for _, k := range slices.Sorted(maps.Keys(meta)) {
+		opts = append(opts, parquet.KeyValueMetadata(k, meta[k]))
+	}
+	pw := parquet.NewGenericWriter[T](w, opts...)
 	if _, err = pw.Write(rows); err == nil {
 		err = pw.Close()
 	}
@@ -76,18 +114,42 @@ func ReadParquet[T any](ctx context.Context, b *blob.Bucket, key string, offset,
 	return rows, nil
 }
 
-// ParquetRows returns the number of rows of the Parquet file at key,
-// reading only its footer.
-func ParquetRows(ctx context.Context, b *blob.Bucket, key string) (int64, error) {
+// ReadParquetBytes reads every row of a Parquet file held in data; key
+// names it in errors.
+func ReadParquetBytes[T any](data []byte, key string) ([]T, error) {
+	f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return nil, fmt.Errorf("storage: read %s: %w", key, err)
+	}
+	r := parquet.NewGenericReader[T](f)
+	defer r.Close()
+	rows := make([]T, r.NumRows())
+	for got := 0; got < len(rows); {
+		k, err := r.Read(rows[got:])
+		got += k
+		if err != nil && !(errors.Is(err, io.EOF) && got == len(rows)) {
+			return nil, fmt.Errorf("storage: read %s: row %d: %w", key, got, err)
+		}
+	}
+	return rows, nil
+}
+
+// ParquetInfo returns the number of rows of the Parquet file at key and its
+// footer metadata, reading only the footer.
+func ParquetInfo(ctx context.Context, b *blob.Bucket, key string) (int64, Meta, error) {
 	attrs, err := b.Attributes(ctx, key)
 	if err != nil {
-		return 0, fmt.Errorf("storage: %s: %w", key, err)
+		return 0, nil, fmt.Errorf("storage: %s: %w", key, err)
 	}
 	f, err := parquet.OpenFile(&blobReaderAt{ctx: ctx, b: b, key: key}, attrs.Size)
 	if err != nil {
-		return 0, fmt.Errorf("storage: %s: %w", key, err)
+		return 0, nil, fmt.Errorf("storage: %s: %w", key, err)
 	}
-	return f.NumRows(), nil
+	meta := Meta{}
+	for _, kv := range f.Metadata().KeyValueMetadata {
+		meta[kv.Key] = kv.Value
+	}
+	return f.NumRows(), meta, nil
 }
 
 // blobReaderAt reads an object by ranges.

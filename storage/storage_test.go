@@ -56,7 +56,7 @@ func TestParquetRoundTrip(t *testing.T) {
 	for i := range rows {
 		rows[i] = job.IndexRow{Index: int64(i), ExampleID: filepath.Join("class", string(rune('a'+i%26))), Label: int32(i % 7)}
 	}
-	if err := storage.WriteParquet(ctx, b, storage.IndexKey, rows); err != nil {
+	if err := storage.WriteParquet(ctx, b, storage.IndexKey, rows, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "shards", "index.parquet")); err != nil {

@@ -94,11 +94,19 @@ func Open(ctx context.Context, l Location) (*blob.Bucket, error) {
 	return b, nil
 }
 
+// localPath returns the folder of a file:// location.
+func localPath(l Location) (string, bool) {
+	if !strings.HasPrefix(l.BucketURL, "file:") {
+		return "", false
+	}
+	return "/" + l.Key, true
+}
+
 // CreatePrefix is OpenPrefix for writing: for local paths it first creates
 // the directory.
 func CreatePrefix(ctx context.Context, l Location) (*blob.Bucket, error) {
-	if strings.HasPrefix(l.BucketURL, "file:") {
-		if err := os.MkdirAll("/"+l.Key, 0o755); err != nil {
+	if path, ok := localPath(l); ok {
+		if err := os.MkdirAll(path, 0o755); err != nil {
 			return nil, fmt.Errorf("storage: %w", err)
 		}
 	}

@@ -7,10 +7,13 @@
 package temporalserver
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"time"
 
 	"go.temporal.io/server/common/authorization"
@@ -32,6 +35,7 @@ const Namespace = "default"
 type Server struct {
 	srv      temporal.Server
 	hostPort string
+	lock     *os.File
 }
 
 // Options configures Start. The zero value of each field means its default.
@@ -39,14 +43,24 @@ type Options struct {
 	// DatabaseFile is the SQLite file holding workflow state; it survives
 	// restarts. Empty keeps state in memory.
 	DatabaseFile string
-	// Port is the frontend gRPC port on 127.0.0.1; 0 picks a free one.
+	// Port is the frontend gRPC port; 0 picks a free one.
 	Port int
+	// Bind is the address the frontend listens on: "" is 127.0.0.1 (this
+	// machine only); 0.0.0.0 or a machine's address lets workers on other
+	// machines reach it. The other services stay on 127.0.0.1.
+	Bind string
 	// Logger receives the server's logs; nil discards them.
 	Logger log.Logger
 }
 
+// ErrBusy is returned by Start when another process's server holds the
+// state directory.
+var ErrBusy = errors.New("temporalserver: state directory in use")
+
 // Start starts a server and returns once its frontend accepts connections.
-func Start(opts Options) (*Server, error) {
+// A server with a DatabaseFile holds a lock on its directory until Stop: a
+// second server on the same state fails with ErrBusy, naming the first.
+func Start(opts Options) (_ *Server, err error) {
 	const ip = "127.0.0.1"
 	ports, err := freePorts(ip, 5)
 	if err != nil {
@@ -56,6 +70,17 @@ func Start(opts Options) (*Server, error) {
 		ports[0] = opts.Port
 	}
 	hostPort := fmt.Sprintf("%s:%d", ip, ports[0])
+	var lock *os.File
+	if opts.DatabaseFile != "" {
+		if lock, err = lockState(filepath.Dir(opts.DatabaseFile), hostPort); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				lock.Close()
+			}
+		}()
+	}
 	logger := opts.Logger
 	if logger == nil {
 		logger = log.NewNoopLogger()
@@ -94,6 +119,9 @@ func Start(opts Options) (*Server, error) {
 	}
 	frontend := service(ports[0])
 	frontend.RPC.HTTPPort = ports[4]
+	if opts.Bind != "" {
+		frontend.RPC.BindOnIP = opts.Bind
+	}
 	conf := &config.Config{
 		Global: config.Global{Membership: config.Membership{MaxJoinDuration: 30 * time.Second, BroadcastAddress: ip}},
 		Persistence: config.Persistence{
@@ -160,14 +188,42 @@ func Start(opts Options) (*Server, error) {
 	if err := srv.Start(); err != nil {
 		return nil, fmt.Errorf("temporalserver: start: %w", err)
 	}
-	return &Server{srv: srv, hostPort: hostPort}, nil
+	return &Server{srv: srv, hostPort: hostPort, lock: lock}, nil
+}
+
+// lockState takes the lock of a state directory, writing who holds it.
+func lockState(dir, hostPort string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("temporalserver: state directory: %w", err)
+	}
+	path := filepath.Join(dir, "lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("temporalserver: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		holder, _ := os.ReadFile(path)
+		f.Close()
+		return nil, fmt.Errorf("%w: %s is used by %s; wait for it, give another --state-dir, or send work to that server with --temporal",
+			ErrBusy, dir, strings.TrimSpace(string(holder)))
+	}
+	f.Truncate(0)
+	fmt.Fprintf(f, "vog (pid %d, server on %s)\n", os.Getpid(), hostPort)
+	return f, nil
 }
 
 // HostPort returns the frontend address for clients and workers.
 func (s *Server) HostPort() string { return s.hostPort }
 
-// Stop stops the server.
-func (s *Server) Stop() error { return s.srv.Stop() }
+// Stop stops the server and releases its state directory.
+func (s *Server) Stop() error {
+	err := s.srv.Stop()
+	if s.lock != nil {
+		s.lock.Close() // releases the lock
+		s.lock = nil
+	}
+	return err
+}
 
 // freePorts reserves n distinct free TCP ports on ip.
 func freePorts(ip string, n int) ([]int, error) {

@@ -55,6 +55,7 @@ func TestJobOnEmbeddedServer(t *testing.T) {
 		Dataset:     job.Dataset{Format: "idx", URL: prefix},
 		Checkpoints: []string{filepath.Join(dir, "ckpt")},
 		ShardSize:   10,
+		BatchSize:   10,
 		Out:         filepath.Join(dir, "out"),
 	}
 	run, err := c.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: "vog-test", TaskQueue: job.ReduceQueue},

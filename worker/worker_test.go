@@ -93,6 +93,7 @@ func TestQueuesOnSeparateWorkers(t *testing.T) {
 		Dataset:     job.Dataset{Format: "idx", URL: prefix},
 		Checkpoints: []string{filepath.Join(dir, "ckpt")},
 		ShardSize:   10,
+		BatchSize:   10,
 		Out:         filepath.Join(dir, "out"),
 	}
 	id, err := vogclient.Submit(t.Context(), c, job.Request{Spec: spec})

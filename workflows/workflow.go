@@ -1,13 +1,17 @@
 // Package workflows orchestrates a VoG job: plan, score shards on gradient
-// workers through a sliding window of activities, merge class statistics,
-// write normalised parts, seal with _SUCCESS. Orchestration only: every side
-// effect is an activity, and the code is deterministic.
+// workers through a tree of child workflows and sliding windows of
+// activities, merge class statistics, write normalised parts, seal with
+// _SUCCESS. Orchestration only: every side effect is an activity, and the
+// code is deterministic.
 package workflows
 
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -17,7 +21,12 @@ import (
 	"github.com/vogscore/vog/job"
 )
 
-// ScoreJob runs a job to its end.
+// TooManyFailuresType is the error type of a job whose failed examples
+// pass its --max-bad-fraction.
+const TooManyFailuresType = "TooManyFailures"
+
+// ScoreJob runs a job to its end. Workers register it as
+// job.ScoreJobWorkflow.
 func ScoreJob(ctx workflow.Context, in job.Request) (job.Result, error) {
 	var a *activities.Activities
 	p := job.Progress{Stage: job.StagePlanning}
@@ -32,10 +41,12 @@ func ScoreJob(ctx workflow.Context, in job.Request) (job.Result, error) {
 	if perWrite <= 0 {
 		perWrite = job.DefaultShardsPerWrite
 	}
+	opts := options{heartbeat: in.HeartbeatTimeout, retryFor: in.RetryFor}
 
 	t0 := workflow.Now(ctx)
 	var plan job.PlanResult
-	if err := workflow.ExecuteActivity(reduceOptions(ctx), a.Plan, job.PlanInput{Spec: in.Spec}).Get(ctx, &plan); err != nil {
+	rctx := opts.reduce(ctx)
+	if err := workflow.ExecuteActivity(rctx, a.Plan, job.PlanInput{Spec: in.Spec, Overwrite: in.Overwrite}).Get(ctx, &plan); err != nil {
 		return job.Result{}, err
 	}
 	res := job.Result{Ref: plan.Ref, Examples: plan.Examples, Shards: plan.Shards}
@@ -43,36 +54,21 @@ func ScoreJob(ctx workflow.Context, in job.Request) (job.Result, error) {
 	t1 := workflow.Now(ctx)
 	res.PlanSeconds = t1.Sub(t0).Seconds()
 
-	// Shards run in child workflows of at most ShardsPerChild shards each,
-	// so that no history nears Temporal's limits whatever the job's size.
-	perChild := in.ShardsPerChild
-	if perChild <= 0 {
-		perChild = job.DefaultShardsPerChild
+	shards := ShardsInput{
+		Ref: plan.Ref, First: 0, Last: plan.Shards, MaxInFlight: maxInFlight,
+		HeartbeatTimeout: in.HeartbeatTimeout, RetryFor: in.RetryFor, Groups: plan.Groups,
+		Allowed: allowed(in.MaxBadFraction, plan.Examples), PerChild: in.ShardsPerChild,
+		Examples: plan.Examples, MaxBadFraction: in.MaxBadFraction,
 	}
-	children := (plan.Shards + perChild - 1) / perChild
-	parentID := workflow.GetInfo(ctx).WorkflowExecution.ID
-	err := slidingWindow(ctx, children, job.MaxChildren, func(c int) workflow.Future {
-		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-			WorkflowID: fmt.Sprintf("%s/shards-%05d", parentID, c),
-			TaskQueue:  job.ReduceQueue,
-		})
-		return workflow.ExecuteChildWorkflow(cctx, ScoreShards, ShardsInput{
-			Ref: plan.Ref, First: c * perChild, Last: min((c+1)*perChild, plan.Shards),
-			MaxInFlight: maxInFlight, HeartbeatTimeout: in.HeartbeatTimeout, Groups: plan.Groups,
-		})
-	}, func(c int, f workflow.Future) error {
-		var r ShardsResult
-		if err := f.Get(ctx, &r); err != nil {
-			return err
-		}
-		res.Failed = append(res.Failed, r.Failed...)
+	var sum ShardsResult
+	err := children(ctx, shards, func(r ShardsResult) error {
+		sum.add(r)
+		res.Failed = sum.Failed
 		p.Failed = res.Failed
-		res.Reused += r.Reused
-		p.ShardsDone += r.Done
-		p.ShardsFailed += len(r.Failed)
-		p.ExamplesDone += r.Examples
-		return nil
+		p.ShardsDone, p.ShardsFailed, p.ExamplesDone, p.ExamplesFailed = sum.Done, len(sum.Failed), sum.Examples, sum.BadExamples
+		return tooManyFailures(sum, shards)
 	})
+	res.Reused, res.Failures, res.FailedKinds = sum.Reused, sum.BadExamples, sum.BadKinds
 	if err != nil {
 		return res, err
 	}
@@ -85,8 +81,8 @@ func ScoreJob(ctx workflow.Context, in job.Request) (job.Result, error) {
 	}
 
 	p.Stage = job.StageMerging
-	rctx := reduceOptions(ctx)
-	if err := workflow.ExecuteActivity(rctx, a.MergeClasses, job.MergeInput{Ref: plan.Ref}).Get(ctx, nil); err != nil {
+	var merged job.MergeResult
+	if err := workflow.ExecuteActivity(rctx, a.MergeClasses, job.MergeInput{Ref: plan.Ref}).Get(ctx, &merged); err != nil {
 		return res, err
 	}
 
@@ -110,7 +106,7 @@ func ScoreJob(ctx workflow.Context, in job.Request) (job.Result, error) {
 
 	p.Stage = job.StageSealing
 	var fin job.FinishResult
-	if err := workflow.ExecuteActivity(rctx, a.Finish, job.FinishInput{Ref: plan.Ref, Rows: res.Rows}).Get(ctx, &fin); err != nil {
+	if err := workflow.ExecuteActivity(rctx, a.Finish, job.FinishInput{Ref: plan.Ref, Rows: res.Rows, Failures: merged.Failures}).Get(ctx, &fin); err != nil {
 		return res, err
 	}
 	res.Parts = len(fin.Parts)
@@ -119,15 +115,65 @@ func ScoreJob(ctx workflow.Context, in job.Request) (job.Result, error) {
 	return res, nil
 }
 
+// allowed is how many failed examples of n a job allows.
+func allowed(fraction float64, n int64) int64 { return int64(fraction * float64(n)) }
+
+// tooManyFailures returns the error that fails a job whose failed examples
+// so far pass what it allows, naming the commonest reasons.
+func tooManyFailures(r ShardsResult, in ShardsInput) error {
+	if r.BadExamples <= in.Allowed {
+		return nil
+	}
+	kinds := slices.SortedFunc(maps.Keys(r.BadKinds), func(a, b string) int {
+		if r.BadKinds[a] != r.BadKinds[b] {
+			return int(r.BadKinds[b] - r.BadKinds[a])
+		}
+		return strings.Compare(a, b)
+	})
+	var reasons []string
+	for _, k := range kinds[:min(len(kinds), 3)] {
+		reasons = append(reasons, fmt.Sprintf("%d %s", r.BadKinds[k], k))
+	}
+	msg := fmt.Sprintf("%d of %d examples could not be scored, more than --max-bad-fraction %g allows (%d): %s; each is listed with its reason in shards/*/failures.parquet under --out",
+		r.BadExamples, in.Examples, in.MaxBadFraction, in.Allowed, strings.Join(reasons, ", "))
+	return temporal.NewNonRetryableApplicationError(msg, TooManyFailuresType, nil)
+}
+
 // ShardsInput asks a ScoreShards child to score shards [First, Last).
 type ShardsInput struct {
 	Ref              job.Ref
 	First, Last      int
 	MaxInFlight      int
 	HeartbeatTimeout time.Duration
+	RetryFor         time.Duration
 	// Groups is the job's number of checkpoint groups; above 1, each shard
 	// is mapped per group and then reduced.
 	Groups int
+	// Allowed is how many failed examples the whole job allows (of its
+	// Examples, at MaxBadFraction): a child with more fails at once.
+	Allowed        int64
+	Examples       int64
+	MaxBadFraction float64
+	// PerChild is Request.ShardsPerChild: the shards of a child that runs
+	// activities (0: as many as ActivitiesPerChild allows).
+	PerChild int
+	// Fanout bounds the children of one workflow; 0 means
+	// job.ChildrenPerWorkflow.
+	Fanout int
+}
+
+// leafShards is how many shards one child runs activities for: no more
+// than job.ActivitiesPerChild activities, whatever the number of groups.
+func (in ShardsInput) leafShards() int {
+	perShard := 1
+	if in.Groups > 1 {
+		perShard = in.Groups + 1
+	}
+	n := max(job.ActivitiesPerChild/perShard, 1)
+	if in.PerChild > 0 {
+		n = min(n, in.PerChild)
+	}
+	return n
 }
 
 // ShardsResult reports a ScoreShards child.
@@ -136,19 +182,87 @@ type ShardsResult struct {
 	Reused   int
 	Examples int64
 	Failed   []job.ShardFailure
+	// BadExamples counts the examples that could not be scored, by kind
+	// in BadKinds.
+	BadExamples int64
+	BadKinds    map[string]int64
 }
 
-// ScoreShards scores a range of a job's shards through a sliding window of
-// activities on the gradient queue. A shard that fails on its data or after
-// its retries is listed in Failed; a job-level error fails the child.
+func (r *ShardsResult) add(o ShardsResult) {
+	r.Done += o.Done
+	r.Reused += o.Reused
+	r.Examples += o.Examples
+	r.Failed = append(r.Failed, o.Failed...)
+	r.addBad(o.BadExamples, o.BadKinds)
+}
+
+func (r *ShardsResult) addBad(n int64, kinds map[string]int64) {
+	r.BadExamples += n
+	for k, v := range kinds {
+		if r.BadKinds == nil {
+			r.BadKinds = map[string]int64{}
+		}
+		r.BadKinds[k] += v
+	}
+}
+
+// children runs ScoreShards children over in's range, at most
+// job.ChildrenPerWorkflow of them, each of equal whole numbers of leaves,
+// job.MaxChildren at a time; done sees each one's result, and may stop the
+// others with an error.
+func children(ctx workflow.Context, in ShardsInput, done func(ShardsResult) error) error {
+	n, leaf := in.Last-in.First, in.leafShards()
+	fanout := in.Fanout
+	if fanout <= 0 {
+		fanout = job.ChildrenPerWorkflow
+	}
+	leaves := (n + leaf - 1) / leaf
+	per := (leaves + fanout - 1) / fanout * leaf // shards per child
+	count := (n + per - 1) / per
+	parentID := workflow.GetInfo(ctx).WorkflowExecution.ID
+	return slidingWindow(ctx, count, job.MaxChildren, func(c int) workflow.Future {
+		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+			WorkflowID: fmt.Sprintf("%s/shards-%05d", parentID, c),
+			TaskQueue:  job.ReduceQueue,
+		})
+		child := in
+		child.First, child.Last = in.First+c*per, min(in.First+(c+1)*per, in.Last)
+		return workflow.ExecuteChildWorkflow(cctx, ScoreShards, child)
+	}, func(c int, f workflow.Future) error {
+		var r ShardsResult
+		if err := f.Get(ctx, &r); err != nil {
+			return err
+		}
+		return done(r)
+	})
+}
+
+// ScoreShards scores a range of a job's shards: through a sliding window
+// of activities on the gradient queue where the range fits one workflow's
+// history, else through children of its own. A shard that fails on its
+// data or after its retries is listed in Failed; a job-level error, or more
+// failed examples than the job allows, fails the child.
 func ScoreShards(ctx workflow.Context, in ShardsInput) (ShardsResult, error) {
-	var a *activities.Activities
 	var res ShardsResult
 	p := job.Progress{Stage: job.StageScoring, Shards: in.Last - in.First}
 	if err := workflow.SetQueryHandler(ctx, job.ProgressQuery, func() (job.Progress, error) { return p, nil }); err != nil {
 		return res, err
 	}
-	gctx := gradientOptions(ctx, in.HeartbeatTimeout)
+	update := func() {
+		p.ShardsDone, p.ShardsFailed, p.ExamplesDone, p.ExamplesFailed, p.Failed = res.Done, len(res.Failed), res.Examples, res.BadExamples, res.Failed
+	}
+	if in.Last-in.First > in.leafShards() {
+		err := children(ctx, in, func(r ShardsResult) error {
+			res.add(r)
+			update()
+			return tooManyFailures(res, in)
+		})
+		return res, err
+	}
+
+	var a *activities.Activities
+	opts := options{heartbeat: in.HeartbeatTimeout, retryFor: in.RetryFor}
+	gctx := opts.gradient(ctx)
 	failed := map[int]bool{}
 	fail := func(shard int, err error) error {
 		if jobLevel(err) {
@@ -159,8 +273,7 @@ func ScoreShards(ctx workflow.Context, in ShardsInput) (ShardsResult, error) {
 		if !failed[shard] {
 			failed[shard] = true
 			res.Failed = append(res.Failed, job.ShardFailure{Shard: shard, Error: message(err)})
-			p.Failed = res.Failed
-			p.ShardsFailed++
+			update()
 		}
 		return nil
 	}
@@ -171,12 +284,12 @@ func ScoreShards(ctx workflow.Context, in ShardsInput) (ShardsResult, error) {
 		}
 		res.Done++
 		res.Examples += r.Examples
-		p.ShardsDone++
-		p.ExamplesDone = res.Examples
+		res.addBad(r.Failed, r.FailedKinds)
 		if r.Reused {
 			res.Reused++
 		}
-		return nil
+		update()
+		return tooManyFailures(res, in)
 	}
 	n := in.Last - in.First
 	if in.Groups <= 1 {
@@ -212,7 +325,7 @@ func ScoreShards(ctx workflow.Context, in ShardsInput) (ShardsResult, error) {
 			todo = append(todo, i)
 		}
 	}
-	rctx := reduceOptions(ctx)
+	rctx := opts.reduce(ctx)
 	err = slidingWindow(ctx, len(todo), max(in.MaxInFlight, 1), func(j int) workflow.Future {
 		return workflow.ExecuteActivity(rctx, a.ReduceShard, job.ShardInput{Ref: in.Ref, Shard: todo[j]})
 	}, func(j int, f workflow.Future) error {
@@ -252,7 +365,7 @@ func slidingWindow(ctx workflow.Context, n, max int, start func(int) workflow.Fu
 // jobLevel reports whether err fails the whole job rather than one shard.
 func jobLevel(err error) bool {
 	var app *temporal.ApplicationError
-	return errors.As(err, &app) && app.Type() == job.BadInputType
+	return errors.As(err, &app) && (app.Type() == job.BadInputType || app.Type() == TooManyFailuresType)
 }
 
 // message returns the activity's own error message.
@@ -268,34 +381,57 @@ func message(err error) string {
 	return err.Error()
 }
 
-func retryPolicy() *temporal.RetryPolicy {
+// options are a job's activity options.
+type options struct {
+	heartbeat, retryFor time.Duration
+}
+
+// retryPolicy retries with backoff from a second to a minute, as many
+// times as fit in retryFor: a storage or server outage of that long is
+// survived, while a shard that keeps failing for longer ends partial.
+func (o options) retryPolicy() *temporal.RetryPolicy {
+	retryFor := o.retryFor
+	if retryFor <= 0 {
+		retryFor = job.DefaultRetryFor
+	}
+	const first, most = time.Second, time.Minute
+	attempts := int32(1)
+	for wait, total := first, time.Duration(0); total+wait <= retryFor; wait = min(2*wait, most) {
+		total += wait
+		attempts++
+	}
 	return &temporal.RetryPolicy{
-		InitialInterval:        time.Second,
+		InitialInterval:        first,
 		BackoffCoefficient:     2,
-		MaximumInterval:        time.Minute,
-		MaximumAttempts:        5,
+		MaximumInterval:        most,
+		MaximumAttempts:        attempts,
 		NonRetryableErrorTypes: []string{job.BadInputType, job.BadDataType},
 	}
 }
 
-func gradientOptions(ctx workflow.Context, heartbeat time.Duration) workflow.Context {
-	if heartbeat <= 0 {
-		heartbeat = job.DefaultHeartbeatTimeout
+func (o options) heartbeatTimeout() time.Duration {
+	if o.heartbeat <= 0 {
+		return job.DefaultHeartbeatTimeout
 	}
+	return o.heartbeat
+}
+
+func (o options) gradient(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:           job.GradientQueue,
 		StartToCloseTimeout: 12 * time.Hour,
 		// A worker silent this long is dead; its shard moves to another.
-		HeartbeatTimeout: heartbeat,
-		RetryPolicy:      retryPolicy(),
+		HeartbeatTimeout: o.heartbeatTimeout(),
+		RetryPolicy:      o.retryPolicy(),
 	})
 }
 
-func reduceOptions(ctx workflow.Context) workflow.Context {
+func (o options) reduce(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:           job.ReduceQueue,
 		StartToCloseTimeout: 2 * time.Hour,
-		HeartbeatTimeout:    2 * time.Minute,
-		RetryPolicy:         retryPolicy(),
+		// Reduce activities heartbeat every second.
+		HeartbeatTimeout: o.heartbeatTimeout(),
+		RetryPolicy:      o.retryPolicy(),
 	})
 }

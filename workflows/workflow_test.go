@@ -15,10 +15,12 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/interceptor"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	_ "gocloud.dev/blob/fileblob"
 
@@ -233,10 +235,11 @@ func TestShardRetry(t *testing.T) {
 	}
 }
 
-// TestBadLabelFailsTheShard: a label outside the model's outputs fails its
-// shard at once, without retries, naming the example; the other shards
-// finish and the job ends partial.
-func TestBadLabelFailsTheShard(t *testing.T) {
+// TestBadExamplesFailAlone: an example whose label the model lacks is
+// left out and listed in failures.parquet, with its reason, while its
+// shard and the job complete; the other rows are those of a run without
+// it. With no failures allowed, the same job fails, naming the reason.
+func TestBadExamplesFailAlone(t *testing.T) {
 	dir := t.TempDir()
 	images, labels := testjob.Dataset(20, h, w, classes)
 	labels[13] = 7
@@ -249,30 +252,51 @@ func TestBadLabelFailsTheShard(t *testing.T) {
 	}
 	out := t.TempDir()
 	spec := job.Spec{Dataset: datasetSpec(prefix), Checkpoints: []string{filepath.Join(dir, "ckpt")}, ShardSize: 5, BatchSize: 5, Out: out}
-	var attempts atomic.Int32
-	res, err := run(t, job.Request{Spec: spec, MaxInFlight: 1}, aroundShards(func(ctx context.Context, in job.ShardInput, real shardFunc) (job.ShardResult, error) {
-		if in.Shard == 2 {
-			attempts.Add(1)
-		}
-		return real(ctx, in)
-	}))
+	res, err := run(t, job.Request{Spec: spec, MaxInFlight: 1, MaxBadFraction: 0.1}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Failed) != 1 || res.Failed[0].Shard != 2 {
-		t.Fatalf("failed shards %+v, want shard 2", res.Failed)
+	if len(res.Failed) != 0 || res.Failures != 1 || res.FailedKinds[job.FailLabel] != 1 || res.Rows != 19 {
+		t.Fatalf("result %+v", res)
 	}
-	if msg := res.Failed[0].Error; !strings.Contains(msg, "example 13") || !strings.Contains(msg, "label 7") {
-		t.Fatalf("error does not name the example and label: %s", msg)
+	b, err := storage.OpenPrefix(t.Context(), mustParse(t, out))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if attempts.Load() != 1 {
-		t.Fatalf("bad shard ran %d times, want 1 (no retries)", attempts.Load())
+	defer b.Close()
+	failures, err := storage.ReadParquet[job.FailureRow](t.Context(), b, storage.FailuresKey, 0, -1)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if lastProgress.ShardsFailed != 1 || len(lastProgress.Failed) != 1 || lastProgress.Failed[0].Shard != 2 {
-		t.Fatalf("progress query: %+v, want shard 2 failed", lastProgress)
+	if len(failures) != 1 || failures[0].Index != 13 || failures[0].Shard != 2 || failures[0].Kind != job.FailLabel ||
+		!strings.Contains(failures[0].Reason, "label 7 outside the 3 outputs") {
+		t.Fatalf("failures %+v", failures)
 	}
-	if res.Parts != 0 {
-		t.Fatalf("a partial job wrote %d parts", res.Parts)
+	rows := readScores(t, out, res.Shards)
+	for _, r := range rows {
+		if r.Index == 13 {
+			t.Fatal("the failed example has a row")
+		}
+	}
+	// The others are scored as in a dataset without it: the same VoG, and
+	// class statistics over the good examples only.
+	classRows, err := storage.ReadParquet[job.ClassRow](t.Context(), b, storage.ClassesKey, 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, c := range classRows {
+		n += c.N
+	}
+	if n != 19 {
+		t.Fatalf("class statistics over %d examples, want 19", n)
+	}
+
+	spec.Out = t.TempDir()
+	// One shard at a time: no activity is left writing when the job fails.
+	_, err = run(t, job.Request{Spec: spec, MaxInFlight: 1}, nil)
+	if err == nil || !strings.Contains(err.Error(), "1 of 20 examples could not be scored") || !strings.Contains(err.Error(), "1 label outside the model") {
+		t.Fatalf("no failures allowed: got %v", err)
 	}
 }
 
@@ -303,8 +327,10 @@ func TestPartialThenResume(t *testing.T) {
 	if len(res.Failed) != 1 || res.Failed[0].Shard != 3 || !strings.Contains(res.Failed[0].Error, "GPU fell off the bus") {
 		t.Fatalf("failed %+v", res.Failed)
 	}
-	if attempts.Load() != 5 {
-		t.Fatalf("failing shard tried %d times, want 5", attempts.Load())
+	// Backoff from 1 s, doubling to a minute: 15 attempts fit in the
+	// default 10 minutes (in the test environment's skipped time).
+	if attempts.Load() != 15 {
+		t.Fatalf("failing shard tried %d times, want 15", attempts.Load())
 	}
 	var computed []int
 	res, err = run(t, job.Request{Spec: f.spec(out, 10)}, aroundShards(func(ctx context.Context, in job.ShardInput, real shardFunc) (job.ShardResult, error) {
@@ -337,7 +363,7 @@ func TestOutHoldsAnotherJob(t *testing.T) {
 	spec := f.spec(out, 10)
 	spec.Label = job.LabelPredicted
 	_, err := run(t, job.Request{Spec: spec}, nil)
-	if err == nil || !strings.Contains(err.Error(), "holds a different job") {
+	if err == nil || !strings.Contains(err.Error(), "holds another job") {
 		t.Fatalf("got %v, want a refusal", err)
 	}
 	if !slices.Equal(readScores(t, out, 5), before) {
@@ -454,4 +480,38 @@ func TestCorruptPartialMoments(t *testing.T) {
 		t.Fatalf("recomputed %v, want only shard 1 group 2", recomputed)
 	}
 	closeRows(t, readScores(t, out, res.Shards), want)
+}
+
+// TestShardTree: a range of more leaves than a workflow may have children
+// becomes a tree of ScoreShards children, every shard scored once.
+func TestShardTree(t *testing.T) {
+	f := newFixture(t, 4)
+	out := t.TempDir()
+	res, err := run(t, job.Request{Spec: f.spec(out, 5)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s testsuite.WorkflowTestSuite
+	s.SetLogger(tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	env := s.NewTestWorkflowEnvironment()
+	env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{&activities.Interceptor{}}})
+	env.RegisterWorkflow(workflows.ScoreShards)
+	env.RegisterActivity(&activities.Activities{Loader: linear.Loader{}})
+	var children atomic.Int32
+	env.SetOnChildWorkflowStartedListener(func(*workflow.Info, workflow.Context, converter.EncodedValues) { children.Add(1) })
+	// 10 shards, one per leaf, at most 2 children per workflow: 2 children
+	// of 5, each with 2 of 3 and 2, and so on down to 10 leaves.
+	env.ExecuteWorkflow(workflows.ScoreShards, workflows.ShardsInput{
+		Ref: res.Ref, First: 0, Last: res.Shards, MaxInFlight: 3, PerChild: 1, Fanout: 2,
+	})
+	var got workflows.ShardsResult
+	if err := env.GetWorkflowResult(&got); err != nil {
+		t.Fatal(err)
+	}
+	if res.Shards != 10 || got.Done != 10 || got.Reused != 10 || got.Examples != examples {
+		t.Fatalf("tree over %d shards: %+v", res.Shards, got)
+	}
+	if children.Load() < 10 {
+		t.Fatalf("%d child workflows, want a tree down to 10 leaves", children.Load())
+	}
 }

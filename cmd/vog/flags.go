@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -23,8 +24,11 @@ type temporalFlags struct {
 	hostPort  string
 	namespace string
 	// Temporal Cloud or a TLS-secured server: a client certificate and key
-	// (mTLS), or an API key (TLS is then on).
+	// (mTLS), or an API key (TLS is then on); the CA that signed the
+	// server's certificate, and the name in it, where they are not the
+	// system's and the address's.
 	tlsCert, tlsKey, apiKey string
+	tlsCA, tlsServerName    string
 	// quiet silences the SDK's logs: vog run reports failures itself.
 	quiet bool
 }
@@ -34,6 +38,8 @@ func (t *temporalFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&t.namespace, "namespace", envOr("TEMPORAL_NAMESPACE", temporalserver.Namespace), "Temporal namespace (default $TEMPORAL_NAMESPACE if set)")
 	fs.StringVar(&t.tlsCert, "tls-cert", os.Getenv("TEMPORAL_TLS_CERT"), "client certificate file for mTLS (default $TEMPORAL_TLS_CERT)")
 	fs.StringVar(&t.tlsKey, "tls-key", os.Getenv("TEMPORAL_TLS_KEY"), "client key file for mTLS (default $TEMPORAL_TLS_KEY)")
+	fs.StringVar(&t.tlsCA, "tls-ca", os.Getenv("TEMPORAL_TLS_CA"), "PEM file of the CA that signed the server's certificate, for a private CA; turns TLS on (default $TEMPORAL_TLS_CA)")
+	fs.StringVar(&t.tlsServerName, "tls-server-name", os.Getenv("TEMPORAL_TLS_SERVER_NAME"), "the name the server's certificate holds, where it is not the --temporal host (default $TEMPORAL_TLS_SERVER_NAME)")
 	t.apiKey = os.Getenv("TEMPORAL_API_KEY")
 	fs.Var(secret{&t.apiKey}, "api-key", "API key, e.g. for Temporal Cloud (default $TEMPORAL_API_KEY"+setNote("TEMPORAL_API_KEY")+")")
 }
@@ -58,27 +64,51 @@ func setNote(key string) string {
 	return ""
 }
 
-func (t *temporalFlags) dial() (client.Client, error) {
+// options returns the client options the flags describe; an error is in
+// the flags, not the server.
+func (t *temporalFlags) options() (client.Options, error) {
 	opts := client.Options{
 		HostPort:  t.hostPort,
 		Namespace: t.namespace,
 		Logger:    sdkLogger(t.quiet),
 	}
 	if (t.tlsCert == "") != (t.tlsKey == "") {
-		return nil, fmt.Errorf("--tls-cert and --tls-key: give both or neither")
+		return opts, usagef("--tls-cert and --tls-key: give both or neither")
+	}
+	if t.tlsCert != "" || t.tlsCA != "" || t.tlsServerName != "" {
+		opts.ConnectionOptions.TLS = &tls.Config{ServerName: t.tlsServerName}
 	}
 	if t.tlsCert != "" {
 		cert, err := tls.LoadX509KeyPair(t.tlsCert, t.tlsKey)
 		if err != nil {
-			return nil, fmt.Errorf("--tls-cert %s, --tls-key %s: %w", t.tlsCert, t.tlsKey, err)
+			return opts, usagef("--tls-cert %s, --tls-key %s: %w", t.tlsCert, t.tlsKey, err)
 		}
-		opts.ConnectionOptions.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+		opts.ConnectionOptions.TLS.Certificates = []tls.Certificate{cert}
+	}
+	if t.tlsCA != "" {
+		pem, err := os.ReadFile(t.tlsCA)
+		if err != nil {
+			return opts, usagef("--tls-ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return opts, usagef("--tls-ca %s: no PEM certificate in it", t.tlsCA)
+		}
+		opts.ConnectionOptions.TLS.RootCAs = pool
 	}
 	if t.apiKey != "" {
 		opts.Credentials = client.NewAPIKeyStaticCredentials(t.apiKey)
 		if opts.ConnectionOptions.TLS == nil {
 			opts.ConnectionOptions.TLS = &tls.Config{}
 		}
+	}
+	return opts, nil
+}
+
+func (t *temporalFlags) dial() (client.Client, error) {
+	opts, err := t.options()
+	if err != nil {
+		return nil, err
 	}
 	c, err := client.Dial(opts)
 	if err != nil {
@@ -91,6 +121,9 @@ func (t *temporalFlags) dial() (client.Client, error) {
 // often start before their server (a cluster coming up, a restart).
 func (t *temporalFlags) dialPatiently(ctx context.Context, wait time.Duration) (client.Client, error) {
 	deadline := time.Now().Add(wait)
+	if _, err := t.options(); err != nil {
+		return nil, err // the flags are wrong: waiting will not help
+	}
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
 		c, err := t.dial()
 		if err == nil || time.Now().After(deadline) {

@@ -14,38 +14,54 @@ import (
 // jobCmd parses the flags of a command about one job, vog status|wait|resume
 // JOB, and dials the server; the caller closes the client.
 func jobCmd(name string, args []string) (client.Client, string, time.Duration, error) {
+	c, id, every, _, err := jobCmdWait(name, args)
+	return c, id, every, err
+}
+
+// jobCmdWait is jobCmd, also returning --server-wait.
+func jobCmdWait(name string, args []string) (client.Client, string, time.Duration, time.Duration, error) {
 	fs := newFlags(name, "--temporal HOST:PORT [flags] JOB")
 	var tf temporalFlags
 	every := fs.Duration("progress", 5*time.Second, "interval between progress lines")
+	wait := fs.Duration("server-wait", 5*time.Minute, "how long to wait for a Temporal server that does not answer (restarting, say) before giving up; the job itself goes on")
 	tf.register(fs.FlagSet)
 	if err := parse(fs, args); err != nil {
-		return nil, "", 0, err
+		return nil, "", 0, 0, err
 	}
 	if fs.NArg() != 1 {
-		return nil, "", 0, usagef("want one JOB (its id, as vog submit printed it), have %d arguments", fs.NArg())
+		return nil, "", 0, 0, usagef("want one JOB (its id, as vog submit printed it), have %d arguments", fs.NArg())
 	}
 	if tf.hostPort == "" {
-		return nil, "", 0, usagef("--temporal: missing (or set TEMPORAL_ADDRESS)")
+		return nil, "", 0, 0, usagef("--temporal: missing (or set TEMPORAL_ADDRESS)")
 	}
-	c, err := tf.dial()
+	// The server may be restarting: wait for it rather than fail.
+	c, err := tf.dialPatiently(context.Background(), *wait)
 	if err != nil {
-		return nil, "", 0, err
+		return nil, "", 0, 0, err
 	}
-	return c, fs.Arg(0), *every, nil
+	return c, fs.Arg(0), *every, *wait, nil
 }
 
 func statusCmd(ctx context.Context, args []string) error {
-	c, id, _, err := jobCmd("status", args)
+	c, id, _, serverWait, err := jobCmdWait("status", args)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	st, err := vogclient.Describe(ctx, c, id)
-	if err != nil {
-		return err
+	// A server that does not answer says nothing of the job: wait for it.
+	deadline := time.Now().Add(serverWait)
+	for {
+		st, err := vogclient.Describe(ctx, c, id)
+		if err == nil {
+			fmt.Print(st)
+			return nil
+		}
+		if vogclient.Final(err) || time.Now().After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "waiting for the Temporal server: %v\n", err)
+		time.Sleep(2 * time.Second)
 	}
-	fmt.Print(st)
-	return nil
 }
 
 func waitCmd(ctx context.Context, args []string) error {

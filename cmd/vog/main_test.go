@@ -307,9 +307,7 @@ func TestRunDeterministic(t *testing.T) {
 	if !slices.Equal(a, b) {
 		t.Fatal("shard sizes 256 and 37 give different rows")
 	}
-	classes1, _ := os.ReadFile(filepath.Join(out1, "classes.parquet"))
-	classes2, _ := os.ReadFile(filepath.Join(out2, "classes.parquet"))
-	if !bytes.Equal(classes1, classes2) {
+	if !slices.Equal(readClassRows(t, out1), readClassRows(t, out2)) {
 		t.Fatal("class statistics differ between shard sizes")
 	}
 	before, _ := os.ReadFile(filepath.Join(out2, "scores", "part-00003.parquet"))
@@ -363,7 +361,7 @@ func TestRunBadInput(t *testing.T) {
 		{"wrong image size", []string{"run", "--format", "idx", "--dataset", fixtures + "/small", "--checkpoints", fixtures + "/ckpt", "--channels", "3", "--out", t.TempDir()},
 			[]string{"ckpt_1.pt", "3x28x28", "channels"}},
 		{"another job in --out", []string{"run", "--format", "idx", "--dataset", fixtures + "/small", "--checkpoints", fixtures + "/ckpt", "--label", "predicted", "--out", done},
-			[]string{"--out " + done, "holds a different job"}},
+			[]string{"--out " + done, "holds another job"}},
 		{"tf32 on a cpu", []string{"run", "--format", "idx", "--dataset", fixtures + "/small", "--checkpoints", fixtures + "/ckpt", "--precision", "tf32", "--out", t.TempDir()},
 			[]string{"--precision tf32 needs a CUDA device"}},
 		{"no such device", []string{"run", "--format", "idx", "--dataset", fixtures + "/small", "--checkpoints", fixtures + "/ckpt", "--device", "cuda:7", "--out", t.TempDir()},
@@ -415,36 +413,74 @@ func writeImageFolder(t *testing.T, root string, n int) []string {
 	return paths
 }
 
-// TestRunPartialThenResume: a corrupt image fails its shard, named; the other
-// shards finish and the job ends partial. Once the image is fixed, the same
-// command computes only that shard.
-func TestRunPartialThenResume(t *testing.T) {
+// TestRunBadExamples: a corrupt image is one failed example, named with
+// its reason in failures.parquet, while the job completes with the rest;
+// with the default --max-bad-fraction, that one of 60 fails the job, naming
+// the reason.
+func TestRunBadExamples(t *testing.T) {
 	root := t.TempDir()
 	paths := writeImageFolder(t, root, 60)
 	good, _ := os.ReadFile(paths[7])
 	os.WriteFile(paths[7], good[:len(good)/2], 0o644)
-	out, state := t.TempDir(), t.TempDir()
+	out := t.TempDir()
 	args := []string{"run", "--format", "imagefolder", "--channels", "1", "--dataset", root,
-		"--checkpoints", fixtures + "/ckpt", "--out", out, "--state-dir", state, "--shard-size", "20", "--batch-size", "10"}
+		"--checkpoints", fixtures + "/ckpt", "--out", out, "--state-dir", t.TempDir(), "--shard-size", "20", "--batch-size", "10"}
 	r := runVog(t, args...)
-	if r.err == nil {
-		t.Fatalf("a job with a corrupt image succeeded:\n%s", r.stdout)
+	if r.err == nil || !strings.Contains(r.stderr, "1 of 60 examples could not be scored") || !strings.Contains(r.stderr, "1 corrupt image") {
+		t.Fatalf("a corrupt image under the default --max-bad-fraction: %v\n%s", r.err, r.stderr)
+	}
+	r = runVog(t, append(args, "--max-bad-fraction", "0.05")...)
+	if r.err != nil {
+		t.Fatalf("%v\n%s", r.err, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "1 example(s) could not be scored (1 corrupt image)") {
+		t.Fatalf("summary:\n%s", r.stdout)
+	}
+	if rows := readRows(t, out); len(rows) != 59 {
+		t.Fatalf("%d rows, want 59", len(rows))
 	}
 	rel, _ := filepath.Rel(root, paths[7])
-	if !strings.Contains(r.stderr, "failed: --dataset "+root+": example ") || !strings.Contains(r.stderr, rel) ||
-		!strings.Contains(r.stderr, "is partial: 1 of 3 shards failed") {
-		t.Fatalf("partial job's report:\n%s", r.stderr)
+	failures := readFailures(t, out)
+	if len(failures) != 1 || failures[0].ExampleID != rel || failures[0].Kind != job.FailCorrupt || !strings.Contains(failures[0].Reason, rel) {
+		t.Fatalf("failures %+v", failures)
 	}
-	os.WriteFile(paths[7], good, 0o644)
-	r = runVog(t, args...)
+}
+
+// TestRunPartialThenResume: a checkpoint group's partial moments file
+// found corrupt fails its shard, named, and is removed; the other shards
+// finish and the job ends partial. The same command then computes only
+// that group and shard, and gives the rows of an undisturbed run.
+func TestRunPartialThenResume(t *testing.T) {
+	out := t.TempDir()
+	run := scoreArgs(t, out, "--shard-size", "96", "--batch-size", "32", "--checkpoint-group", "6")
+	if r := runVog(t, run...); r.err != nil {
+		t.Fatalf("%v\n%s", r.err, r.stderr)
+	}
+	want := readRows(t, out)
+	// Shard 1 must be reduced again, from a damaged group file.
+	os.Remove(filepath.Join(out, "_SUCCESS"))
+	os.Remove(filepath.Join(out, "shards", "00001", "classes.parquet"))
+	group := filepath.Join(out, "shards", "00001", "group-001.moments")
+	data, err := os.ReadFile(group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 0xff
+	os.WriteFile(group, data, 0o644)
+	r := runVog(t, run...)
+	if r.err == nil || !strings.Contains(r.stderr, "shard 1 failed") || !strings.Contains(r.stderr, "group-001.moments") ||
+		!strings.Contains(r.stderr, "is partial: 1 of 3 shards failed") {
+		t.Fatalf("partial job's report: %v\n%s", r.err, r.stderr)
+	}
+	r = runVog(t, run...)
 	if r.err != nil {
 		t.Fatalf("after the fix: %v\n%s", r.err, r.stderr)
 	}
 	if !strings.Contains(r.stdout, "in 3 shard(s) (2 reused)") {
 		t.Fatalf("resume recomputed more than the failed shard:\n%s", r.stdout)
 	}
-	if len(readRows(t, out)) != 60 {
-		t.Fatal("rows missing after the resume")
+	if got := readRows(t, out); !slices.Equal(got, want) {
+		t.Fatal("rows after the resume differ from the first run's")
 	}
 }
 
@@ -513,10 +549,21 @@ func TestRunWebDataset(t *testing.T) {
 	ref := readReference(t)
 	pngs := writeImageFolder(t, t.TempDir(), len(ref.Examples))
 	root := t.TempDir()
-	for s := 0; s < len(pngs); s += 100 {
+	writeTars(t, root, ref, pngs, 100)
+	// Tar shards in order keep the dataset's order.
+	checkFormat(t, ref, "webdataset", root, "64", func(n int, id string) (int, bool) {
+		return n, id == fmt.Sprintf("train-%d.tar/%03d", n/100, n)
+	})
+}
+
+// writeTars packs pngs, per to a tar, with their reference labels, as
+// WebDataset shards train-N.tar of members NNN.png and NNN.cls.
+func writeTars(t *testing.T, root string, ref reference, pngs []string, per int) {
+	t.Helper()
+	for s := 0; s < len(pngs); s += per {
 		var buf bytes.Buffer
 		tw := tar.NewWriter(&buf)
-		for i := s; i < min(s+100, len(pngs)); i++ {
+		for i := s; i < min(s+per, len(pngs)); i++ {
 			data, _ := os.ReadFile(pngs[i])
 			cls := []byte(strconv.Itoa(int(ref.Examples[i].Label)))
 			for _, m := range []struct {
@@ -528,12 +575,10 @@ func TestRunWebDataset(t *testing.T) {
 			}
 		}
 		tw.Close()
-		os.WriteFile(filepath.Join(root, fmt.Sprintf("train-%d.tar", s/100)), buf.Bytes(), 0o644)
+		if err := os.WriteFile(filepath.Join(root, fmt.Sprintf("train-%d.tar", s/per)), buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
-	// Tar shards in order keep the dataset's order.
-	checkFormat(t, ref, "webdataset", root, "64", func(n int, id string) (int, bool) {
-		return n, id == fmt.Sprintf("train-%d.tar/%03d", n/100, n)
-	})
 }
 
 // TestRunParquet writes the 256 fixture images as Parquet files in the
@@ -716,7 +761,7 @@ func TestPrecisionRankAgreement(t *testing.T) {
 		t.Fatalf("unknown precision: %v %s", r.err, r.stderr)
 	}
 	// The precision is part of the job: float32 does not resume bf16 rows.
-	if r := runVog(t, scoreArgs(t, out)...); r.err == nil || !strings.Contains(r.stderr, "holds a different job") {
+	if r := runVog(t, scoreArgs(t, out)...); r.err == nil || !strings.Contains(r.stderr, "holds another job") {
 		t.Fatalf("float32 run on a bf16 --out: %v %s", r.err, r.stderr)
 	}
 }
@@ -786,3 +831,33 @@ func TestThreadCounts(t *testing.T) {
 // batches of other compositions, which aligned batches rule out
 // (docs/design.md, "Determinism").
 const threadTolerance = 1e-5
+
+// readClassRows reads a job's classes.parquet.
+func readClassRows(t *testing.T, out string) []job.ClassRow {
+	t.Helper()
+	b, err := storage.OpenPrefix(t.Context(), mustParse(t, out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	rows, err := storage.ReadParquet[job.ClassRow](t.Context(), b, storage.ClassesKey, 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+// readFailures reads a job's failures.parquet.
+func readFailures(t *testing.T, out string) []job.FailureRow {
+	t.Helper()
+	b, err := storage.OpenPrefix(t.Context(), mustParse(t, out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	rows, err := storage.ReadParquet[job.FailureRow](t.Context(), b, storage.FailuresKey, 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}

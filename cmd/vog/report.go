@@ -38,7 +38,7 @@ func reportCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	defer b.Close()
-	reader, err := dataset.NewReader(ctx, j.Spec.Dataset, j.Shape)
+	reader, err := dataset.NewReader(ctx, j.Spec.Dataset, j.Shape, j.JPEGDecoder)
 	if err != nil {
 		return fmt.Errorf("--dataset %s: %w", j.Spec.Dataset.URL, err)
 	}
@@ -49,8 +49,12 @@ func reportCmd(ctx context.Context, args []string) error {
 		if err != nil || len(idx) != 1 {
 			return nil, fmt.Errorf("example %d: not in the index: %v", index, err)
 		}
-		if err := reader.Read(ctx, idx, x); err != nil {
+		bad := make([]error, 1)
+		if err := reader.Read(ctx, idx, x, bad); err != nil {
 			return nil, err
+		}
+		if bad[0] != nil {
+			return nil, bad[0]
 		}
 		return toImage(x, j.Shape.C, j.Shape.H, j.Shape.W, j.Spec.Dataset.Preprocess), nil
 	}
@@ -68,10 +72,10 @@ func reportCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := b.WriteAll(ctx, "report.html", html.Bytes(), nil); err != nil {
+	if err := b.WriteAll(ctx, storage.ReportKey, html.Bytes(), nil); err != nil {
 		return fmt.Errorf("write report.html: %w", err)
 	}
-	fmt.Printf("report: %s\n", loc.Join("report.html"))
+	fmt.Printf("report: %s\n", loc.Join(storage.ReportKey))
 	return nil
 }
 

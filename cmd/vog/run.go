@@ -28,10 +28,13 @@ type jobFlags struct {
 	every       time.Duration
 	cpuProfile  string
 	heartbeat   time.Duration
+	retryFor    time.Duration
+	maxBad      float64
+	overwrite   bool
 }
 
 func (j *jobFlags) request() job.Request {
-	return job.Request{Spec: j.spec, HeartbeatTimeout: j.heartbeat}
+	return job.Request{Spec: j.spec, HeartbeatTimeout: j.heartbeat, RetryFor: j.retryFor, MaxBadFraction: j.maxBad, Overwrite: j.overwrite}
 }
 
 func parseJob(name string, args []string) (*jobFlags, error) {
@@ -56,6 +59,10 @@ func parseJob(name string, args []string) (*jobFlags, error) {
 	fs.DurationVar(&j.every, "progress", 2*time.Second, "interval between progress lines")
 	fs.StringVar(&j.cpuProfile, "cpuprofile", "", "write a CPU profile of this process to `file`")
 	fs.DurationVar(&j.heartbeat, "heartbeat-timeout", job.DefaultHeartbeatTimeout, "a shard whose worker is silent this long moves to another worker")
+	fs.DurationVar(&j.retryFor, "retry-for", job.DefaultRetryFor, "how long failing work is retried (with backoff up to a minute) before its shard or the job fails: outages shorter than this are survived")
+	fs.Float64Var(&j.maxBad, "max-bad-fraction", job.DefaultMaxBadFraction, "fraction of the examples that may fail (unreadable, corrupt, too large, a label the model lacks, non-finite gradients) before the job does; they are listed in failures.parquet")
+	fs.BoolVar(&j.overwrite, "overwrite", false, "discard the outputs of another job found at --out (those of this same job are always reused)")
+	fs.IntVar(&spec.Dataset.MaxPixels, "max-pixels", job.DefaultMaxPixels, "largest image (width x height) decoded; a larger one fails as an example, read from its header")
 	j.tf.register(fs.FlagSet)
 	j.ef.register(fs.FlagSet)
 	if err := parse(fs, args); err != nil {
@@ -187,7 +194,11 @@ func printSummary(res job.Result, out string, took time.Duration) {
 	fmt.Printf("\nscored %d examples in %d shard(s) (%d reused), wrote %d rows in %s\n",
 		res.Examples, res.Shards, res.Reused, res.Rows, took.Round(100*time.Millisecond))
 	fmt.Printf("time: plan %.1fs, score %.1fs, reduce %.1fs\n", res.PlanSeconds, res.ScoreSeconds, res.ReduceSeconds)
-	fmt.Printf("result: %s (%s/part-*.parquet, %s, %s)\n", out, loc.Join("scores"), storage.ClassesKey, storage.SuccessKey)
+	fmt.Printf("result: %s (%s/part-*.parquet, %s, %s, %s)\n", out, loc.Join("scores"), storage.ClassesKey, storage.FailuresKey, storage.SuccessKey)
+	if res.Failures > 0 {
+		fmt.Printf("%d example(s) could not be scored (%s): listed with their reasons in %s\n",
+			res.Failures, vogclient.Kinds(res.FailedKinds), loc.Join(storage.FailuresKey))
+	}
 	if len(res.Hardest) == 0 {
 		return
 	}

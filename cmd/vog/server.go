@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 
@@ -13,19 +14,24 @@ import (
 // and submitters in other processes or on other machines of a small setup.
 func serverCmd(ctx context.Context, args []string) error {
 	fs := newFlags("server", "[flags]")
-	port := fs.Int("port", 7233, "frontend gRPC port on 127.0.0.1")
+	port := fs.Int("port", 7233, "frontend gRPC port")
+	bind := fs.String("bind", "127.0.0.1", "address to listen on: 0.0.0.0 (or this machine's address) for workers on other machines")
 	stateDir := fs.String("state-dir", defaultStateDir(), "directory of the server's SQLite state")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if net.ParseIP(*bind) == nil {
+		return usagef("--bind %q: want an IP address, such as 0.0.0.0", *bind)
+	}
 	srv, err := temporalserver.Start(temporalserver.Options{
 		DatabaseFile: filepath.Join(*stateDir, "temporal.sqlite"),
 		Port:         *port,
+		Bind:         *bind,
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "Temporal server on %s (state in %s); stop with Ctrl-C\n", srv.HostPort(), *stateDir)
+	fmt.Fprintf(os.Stderr, "Temporal server on %s:%d (state in %s); stop with Ctrl-C\n", *bind, *port, *stateDir)
 	<-ctx.Done()
 	return srv.Stop()
 }

@@ -129,12 +129,12 @@ func fixtureBatch(t *testing.T, n int) ([]float32, []int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := dataset.NewReader(ctx, spec, l.Shape)
+	r, err := dataset.NewReader(ctx, spec, l.Shape, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	x := make([]float32, n*l.Shape.Len())
-	if err := r.Read(ctx, l.Rows[:n], x); err != nil {
+	if err := r.Read(ctx, l.Rows[:n], x, make([]error, n)); err != nil {
 		t.Fatal(err)
 	}
 	targets := make([]int64, n)

@@ -41,13 +41,13 @@ func Bare(tb testing.TB, loader engine.Loader, ckptDir, data string, shape engin
 	if err != nil {
 		tb.Fatal(err)
 	}
-	r, err := dataset.NewReader(ctx, spec, shape)
+	r, err := dataset.NewReader(ctx, spec, shape, "")
 	if err != nil {
 		tb.Fatal(err)
 	}
 	n := len(listing.Rows)
 	x := make([]float32, n*shape.Len())
-	if err := r.Read(ctx, listing.Rows, x); err != nil {
+	if err := r.Read(ctx, listing.Rows, x, make([]error, n)); err != nil {
 		tb.Fatal(err)
 	}
 	targets := make([]int64, n)
