@@ -103,3 +103,28 @@ func F32(t testing.TB, name string) []float32 {
 	}
 	return out
 }
+
+// Python runs one of the fixtures' scripts (testdata/fmnist/NAME) with
+// Debian's PyTorch, skipping the test where there is none, unless
+// VOG_REQUIRE_TORCH is set.
+func Python(t testing.TB, name string, args ...string) {
+	t.Helper()
+	root, err := Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	python := os.Getenv("VOG_PYTHON")
+	if python == "" {
+		python = "/usr/bin/python3"
+	}
+	if _, err := exec.LookPath(python); err != nil {
+		if os.Getenv("VOG_REQUIRE_TORCH") == "" {
+			t.Skip(err)
+		}
+		t.Fatal(err)
+	}
+	out, err := exec.Command(python, append([]string{filepath.Join(root, Fixtures, name)}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", name, err, out)
+	}
+}
