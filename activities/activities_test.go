@@ -232,11 +232,11 @@ type stagingDriver struct {
 	open, failIn *atomic.Int64
 }
 
-func (d stagingDriver) Grad(b *engine.Batch, s engine.Shape, targets []int64, logits, grads []float32) (int, error) {
+func (d stagingDriver) Grad(b *engine.Batch, s engine.Shape, t engine.Target, targets []int64, logits, grads []float32) (int, error) {
 	if d.failIn != nil && d.failIn.Add(-1) == 0 {
 		return 0, errors.New("GPU fell off the bus")
 	}
-	return d.Driver.Grad(b, s, targets, logits, grads)
+	return d.Driver.Grad(b, s, t, targets, logits, grads)
 }
 
 type stagedCopy struct {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"strings"
 
@@ -111,6 +112,7 @@ func (a *Activities) WriteScores(ctx context.Context, in job.WriteInput) (job.Wr
 				return res, fmt.Errorf("%s has no statistics for window %s class %d", storage.ClassesKey, r.Window, r.Class)
 			}
 			r.VoGNorm = score.ZScore(r.VoG, c.Mean, c.Std)
+			r.AbsVoGNorm = math.Abs(r.VoGNorm)
 		}
 		if err := storage.WriteParquet(ctx, out, storage.PartKey(i), rows, meta); err != nil {
 			return res, err

@@ -29,6 +29,8 @@ type scorer struct {
 	// target under --label predicted.
 	lasts    []*engine.Model
 	nclasses int
+	// target is the scalar whose gradients are taken (--target).
+	target engine.Target
 
 	// Per window w: targets[w][i], preds[w][i] (-1 where the window's last
 	// checkpoint is not among models), moments[w][i], gradNorms[w][i][j].
@@ -58,7 +60,8 @@ type passOut struct {
 }
 
 func newScorer(j *job.Job, models []*engine.Model, first int, lasts []*engine.Model) *scorer {
-	return &scorer{job: j, windows: j.Windows, models: models, first: first, lasts: lasts, nclasses: lasts[0].Classes()}
+	return &scorer{job: j, windows: j.Windows, models: models, first: first, lasts: lasts, nclasses: lasts[0].Classes(),
+		target: j.Spec.EngineTarget()}
 }
 
 // reset sizes and empties the per-batch buffers for n examples, with the
@@ -218,7 +221,7 @@ func (s *scorer) pass(j int, x *engine.Batch, out *passOut) error {
 			}
 		}
 		if out.shared[w] == w {
-			if err := m.Gradients(x, s.targets[w], out.logits, out.grads[w]); err != nil {
+			if err := m.Gradients(x, s.target, s.targets[w], out.logits, out.grads[w]); err != nil {
 				return err
 			}
 		}

@@ -50,10 +50,10 @@ type gatedDriver struct {
 	g gate
 }
 
-func (d gatedDriver) Grad(b *engine.Batch, s engine.Shape, targets []int64, logits, grads []float32) (int, error) {
+func (d gatedDriver) Grad(b *engine.Batch, s engine.Shape, t engine.Target, targets []int64, logits, grads []float32) (int, error) {
 	d.g.once.Do(func() { close(d.g.entered) })
 	<-d.g.open
-	return d.Driver.Grad(b, s, targets, logits, grads)
+	return d.Driver.Grad(b, s, t, targets, logits, grads)
 }
 
 // cluster is an embedded server with one worker of both queues.

@@ -11,6 +11,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/vogscore/vog/internal/fault"
 )
@@ -50,6 +51,43 @@ func (b *Batch) Close() error {
 // Staged is a driver's copy of a batch.
 type Staged interface{ Close() error }
 
+// Target is the scalar whose input gradient is taken for each example and
+// its class p: p's pre-softmax logit (the paper's Eq. 1, the authors'
+// ImageNet and CIFAR code), p's softmax probability (the authors' toy,
+// bounded), or the cross-entropy loss of p.
+type Target int
+
+// Targets, in the order of their values, which are also their codes in
+// the engine library's C interface.
+const (
+	TargetLogit Target = iota
+	TargetProb
+	TargetLoss
+)
+
+// Targets names the targets, by value.
+var Targets = []string{"logit", "prob", "loss"}
+
+func (t Target) String() string {
+	if t < 0 || int(t) >= len(Targets) {
+		return fmt.Sprintf("Target(%d)", int(t))
+	}
+	return Targets[t]
+}
+
+// ParseTarget returns the target of a name in Targets; "" is the logit.
+func ParseTarget(name string) (Target, error) {
+	if name == "" {
+		return TargetLogit, nil
+	}
+	for i, n := range Targets {
+		if n == name {
+			return Target(i), nil
+		}
+	}
+	return 0, fmt.Errorf("--target %q: want one of %s", name, strings.Join(Targets, ", "))
+}
+
 // Driver is implemented by engine backends. Model calls it; users do not.
 //
 // b holds b.N > 0 examples of shape s. Drivers may assume that logits has
@@ -61,9 +99,10 @@ type Driver interface {
 	// the shape or logits is too small.
 	Forward(b *Batch, s Shape, logits []float32) (classes int, err error)
 	// Grad writes the logits of b, and for each example i the gradient of
-	// logit targets[i] with respect to its input averaged over channels,
-	// into grads ([N][H*W]). Parameters must not require gradients.
-	Grad(b *Batch, s Shape, targets []int64, logits, grads []float32) (classes int, err error)
+	// the scalar t of class targets[i] with respect to its input, averaged
+	// over channels, into grads ([N][H*W]). Parameters must not require
+	// gradients.
+	Grad(b *Batch, s Shape, t Target, targets []int64, logits, grads []float32) (classes int, err error)
 	// Close releases the model. Forward and Grad must return an error,
 	// not crash, when called after Close; closing twice must be harmless.
 	Close() error
@@ -175,21 +214,25 @@ func (m *Model) Logits(b *Batch, logits []float32) error {
 }
 
 // Gradients writes the logits of the examples of b into logits, and the
-// channel-averaged input gradient of logit targets[i] into grads[i*H*W:].
-// A target outside [0, Classes()) is an error wrapping ErrBadInput.
-func (m *Model) Gradients(b *Batch, targets []int64, logits, grads []float32) error {
+// channel-averaged input gradient of the scalar t of class targets[i] into
+// grads[i*H*W:]. A class outside [0, Classes()) is an error wrapping
+// ErrBadInput.
+func (m *Model) Gradients(b *Batch, t Target, targets []int64, logits, grads []float32) error {
 	if err := m.check(b, logits); err != nil {
 		return err
 	}
 	if len(targets) != b.N || len(grads) < b.N*m.shape.Pixels() {
 		return fmt.Errorf("engine: %s: %d targets and %d gradient values for %d examples", m.name, len(targets), len(grads), b.N)
 	}
-	for i, t := range targets {
-		if t < 0 || int(t) >= m.classes {
-			return fault.Mark(ErrBadInput, "engine: %s: example %d of the batch: class %d outside the model's %d outputs", m.name, i, t, m.classes)
+	for i, p := range targets {
+		if p < 0 || int(p) >= m.classes {
+			return fault.Mark(ErrBadInput, "engine: %s: example %d of the batch: class %d outside the model's %d outputs", m.name, i, p, m.classes)
 		}
 	}
-	if _, err := m.driver.Grad(b, m.shape, targets, logits, grads); err != nil {
+	if t < 0 || int(t) >= len(Targets) {
+		return fmt.Errorf("engine: %s: %v", m.name, t)
+	}
+	if _, err := m.driver.Grad(b, m.shape, t, targets, logits, grads); err != nil {
 		return fmt.Errorf("engine: %s: gradients: %w", m.name, err)
 	}
 	return nil

@@ -32,16 +32,16 @@ func TestModelChecksBatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	logits, grads := make([]float32, 8), make([]float32, 2*s.Pixels())
-	if err := m.Gradients(b, []int64{0, 3}, logits, grads); err != nil {
+	if err := m.Gradients(b, engine.TargetLogit, []int64{0, 3}, logits, grads); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.Logits(b, logits[:7]); err == nil || !strings.Contains(err.Error(), "logits buffer holds 7 values, need 8") {
 		t.Errorf("short logits: %v", err)
 	}
-	if err := m.Gradients(b, []int64{0}, logits, grads); err == nil {
+	if err := m.Gradients(b, engine.TargetLogit, []int64{0}, logits, grads); err == nil {
 		t.Error("one target for two examples: no error")
 	}
-	if err := m.Gradients(b, []int64{0, 4}, logits, grads); !errors.Is(err, engine.ErrBadInput) {
+	if err := m.Gradients(b, engine.TargetLogit, []int64{0, 4}, logits, grads); !errors.Is(err, engine.ErrBadInput) {
 		t.Errorf("class 4 of 4: got %v, want ErrBadInput", err)
 	}
 	if err := b.Close(); err != nil {

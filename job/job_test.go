@@ -48,6 +48,21 @@ func TestFingerprintsKept(t *testing.T) {
 	if other.Fingerprint == j.Fingerprint {
 		t.Error("another precision has the same fingerprint")
 	}
+	// The logit target, spelt or not, is the one jobs had before targets.
+	if fp, _ := job.Fingerprint(planned().Spec.WithDefaults()); fp != "93eefedf386642bc60ee7974" {
+		t.Errorf("spec fingerprint %s changed", fp)
+	}
+	logit := planned().Spec
+	logit.Target = "logit"
+	if fp, _ := job.Fingerprint(logit.WithDefaults()); fp != "93eefedf386642bc60ee7974" {
+		t.Errorf("--target logit changed the spec's fingerprint to %s", fp)
+	}
+	prob := planned()
+	prob.Spec.Target = "prob"
+	prob.Seal()
+	if prob.Fingerprint == j.Fingerprint {
+		t.Error("another target has the same fingerprint")
+	}
 }
 
 func TestFingerprintStable(t *testing.T) {

@@ -29,6 +29,10 @@ type ScoreRow struct {
 	VoG float64 `parquet:"vog"`
 	// VoGNorm is VoG as a z-score within its class and window.
 	VoGNorm float64 `parquet:"vog_norm"`
+	// AbsVoGNorm is |VoGNorm|: how far from its class's typical VoG an
+	// example is, either way (the authors' abs_normalize; the paper's
+	// memorisation figures are means of it).
+	AbsVoGNorm float64 `parquet:"abs_vog_norm"`
 	// Loss is the cross-entropy of the label at the window's last
 	// checkpoint. Without a label (-1), Loss, ConfMean, ConfStd,
 	// MarginMean and EL2N are NaN, Forgetting is 0 and CorrectLast false.
@@ -48,7 +52,7 @@ type ScoreRow struct {
 	// checkpoints of the window.
 	Forgetting int32 `parquet:"forgetting"`
 	// GradNorm is the mean over the window of the L2 norm of the
-	// channel-averaged input gradient of the target logit.
+	// channel-averaged input gradient of the target scalar (--target).
 	GradNorm float64 `parquet:"grad_norm"`
 	// CorrectLast is whether the window's last checkpoint predicts the label.
 	CorrectLast bool `parquet:"correct_last"`

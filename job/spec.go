@@ -33,6 +33,11 @@ type Spec struct {
 	Checkpoints []string `json:"checkpoints"`
 	// Label is LabelTrue (default) or LabelPredicted.
 	Label string `json:"label"`
+	// Target is the scalar whose input gradient is taken, one of
+	// engine.Targets: "" (the logit, the paper's Eq. 1), "prob" (the
+	// softmax probability, as the authors' toy) or "loss" (cross-entropy).
+	// It is part of the job: it changes every score of VoG.
+	Target string `json:"target,omitempty"`
 	// ShardSize is the number of examples per map activity.
 	ShardSize int `json:"shard_size"`
 	// BatchSize is the number of examples per engine call.
@@ -106,7 +111,16 @@ func (s Spec) WithDefaults() Spec {
 	if s.Precision == engine.Precisions[0] {
 		s.Precision = ""
 	}
+	if s.Target == engine.Targets[engine.TargetLogit] {
+		s.Target = "" // logit jobs keep the fingerprints they had before targets
+	}
 	return s
+}
+
+// EngineTarget returns the spec's target.
+func (s Spec) EngineTarget() engine.Target {
+	t, _ := engine.ParseTarget(s.Target) // checked by Validate
+	return t
 }
 
 // EnginePrecision returns the spec's precision as the engine names it: one
@@ -128,6 +142,9 @@ func (s Spec) Validate() error {
 	}
 	if s.Label != LabelTrue && s.Label != LabelPredicted {
 		return fmt.Errorf("--label %q: want %q or %q", s.Label, LabelTrue, LabelPredicted)
+	}
+	if _, err := engine.ParseTarget(s.Target); err != nil {
+		return err
 	}
 	if s.ShardSize <= 0 {
 		return fmt.Errorf("--shard-size %d: must be positive", s.ShardSize)

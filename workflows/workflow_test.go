@@ -25,6 +25,7 @@ import (
 	_ "gocloud.dev/blob/fileblob"
 
 	"github.com/vogscore/vog/activities"
+	"github.com/vogscore/vog/engine"
 	"github.com/vogscore/vog/engine/linear"
 	"github.com/vogscore/vog/internal/testjob"
 	"github.com/vogscore/vog/job"
@@ -513,5 +514,42 @@ func TestShardTree(t *testing.T) {
 	}
 	if children.Load() < 10 {
 		t.Fatalf("%d child workflows, want a tree down to 10 leaves", children.Load())
+	}
+}
+
+// TestTargetsClosedForm runs a job with each --target and checks every
+// row's VoG against a direct computation from the linear checkpoints'
+// closed-form gradients of the logit, the softmax probability and the
+// loss; the target is part of the job's fingerprint.
+func TestTargetsClosedForm(t *testing.T) {
+	f := newFixture(t, 5)
+	images, _ := testjob.Dataset(examples, h, w, classes)
+	fingerprints := map[string]bool{}
+	for _, target := range engine.Targets {
+		out := t.TempDir()
+		spec := f.spec(out, 10)
+		spec.Target = target
+		res, err := run(t, job.Request{Spec: spec}, nil)
+		if err != nil {
+			t.Fatalf("--target %s: %v", target, err)
+		}
+		fingerprints[res.Ref.Fingerprint] = true
+		kind, _ := engine.ParseTarget(target)
+		for _, r := range readScores(t, out, res.Shards) {
+			x := make([]float64, h*w)
+			for j, v := range images[r.Index] {
+				x[j] = float64(float32(v) / 255)
+			}
+			want := testjob.TargetVoG(f.checkpoints, x, int(r.Class), kind)
+			if math.Abs(r.VoG-want) > 1e-5*math.Max(want, 1e-3) {
+				t.Fatalf("--target %s, example %d: VoG %g, closed form %g", target, r.Index, r.VoG, want)
+			}
+			if r.AbsVoGNorm != math.Abs(r.VoGNorm) {
+				t.Fatalf("abs_vog_norm %g for vog_norm %g", r.AbsVoGNorm, r.VoGNorm)
+			}
+		}
+	}
+	if len(fingerprints) != len(engine.Targets) {
+		t.Fatal("two targets gave one fingerprint")
 	}
 }

@@ -93,6 +93,15 @@ func scoreArgs(t *testing.T, out string, extra ...string) []string {
 }
 
 type reference struct {
+	// Targets holds, per --target, VoG and vog_norm of every example for
+	// true and predicted labels, and VoG over the late window (9:12).
+	Targets map[string]struct {
+		VoGTrue          []float64 `json:"vog_true"`
+		VoGNormTrue      []float64 `json:"vog_norm_true"`
+		VoGPredicted     []float64 `json:"vog_predicted"`
+		VoGNormPredicted []float64 `json:"vog_norm_predicted"`
+		LateVoGTrue      []float64 `json:"late_vog_true"`
+	} `json:"targets"`
 	// Windows holds per window (all, early=0:3, late=9:12) each column's
 	// value per example, true-label targets.
 	Windows  map[string]map[string][]float64 `json:"windows"`
@@ -860,4 +869,62 @@ func readFailures(t *testing.T, out string) []job.FailureRow {
 		t.Fatal(err)
 	}
 	return rows
+}
+
+// TestTargetsMatchPyTorch scores with --target prob and loss, through the
+// one-pass path with two windows, the checkpoint-group path with predicted
+// labels, and bf16, and compares VoG and vog_norm with PyTorch's.
+func TestTargetsMatchPyTorch(t *testing.T) {
+	ref := readReference(t)
+	for _, target := range []string{"prob", "loss"} {
+		want := ref.Targets[target]
+		if len(want.VoGTrue) != len(ref.Examples) {
+			t.Fatalf("no reference for --target %s", target)
+		}
+		t.Run(target+"/windows", func(t *testing.T) {
+			out := t.TempDir()
+			if r := runVog(t, scoreArgs(t, out, "--target", target, "--windows", "all=:,late=9:")...); r.err != nil {
+				t.Fatalf("%v\n%s", r.err, r.stderr)
+			}
+			for _, r := range readRows(t, out) {
+				vog, norm := want.VoGTrue[r.Index], want.VoGNormTrue[r.Index]
+				if r.Window == "late" {
+					vog, norm = want.LateVoGTrue[r.Index], math.NaN()
+				}
+				if rel(r.VoG, vog) > 1e-5 || (!math.IsNaN(norm) && math.Abs(r.VoGNorm-norm) > 1e-4) {
+					t.Fatalf("%s window %s: vog %g norm %g, PyTorch %g %g", r.ExampleID, r.Window, r.VoG, r.VoGNorm, vog, norm)
+				}
+			}
+		})
+		t.Run(target+"/predicted-groups", func(t *testing.T) {
+			out := t.TempDir()
+			if r := runVog(t, scoreArgs(t, out, "--target", target, "--label", "predicted", "--checkpoint-group", "5", "--batch-size", "64")...); r.err != nil {
+				t.Fatalf("%v\n%s", r.err, r.stderr)
+			}
+			for _, r := range readRows(t, out) {
+				if rel(r.VoG, want.VoGPredicted[r.Index]) > 1e-5 || math.Abs(r.VoGNorm-want.VoGNormPredicted[r.Index]) > 1e-4 {
+					t.Fatalf("%s: vog %g norm %g, PyTorch %g %g", r.ExampleID, r.VoG, r.VoGNorm, want.VoGPredicted[r.Index], want.VoGNormPredicted[r.Index])
+				}
+			}
+		})
+	}
+	// bf16 ranks the examples as fp32 does, for the probability too.
+	out := t.TempDir()
+	if r := runVog(t, scoreArgs(t, out, "--target", "prob", "--precision", "bf16")...); r.err != nil {
+		t.Fatalf("%v\n%s", r.err, r.stderr)
+	}
+	rows := readRows(t, out)
+	got := make([]float64, len(rows))
+	for i, r := range rows {
+		got[i] = r.VoG
+	}
+	rho := spearman(got, ref.Targets["prob"].VoGTrue)
+	t.Logf("bf16 against fp32, --target prob: Spearman of VoG %.4f", rho)
+	if rho < 0.99 {
+		t.Fatalf("bf16 --target prob ranks agree with fp32 at %.4f, below 0.99", rho)
+	}
+	// The target is part of the job.
+	if r := runVog(t, scoreArgs(t, out, "--target", "loss", "--precision", "bf16")...); r.err == nil || !strings.Contains(r.stderr, "holds another job") {
+		t.Fatalf("another target into the same --out: %v %s", r.err, r.stderr)
+	}
 }

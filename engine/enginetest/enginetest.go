@@ -58,11 +58,11 @@ func inputs(h Harness, n int, seed uint64) []float32 {
 	return x
 }
 
-func grads(t *testing.T, m *engine.Model, x []float32, targets []int64) (logits, g []float32) {
+func grads(t *testing.T, m *engine.Model, kind engine.Target, x []float32, targets []int64) (logits, g []float32) {
 	t.Helper()
 	n := len(targets)
 	logits, g = make([]float32, n*m.Classes()), make([]float32, n*m.Shape().Pixels())
-	if err := m.Gradients(&engine.Batch{X: x, N: n}, targets, logits, g); err != nil {
+	if err := m.Gradients(&engine.Batch{X: x, N: n}, kind, targets, logits, g); err != nil {
 		t.Fatal(err)
 	}
 	return logits, g
@@ -97,7 +97,7 @@ func testLogitsAgree(t *testing.T, h Harness) {
 	}
 	const n = 5
 	x := inputs(h, n, 1)
-	gl, _ := grads(t, m, x, targetsFor(m, n))
+	gl, _ := grads(t, m, engine.TargetLogit, x, targetsFor(m, n))
 	fl := make([]float32, n*m.Classes())
 	if err := m.Logits(&engine.Batch{X: x, N: n}, fl); err != nil {
 		t.Fatal(err)
@@ -106,35 +106,32 @@ func testLogitsAgree(t *testing.T, h Harness) {
 }
 
 // testBatchIndependent: an example's gradient does not depend on the other
-// examples of its batch, nor on its place in it.
+// examples of its batch, nor on its place in it, for every target.
 func testBatchIndependent(t *testing.T, h Harness) {
 	m := load(t, h)
 	const n = 6
 	x := inputs(h, n, 2)
 	targets := targetsFor(m, n)
-	_, all := grads(t, m, x, targets)
-	d, p := h.Shape.Len(), h.Shape.Pixels()
-	for _, i := range []int{0, n - 1} {
-		_, one := grads(t, m, x[i*d:(i+1)*d], targets[i:i+1])
-		compare(t, "example alone vs in a batch", one, all[i*p:(i+1)*p], h.Tolerance)
+	for kind := range engine.Target(len(engine.Targets)) {
+		_, all := grads(t, m, kind, x, targets)
+		d, p := h.Shape.Len(), h.Shape.Pixels()
+		for _, i := range []int{0, n - 1} {
+			_, one := grads(t, m, kind, x[i*d:(i+1)*d], targets[i:i+1])
+			compare(t, kind.String()+": example alone vs in a batch", one, all[i*p:(i+1)*p], h.Tolerance)
+		}
 	}
 }
 
-// testFiniteDifference checks the channel-averaged gradient against a
-// central difference of the target logit along a direction that is the
-// same in every channel: sum_c,px g[c,px] u[px] = C * sum_px mean_c(g)[px] u[px].
+// testFiniteDifference checks the channel-averaged gradient of every
+// target against a central difference of that scalar along a direction
+// that is the same in every channel:
+// sum_c,px g[c,px] u[px] = C * sum_px mean_c(g)[px] u[px].
 func testFiniteDifference(t *testing.T, h Harness) {
 	m := load(t, h)
 	x := inputs(h, 1, 3)
 	target := []int64{1}
-	_, g := grads(t, m, x, target)
 	u := inputs(Harness{Shape: engine.Shape{C: 1, H: h.Shape.H, W: h.Shape.W}}, 1, 4)
-	var want float64
-	for px, v := range u {
-		want += float64(h.Shape.C) * float64(g[px]) * float64(v-0.5)
-	}
-	const eps = 1e-2
-	logit := func(sign float64) float64 {
+	scalar := func(kind engine.Target, sign float64, eps float64) float64 {
 		y := append([]float32(nil), x...)
 		for c := range h.Shape.C {
 			for px, v := range u {
@@ -145,11 +142,34 @@ func testFiniteDifference(t *testing.T, h Harness) {
 		if err := m.Logits(&engine.Batch{X: y, N: 1}, l); err != nil {
 			t.Fatal(err)
 		}
+		top := math.Inf(-1)
+		for _, v := range l {
+			top = math.Max(top, float64(v))
+		}
+		var z float64
+		for _, v := range l {
+			z += math.Exp(float64(v) - top)
+		}
+		logp := float64(l[target[0]]) - top - math.Log(z)
+		switch kind {
+		case engine.TargetProb:
+			return math.Exp(logp)
+		case engine.TargetLoss:
+			return -logp
+		}
 		return float64(l[target[0]])
 	}
-	got := (logit(1) - logit(-1)) / (2 * eps)
-	if math.Abs(got-want) > h.FiniteDifference*math.Max(math.Abs(want), 1e-3) {
-		t.Fatalf("directional derivative: finite difference %g, gradient %g", got, want)
+	for kind := range engine.Target(len(engine.Targets)) {
+		_, g := grads(t, m, kind, x, target)
+		var want float64
+		for px, v := range u {
+			want += float64(h.Shape.C) * float64(g[px]) * float64(v-0.5)
+		}
+		const eps = 1e-2
+		got := (scalar(kind, 1, eps) - scalar(kind, -1, eps)) / (2 * eps)
+		if math.Abs(got-want) > h.FiniteDifference*math.Max(math.Abs(want), 1e-3) {
+			t.Errorf("%s: directional derivative: finite difference %g, gradient %g", kind, got, want)
+		}
 	}
 }
 
@@ -161,19 +181,21 @@ func testStaged(t *testing.T, h Harness) {
 	const n = 4
 	x := inputs(h, n, 5)
 	targets := targetsFor(m, n)
-	wantL, wantG := grads(t, m, x, targets)
 	b, err := m.Stage(append([]float32(nil), x...), n)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	for _, mm := range []*engine.Model{m, m2} {
-		l, g := make([]float32, len(wantL)), make([]float32, len(wantG))
-		if err := mm.Gradients(b, targets, l, g); err != nil {
-			t.Fatal(err)
+	for kind := range engine.Target(len(engine.Targets)) {
+		wantL, wantG := grads(t, m, kind, x, targets)
+		for _, mm := range []*engine.Model{m, m2} {
+			l, g := make([]float32, len(wantL)), make([]float32, len(wantG))
+			if err := mm.Gradients(b, kind, targets, l, g); err != nil {
+				t.Fatal(err)
+			}
+			compare(t, kind.String()+": staged gradients", g, wantG, h.Tolerance)
+			compare(t, kind.String()+": staged logits", l, wantL, h.Tolerance)
 		}
-		compare(t, "staged gradients", g, wantG, h.Tolerance)
-		compare(t, "staged logits", l, wantL, h.Tolerance)
 	}
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
@@ -188,7 +210,7 @@ func testBadTarget(t *testing.T, h Harness) {
 	x := inputs(h, 2, 6)
 	l, g := make([]float32, 2*m.Classes()), make([]float32, 2*h.Shape.Pixels())
 	for _, bad := range []int64{-1, int64(m.Classes())} {
-		if err := m.Gradients(&engine.Batch{X: x, N: 2}, []int64{0, bad}, l, g); !errors.Is(err, engine.ErrBadInput) {
+		if err := m.Gradients(&engine.Batch{X: x, N: 2}, engine.TargetLogit, []int64{0, bad}, l, g); !errors.Is(err, engine.ErrBadInput) {
 			t.Errorf("target %d of %d classes: got %v, want ErrBadInput", bad, m.Classes(), err)
 		}
 	}
@@ -201,7 +223,7 @@ func testConcurrent(t *testing.T, h Harness) {
 	const n = 3
 	x := inputs(h, n, 8)
 	targets := targetsFor(ms[0], n)
-	_, want := grads(t, ms[0], x, targets)
+	_, want := grads(t, ms[0], engine.TargetProb, x, targets)
 	var wg sync.WaitGroup
 	got := make([][]float32, len(ms))
 	errs := make([]error, len(ms))
@@ -209,7 +231,7 @@ func testConcurrent(t *testing.T, h Harness) {
 		wg.Go(func() {
 			l, g := make([]float32, n*m.Classes()), make([]float32, n*h.Shape.Pixels())
 			for range 3 {
-				errs[i] = m.Gradients(&engine.Batch{X: x, N: n}, targets, l, g)
+				errs[i] = m.Gradients(&engine.Batch{X: x, N: n}, engine.TargetProb, targets, l, g)
 			}
 			got[i] = g
 		})
@@ -238,7 +260,7 @@ func testUseAfterClose(t *testing.T, h Harness) {
 	if err := m.Logits(&engine.Batch{X: x, N: 1}, l); !errors.Is(err, engine.ErrClosed) {
 		t.Errorf("Logits after Close: got %v, want ErrClosed", err)
 	}
-	if err := m.Gradients(&engine.Batch{X: x, N: 1}, []int64{0}, l, g); !errors.Is(err, engine.ErrClosed) {
+	if err := m.Gradients(&engine.Batch{X: x, N: 1}, engine.TargetLogit, []int64{0}, l, g); !errors.Is(err, engine.ErrClosed) {
 		t.Errorf("Gradients after Close: got %v, want ErrClosed", err)
 	}
 	if _, err := m.Stage(x, 1); !errors.Is(err, engine.ErrClosed) {
@@ -257,7 +279,7 @@ func testUseAfterClose(t *testing.T, h Harness) {
 	if _, err := d.Forward(&engine.Batch{X: x, N: 1}, h.Shape, l); err == nil {
 		t.Error("driver Forward after Close: no error")
 	}
-	if _, err := d.Grad(&engine.Batch{X: x, N: 1}, h.Shape, []int64{0}, l, g); err == nil {
+	if _, err := d.Grad(&engine.Batch{X: x, N: 1}, h.Shape, engine.TargetLogit, []int64{0}, l, g); err == nil {
 		t.Error("driver Grad after Close: no error")
 	}
 	if st, ok := d.(engine.Stager); ok {

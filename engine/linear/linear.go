@@ -1,7 +1,8 @@
 // Package linear is an engine driver for linear classifiers, logits = W x + b,
 // whose input gradients are known in closed form: the gradient of logit p is
-// row p of W. It lets workflow and pipeline tests check VoG exactly without
-// libtorch.
+// row p of W; of the softmax probability q_p, q_p (W_p - sum_c q_c W_c); of
+// the loss -log q_p, sum_c q_c W_c - W_p. It lets workflow and pipeline
+// tests check VoG exactly without libtorch.
 //
 // A checkpoint is JSON: {"shape": [C, H, W], "weight": [classes*C*H*W],
 // "bias": [classes]}.
@@ -11,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/vogscore/vog/engine"
 )
@@ -76,24 +78,66 @@ func (m *model) Forward(b *engine.Batch, s engine.Shape, logits []float32) (int,
 	return k, nil
 }
 
-func (m *model) Grad(b *engine.Batch, s engine.Shape, targets []int64, logits, grads []float32) (int, error) {
+func (m *model) Grad(b *engine.Batch, s engine.Shape, t engine.Target, targets []int64, logits, grads []float32) (int, error) {
 	k, err := m.Forward(b, s, logits)
 	if err != nil {
 		return 0, err
 	}
 	d, hw := s.Len(), s.Pixels()
-	for i, t := range targets {
-		w := m.c.Weight[int(t)*d : int(t+1)*d]
+	q := make([]float64, k)
+	row := make([]float64, d)
+	for i, p := range targets {
+		// The gradient over the input, as a mix of W's rows: coef[c] W_c.
+		coef := make([]float64, k)
+		switch t {
+		case engine.TargetLogit:
+			coef[p] = 1
+		case engine.TargetProb, engine.TargetLoss:
+			softmax(logits[i*k:(i+1)*k], q)
+			sign := q[p] // d q_p = q_p (W_p - sum q_c W_c)
+			if t == engine.TargetLoss {
+				sign = -1 // d(-log q_p) = -(W_p - sum q_c W_c)
+			}
+			for c := range k {
+				coef[c] = -sign * q[c]
+			}
+			coef[p] += sign
+		default:
+			return 0, fmt.Errorf("target %v", t)
+		}
+		clear(row)
+		for c := range k {
+			w := m.c.Weight[c*d : (c+1)*d]
+			for j := range row {
+				row[j] += coef[c] * float64(w[j])
+			}
+		}
 		g := grads[i*hw : (i+1)*hw]
 		for px := range g {
-			var sum float32
+			var sum float64
 			for c := range s.C {
-				sum += w[c*hw+px]
+				sum += row[c*hw+px]
 			}
-			g[px] = sum / float32(s.C)
+			g[px] = float32(sum / float64(s.C))
 		}
 	}
 	return k, nil
+}
+
+// softmax writes the softmax of logits into q.
+func softmax(logits []float32, q []float64) {
+	top := math.Inf(-1)
+	for _, v := range logits {
+		top = max(top, float64(v))
+	}
+	var z float64
+	for c, v := range logits {
+		q[c] = math.Exp(float64(v) - top)
+		z += q[c]
+	}
+	for c := range q {
+		q[c] /= z
+	}
 }
 
 func (m *model) Close() error {

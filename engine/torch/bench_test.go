@@ -93,7 +93,7 @@ func benchmarkAgainstPyTorch(b *testing.B, model string, s engine.Shape, batch, 
 	logits, grads := make([]float32, batch*m.Classes()), make([]float32, batch*s.Pixels())
 	step := func() {
 		// Like PyTorch's step, each pass copies the batch from host memory.
-		if err := m.Gradients(&engine.Batch{X: x, N: batch}, targets, logits, grads); err != nil {
+		if err := m.Gradients(&engine.Batch{X: x, N: batch}, engine.TargetLogit, targets, logits, grads); err != nil {
 			b.Fatal(err)
 		}
 	}

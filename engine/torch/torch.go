@@ -36,16 +36,16 @@ type Library struct {
 	load         func(data *byte, n int64, device string, precision, channelsLast int32, err *byte, errlen int32) uintptr
 	free         func(model uintptr)
 	forward      func(model uintptr, x *float32, n, c, h, w int64, logits *float32, cap int64, classes *int64, err *byte, errlen int32) int32
-	grad         func(model uintptr, x *float32, n, c, h, w int64, targets *int64, logits *float32, cap int64, classes *int64, grads *float32, err *byte, errlen int32) int32
+	grad         func(model uintptr, x *float32, n, c, h, w int64, kind int32, targets *int64, logits *float32, cap int64, classes *int64, grads *float32, err *byte, errlen int32) int32
 
 	stage         func(model uintptr, x *float32, n, c, h, w int64, err *byte, errlen int32) uintptr
 	unstage       func(batch uintptr)
 	forwardStaged func(model, batch uintptr, logits *float32, cap int64, classes *int64, err *byte, errlen int32) int32
-	gradStaged    func(model, batch uintptr, targets *int64, logits *float32, cap int64, classes *int64, grads *float32, err *byte, errlen int32) int32
+	gradStaged    func(model, batch uintptr, kind int32, targets *int64, logits *float32, cap int64, classes *int64, grads *float32, err *byte, errlen int32) int32
 }
 
 // interfaceVersion is the vogtorch.h version this driver speaks.
-const interfaceVersion = 4
+const interfaceVersion = 5
 
 // ErrNotFound is returned by Find when no engine library can be located.
 var ErrNotFound = errors.New("torch: libvogtorch.so not found: build it with engine/torchlib/build.sh, or set " + LibraryEnv)
@@ -336,11 +336,11 @@ func (m *model) Forward(b *engine.Batch, s engine.Shape, logits []float32) (int,
 	})
 }
 
-func (m *model) Grad(b *engine.Batch, s engine.Shape, targets []int64, logits, grads []float32) (int, error) {
+func (m *model) Grad(b *engine.Batch, s engine.Shape, t engine.Target, targets []int64, logits, grads []float32) (int, error) {
 	return m.call(b, func(h uintptr, classes *int64, err *byte) int32 {
-		return m.lib.gradStaged(m.h, h, &targets[0], &logits[0], int64(len(logits)), classes, &grads[0], err, errLen)
+		return m.lib.gradStaged(m.h, h, int32(t), &targets[0], &logits[0], int64(len(logits)), classes, &grads[0], err, errLen)
 	}, func(classes *int64, err *byte) int32 {
-		return m.lib.grad(m.h, &b.X[0], int64(b.N), int64(s.C), int64(s.H), int64(s.W), &targets[0], &logits[0], int64(len(logits)), classes, &grads[0], err, errLen)
+		return m.lib.grad(m.h, &b.X[0], int64(b.N), int64(s.C), int64(s.H), int64(s.W), int32(t), &targets[0], &logits[0], int64(len(logits)), classes, &grads[0], err, errLen)
 	})
 }
 

@@ -64,7 +64,13 @@ func TestGradientsMatchPyTorch(t *testing.T) {
 	lib := openLibrary(t)
 	const n, k, hw, classes = 8, 12, 28 * 28, 10
 	x, targets := fixtureBatch(t, n)
-	wantGrads, wantLogits := testref.F32(t, "grads.f32"), testref.F32(t, "logits.f32")
+	// PyTorch's gradients of each --target, and its logits.
+	wantGrads := map[engine.Target][]float32{
+		engine.TargetLogit: testref.F32(t, "grads.f32"),
+		engine.TargetProb:  testref.F32(t, "grads_prob.f32"),
+		engine.TargetLoss:  testref.F32(t, "grads_loss.f32"),
+	}
+	wantLogits := testref.F32(t, "logits.f32")
 	device, precision := testDevice(), os.Getenv("VOG_TEST_PRECISION")
 	for _, tc := range []struct {
 		name  string
@@ -97,14 +103,18 @@ func TestGradientsMatchPyTorch(t *testing.T) {
 			}
 			for c, m := range models {
 				logits, grads := make([]float32, n*classes), make([]float32, n*hw)
-				if err := m.Gradients(b, targets, logits, grads); err != nil {
-					t.Fatal(err)
+				for kind, want := range wantGrads {
+					if err := m.Gradients(b, kind, targets, logits, grads); err != nil {
+						t.Fatal(err)
+					}
+					eg := relErr(grads, want[c*n*hw:(c+1)*n*hw])
+					t.Logf("checkpoint %d on %s, --target %s: relative error of gradients %.2g", c+1, device, kind, eg)
+					if eg > 1e-5 {
+						t.Errorf("checkpoint %d, --target %s: gradients differ from PyTorch's: relative error %g", c+1, kind, eg)
+					}
 				}
-				eg, el := relErr(grads, wantGrads[c*n*hw:(c+1)*n*hw]), relErr(logits, wantLogits[c*n*classes:(c+1)*n*classes])
-				t.Logf("checkpoint %d on %s: relative error of gradients %.2g, logits %.2g", c+1, device, eg, el)
-				if eg > 1e-5 {
-					t.Errorf("checkpoint %d: gradients differ from PyTorch's: relative error %g", c+1, eg)
-				}
+				el := relErr(logits, wantLogits[c*n*classes:(c+1)*n*classes])
+				t.Logf("checkpoint %d on %s: relative error of logits %.2g", c+1, device, el)
 				if el > 1e-5 {
 					t.Errorf("checkpoint %d: logits differ from PyTorch's: relative error %g", c+1, el)
 				}
@@ -190,7 +200,7 @@ func TestBadInput(t *testing.T) {
 	t.Logf("wrong shape reads: %v", err)
 	m := loadCheckpoint(t, cpu, 1)
 	x := make([]float32, 28*28)
-	err = m.Gradients(&engine.Batch{X: x, N: 1}, []int64{10}, make([]float32, 10), make([]float32, 28*28))
+	err = m.Gradients(&engine.Batch{X: x, N: 1}, engine.TargetLogit, []int64{10}, make([]float32, 10), make([]float32, 28*28))
 	if !errors.Is(err, engine.ErrBadInput) {
 		t.Errorf("label 10 of 10 classes: got %v, want ErrBadInput", err)
 	}
@@ -204,7 +214,7 @@ func TestBadInput(t *testing.T) {
 	}
 	defer b.Close()
 	nchw := loadCheckpoint(t, torch.ForceStage(cpu), 1)
-	if err := nchw.Gradients(b, []int64{0}, make([]float32, 10), make([]float32, 28*28)); err == nil || !strings.Contains(err.Error(), "memory format") {
+	if err := nchw.Gradients(b, engine.TargetLogit, []int64{0}, make([]float32, 10), make([]float32, 28*28)); err == nil || !strings.Contains(err.Error(), "memory format") {
 		t.Errorf("batch staged channels-last, used by an NCHW model: got %v", err)
 	}
 }
@@ -246,7 +256,7 @@ func TestChannelsLastAgrees(t *testing.T) {
 		defer b.Close()
 		logits, grads := make([]float32, n*m.Classes()), make([]float32, n*s.Pixels())
 		for range 2 {
-			if err := m.Gradients(b, targets, logits, grads); err != nil {
+			if err := m.Gradients(b, engine.TargetLogit, targets, logits, grads); err != nil {
 				t.Fatal(err)
 			}
 		}

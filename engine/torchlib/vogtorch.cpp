@@ -133,7 +133,23 @@ void forward(Model *m, Batch *b, float *logits, int64_t cap, int64_t *classes) {
   copy_out(out, logits);
 }
 
-void grad(Model *m, Batch *b, const int64_t *targets, float *logits, int64_t cap, int64_t *classes, float *grads) {
+// selected returns the sum over the batch of each example's target scalar:
+// its class's logit, softmax probability or cross-entropy loss, computed in
+// float32 whatever the model's precision.
+torch::Tensor selected(const torch::Tensor &out, const torch::Tensor &tgt, int kind) {
+  switch (kind) {
+    case VOG_LOGIT:
+      return out.gather(1, tgt).sum();
+    case VOG_PROB:
+      return torch::softmax(out.to(torch::kFloat32), 1).gather(1, tgt).sum();
+    case VOG_LOSS:
+      return -torch::log_softmax(out.to(torch::kFloat32), 1).gather(1, tgt).sum();
+  }
+  throw std::runtime_error("unknown target kind " + std::to_string(kind));
+}
+
+void grad(Model *m, Batch *b, int kind, const int64_t *targets, float *logits, int64_t cap, int64_t *classes,
+          float *grads) {
   apply_threads();
   const int64_t n = b->n;
   // Copied before the forward pass: a pageable copy waits for the stream.
@@ -147,11 +163,10 @@ void grad(Model *m, Batch *b, const int64_t *targets, float *logits, int64_t cap
     }
   }
   // Examples are independent in eval mode, so the gradient of the sum of
-  // the selected logits holds each example's own input gradient. Nothing is
-  // read back until the backward pass is queued, so the device never waits
-  // for the host in between.
-  auto selected = out.gather(1, tgt).sum();
-  auto g = torch::autograd::grad({selected}, {in})[0];
+  // the selected scalars holds each example's own input gradient. Nothing
+  // is read back until the backward pass is queued, so the device never
+  // waits for the host in between.
+  auto g = torch::autograd::grad({selected(out, tgt, kind)}, {in})[0];
   auto avg = g.mean({1}, /*keepdim=*/false, torch::kFloat32);
   copy_out(out, logits);
   copy_out(avg, grads);
@@ -172,7 +187,7 @@ int guarded(char *err, int errlen, F f) {
 
 extern "C" {
 
-int vog_version(void) { return 4; }
+int vog_version(void) { return 5; }
 
 const char *vog_torch_version(void) { return TORCH_VERSION; }
 
@@ -246,12 +261,12 @@ int vog_forward(void *model, const float *x, int64_t n, int64_t c, int64_t h, in
   });
 }
 
-int vog_grad(void *model, const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
+int vog_grad(void *model, const float *x, int64_t n, int64_t c, int64_t h, int64_t w, int target_kind,
              const int64_t *targets, float *logits, int64_t cap, int64_t *classes,
              float *grads, char *err, int errlen) {
   return guarded(err, errlen, [&] {
     auto *m = static_cast<Model *>(model);
-    grad(m, stage(m, x, n, c, h, w, /*own=*/false).get(), targets, logits, cap, classes, grads);
+    grad(m, stage(m, x, n, c, h, w, /*own=*/false).get(), target_kind, targets, logits, cap, classes, grads);
   });
 }
 
@@ -261,10 +276,11 @@ int vog_forward_staged(void *model, void *batch, float *logits, int64_t cap, int
                  [&] { forward(static_cast<Model *>(model), static_cast<Batch *>(batch), logits, cap, classes); });
 }
 
-int vog_grad_staged(void *model, void *batch, const int64_t *targets, float *logits, int64_t cap,
+int vog_grad_staged(void *model, void *batch, int target_kind, const int64_t *targets, float *logits, int64_t cap,
                     int64_t *classes, float *grads, char *err, int errlen) {
   return guarded(err, errlen, [&] {
-    grad(static_cast<Model *>(model), static_cast<Batch *>(batch), targets, logits, cap, classes, grads);
+    grad(static_cast<Model *>(model), static_cast<Batch *>(batch), target_kind, targets, logits, cap, classes,
+         grads);
   });
 }
 

@@ -46,10 +46,16 @@ void vog_free(void *model);
 int vog_forward(void *model, const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
                 float *logits, int64_t cap, int64_t *classes, char *err, int errlen);
 
-/* vog_grad computes, for each example i of x, the logits and the gradient of
- * logit targets[i] with respect to the input, averaged over the c channels,
- * into grads ([n, h, w]). Only the input requires a gradient. */
-int vog_grad(void *model, const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
+/* What vog_grad differentiates for class p = targets[i] of example i. */
+#define VOG_LOGIT 0 /* the pre-softmax logit of p */
+#define VOG_PROB 1  /* the softmax probability of p */
+#define VOG_LOSS 2  /* the cross-entropy loss of p, -log softmax(p) */
+
+/* vog_grad computes, for each example i of x, the logits and the gradient
+ * with respect to the input of the scalar target_kind (VOG_LOGIT, VOG_PROB,
+ * VOG_LOSS) of class targets[i], averaged over the c channels, into grads
+ * ([n, h, w]). Only the input requires a gradient. */
+int vog_grad(void *model, const float *x, int64_t n, int64_t c, int64_t h, int64_t w, int target_kind,
              const int64_t *targets, float *logits, int64_t cap, int64_t *classes,
              float *grads, char *err, int errlen);
 
@@ -70,7 +76,7 @@ void vog_unstage(void *batch);
  * staged batch. */
 int vog_forward_staged(void *model, void *batch, float *logits, int64_t cap, int64_t *classes, char *err,
                        int errlen);
-int vog_grad_staged(void *model, void *batch, const int64_t *targets, float *logits, int64_t cap,
+int vog_grad_staged(void *model, void *batch, int target_kind, const int64_t *targets, float *logits, int64_t cap,
                     int64_t *classes, float *grads, char *err, int errlen);
 
 #ifdef __cplusplus

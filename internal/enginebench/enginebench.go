@@ -76,7 +76,7 @@ func Engine(tb testing.TB, models []*engine.Model, x []float32, targets []int64,
 				tb.Fatal(err)
 			}
 			for _, m := range models {
-				if err := m.Gradients(b, targets[s:e], logits, grads); err != nil {
+				if err := m.Gradients(b, engine.TargetLogit, targets[s:e], logits, grads); err != nil {
 					tb.Fatal(err)
 				}
 			}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/vogscore/vog/engine"
 	"github.com/vogscore/vog/engine/linear"
 )
 
@@ -105,4 +106,71 @@ func ClassVoG(cs []linear.Checkpoint, p int) float64 {
 		sum += math.Sqrt(ss / k)
 	}
 	return sum / float64(d)
+}
+
+// TargetVoG returns the VoG of an example x (1 x h x w, pixel values as
+// the job reads them) whose class is p, for the scalar t of the linear
+// checkpoints cs, computed directly: each checkpoint's gradient of t is a
+// mix of its weight rows (engine/linear's closed form), then the per-pixel
+// population std over checkpoints, averaged over pixels.
+func TargetVoG(cs []linear.Checkpoint, x []float64, p int, t engine.Target) float64 {
+	d := len(x)
+	maps := make([][]float64, len(cs))
+	for k, c := range cs {
+		classes := len(c.Bias)
+		logits := make([]float64, classes)
+		for q := range classes {
+			logits[q] = float64(float32(float64(c.Bias[q]) + dot(c.Weight[q*d:(q+1)*d], x)))
+		}
+		coef := make([]float64, classes)
+		switch t {
+		case engine.TargetLogit:
+			coef[p] = 1
+		default:
+			top := math.Inf(-1)
+			for _, v := range logits {
+				top = math.Max(top, v)
+			}
+			var z float64
+			for _, v := range logits {
+				z += math.Exp(v - top)
+			}
+			sign := math.Exp(logits[p]-top) / z
+			if t == engine.TargetLoss {
+				sign = -1
+			}
+			for q, v := range logits {
+				coef[q] = -sign * math.Exp(v-top) / z
+			}
+			coef[p] += sign
+		}
+		g := make([]float64, d)
+		for q := range classes {
+			for j := range g {
+				g[j] += coef[q] * float64(c.Weight[q*d+j])
+			}
+		}
+		maps[k] = g
+	}
+	var sum float64
+	for j := range d {
+		var mu, ss float64
+		for _, g := range maps {
+			mu += g[j]
+		}
+		mu /= float64(len(maps))
+		for _, g := range maps {
+			ss += (g[j] - mu) * (g[j] - mu)
+		}
+		sum += math.Sqrt(ss / float64(len(maps)))
+	}
+	return sum / float64(d)
+}
+
+func dot(w []float32, x []float64) float64 {
+	var s float64
+	for i, v := range w {
+		s += float64(v) * x[i]
+	}
+	return s
 }

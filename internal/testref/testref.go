@@ -7,7 +7,9 @@
 package testref
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"math"
@@ -61,12 +63,30 @@ func Dir(t testing.TB) string {
 		if _, err = exec.LookPath(python); err != nil {
 			return
 		}
-		if dir, err = os.MkdirTemp("", "vog-reference"); err != nil {
+		// Computed once per machine and fixtures: test processes of other
+		// packages reuse it (it takes half a minute).
+		var sum string
+		if sum, err = fixturesHash(root); err != nil {
 			return
 		}
-		cmd := exec.Command(python, filepath.Join(root, Fixtures, "reference.py"), dir)
+		dir = filepath.Join(os.TempDir(), "vog-reference-"+sum)
+		if _, serr := os.Stat(filepath.Join(dir, "done")); serr == nil {
+			return
+		}
+		tmp, terr := os.MkdirTemp("", "vog-reference")
+		if err = terr; err != nil {
+			return
+		}
+		cmd := exec.Command(python, filepath.Join(root, Fixtures, "reference.py"), tmp)
 		if out, cerr := cmd.CombinedOutput(); cerr != nil {
 			err = errors.New("testref: reference.py: " + cerr.Error() + "\n" + string(out))
+			return
+		}
+		if err = os.WriteFile(filepath.Join(tmp, "done"), nil, 0o644); err != nil {
+			return
+		}
+		if rerr := os.Rename(tmp, dir); rerr != nil {
+			os.RemoveAll(tmp) // another process got there first
 		}
 	})
 	if err != nil {
@@ -127,4 +147,24 @@ func Python(t testing.TB, name string, args ...string) {
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", name, err, out)
 	}
+}
+
+// fixturesHash hashes what the references are computed from: the script,
+// the checkpoints and the images.
+func fixturesHash(root string) (string, error) {
+	h := sha256.New()
+	files, err := filepath.Glob(filepath.Join(root, Fixtures, "ckpt", "*.pt"))
+	if err != nil {
+		return "", err
+	}
+	files = append(files, filepath.Join(root, Fixtures, "reference.py"),
+		filepath.Join(root, Fixtures, "small-images-idx3-ubyte.gz"), filepath.Join(root, Fixtures, "small-labels-idx1-ubyte.gz"))
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return "", err
+		}
+		h.Write(data)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8]), nil
 }

@@ -10,6 +10,9 @@ same checkpoints gave VoG 1e-4 apart on two machines).
                   column (docs/design.md, "The score", float64 NumPy)
   grads.f32       raw float32 little-endian input gradients, channel-averaged,
                   of the true-label logit: [checkpoint 12][example 8][28*28]
+  grads_prob.f32, grads_loss.f32   the same for the softmax probability and
+                  the cross-entropy loss (--target prob, loss); reference.json
+                  holds VoG and vog_norm of every target under "targets"
   logits.f32      [checkpoint 12][example 8][10]
 
 Usage: /usr/bin/python3 testdata/fmnist/reference.py OUTDIR
@@ -41,10 +44,19 @@ def to_input(images):
     return torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
 
 
-def grads_and_logits(model, x, target):
+# The scalar whose input gradient is taken, per --target: the class's
+# logit, its softmax probability, or its cross-entropy loss.
+TARGETS = {
+    "logit": lambda out, t: out.gather(1, t),
+    "prob": lambda out, t: torch.softmax(out, 1).gather(1, t),
+    "loss": lambda out, t: -torch.log_softmax(out, 1).gather(1, t),
+}
+
+
+def grads_and_logits(model, x, target, kind="logit"):
     x = x.clone().requires_grad_(True)
     out = model(x)
-    g, = torch.autograd.grad(out.gather(1, target.view(-1, 1)).sum(), x)
+    g, = torch.autograd.grad(TARGETS[kind](out, target.view(-1, 1)).sum(), x)
     return g.mean(1).detach().numpy().astype(np.float64), out.detach().numpy()
 
 
@@ -142,6 +154,18 @@ def write(outdir):
             for i, (nt, npred) in enumerate(zip(normalise(vog_true, labels), normalise(vog_pred, pred.numpy())))
         ],
     }
+    ref["targets"] = {}
+    for kind in TARGETS:
+        tm = np.stack([grads_and_logits(m, x, y, kind)[0] for m in models])
+        pm = np.stack([grads_and_logits(m, x, pred, kind)[0] for m in models])
+        vt, vp = vog(tm), vog(pm)
+        ref["targets"][kind] = {
+            "vog_true": vt.tolist(), "vog_norm_true": normalise(vt, labels).tolist(),
+            "vog_predicted": vp.tolist(), "vog_norm_predicted": normalise(vp, pred.numpy()).tolist(),
+            "late_vog_true": vog(tm[9:12]).tolist(),
+        }
+        if kind != "logit":
+            tm[:, :GRAD_EXAMPLES].astype("<f4").tofile(os.path.join(outdir, f"grads_{kind}.f32"))
     with open(os.path.join(outdir, "reference.json"), "w") as f:
         json.dump(ref, f, indent=1)
     true_maps[:, :GRAD_EXAMPLES].astype("<f4").tofile(os.path.join(outdir, "grads.f32"))
