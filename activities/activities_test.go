@@ -173,7 +173,7 @@ func TestPlanErrors(t *testing.T) {
 	bad.Checkpoints = []string{filepath.Join(e.dir, "empty")}
 	os.Mkdir(filepath.Join(e.dir, "empty"), 0o755)
 	_, err := e.te.ExecuteActivity(e.acts.Plan, job.PlanInput{Spec: bad})
-	if !isBadInput(err) || !strings.Contains(err.Error(), "no *.pt files") {
+	if !isBadInput(err) || !strings.Contains(err.Error(), "no checkpoint-N/ folders") {
 		t.Fatalf("empty checkpoint folder: %v", err)
 	}
 	bad = e.spec

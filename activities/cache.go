@@ -22,6 +22,8 @@ import (
 type modelSet struct {
 	key    string
 	models map[int]*engine.Model
+	// module is the job's --model, where it has one.
+	module []byte
 }
 
 func (m *modelSet) close() {
@@ -42,7 +44,10 @@ func (a *Activities) loadModels(ctx context.Context, j *job.Job, indices ...int)
 		return nil, err
 	}
 	var key strings.Builder
-	fmt.Fprint(&key, j.Shape, " ", j.Spec.Precision)
+	fmt.Fprint(&key, j.Shape, " ", j.Spec.Precision, " ", j.Spec.StateDictPrefix)
+	if j.Model != nil {
+		key.WriteString(" model " + j.Model.SHA256)
+	}
 	for _, c := range j.Checkpoints {
 		key.WriteString(" " + c.SHA256)
 	}
@@ -55,20 +60,24 @@ func (a *Activities) loadModels(ctx context.Context, j *job.Job, indices ...int)
 		a.models = &modelSet{key: key.String(), models: map[int]*engine.Model{}}
 	}
 	set := a.models
+	if j.Model != nil && set.module == nil {
+		data, err := readCheckpoint(ctx, j.Model.URL)
+		if err != nil {
+			return nil, err
+		}
+		if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != j.Model.SHA256 {
+			return nil, job.BadJob("--model %s changed since the job was planned", j.Model.URL)
+		}
+		set.module = data
+	}
 	out := make([]*engine.Model, len(indices))
 	for i, idx := range indices {
 		m := set.models[idx]
 		if m == nil {
 			c := j.Checkpoints[idx]
 			activity.RecordHeartbeat(ctx, "loading "+c.URL)
-			data, err := readCheckpoint(ctx, c.URL)
-			if err != nil {
-				return nil, err
-			}
-			if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != c.SHA256 {
-				return nil, job.BadJob("checkpoint %s changed since the job was planned (sha256 %s, planned %s)", c.URL, hex.EncodeToString(sum[:]), c.SHA256)
-			}
-			if m, err = engine.Load(loader, data, c.URL, j.Shape); err != nil {
+			var err error
+			if m, err = loadCheckpoint(ctx, j, c, set.module, loader); err != nil {
 				return nil, err
 			}
 			for _, other := range set.models {

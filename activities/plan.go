@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"gocloud.dev/blob"
 
+	"github.com/vogscore/vog/checkpoint"
 	"github.com/vogscore/vog/dataset"
 	"github.com/vogscore/vog/job"
 	"github.com/vogscore/vog/storage"
@@ -27,9 +28,21 @@ func (a *Activities) Plan(ctx context.Context, in job.PlanInput) (job.PlanResult
 		return job.PlanResult{}, job.BadJob("%v", err)
 	}
 	defer heartbeatWhile(ctx)()
-	ckpts, err := resolveCheckpoints(ctx, spec.Checkpoints)
+	ckpts, err := resolveCheckpoints(ctx, spec.Checkpoints, spec.Model)
 	if err != nil {
 		return job.PlanResult{}, err
+	}
+	var model *job.Checkpoint
+	if spec.Model != "" {
+		data, err := readCheckpoint(ctx, spec.Model)
+		if err != nil {
+			return job.PlanResult{}, fmt.Errorf("--model: %w", err)
+		}
+		if f := checkpoint.Detect(data); f != checkpoint.TorchScript {
+			return job.PlanResult{}, job.BadJob("--model %s is a %s: it must be a TorchScript module (torch.jit.script or trace, then save)", spec.Model, f)
+		}
+		sum := sha256.Sum256(data)
+		model = &job.Checkpoint{URL: spec.Model, SHA256: hex.EncodeToString(sum[:])}
 	}
 	windows, err := window.Parse(spec.Windows, len(ckpts))
 	if err != nil {
@@ -42,6 +55,7 @@ func (a *Activities) Plan(ctx context.Context, in job.PlanInput) (job.PlanResult
 	j := job.Job{
 		Spec:        spec,
 		Checkpoints: ckpts,
+		Model:       model,
 		Shape:       listing.Shape,
 		Windows:     windows,
 		Examples:    int64(len(listing.Rows)),

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/vogscore/vog/checkpoint"
 	"github.com/vogscore/vog/internal/fault"
 )
 
@@ -267,9 +268,34 @@ type PrecisionLoader interface {
 	WithPrecision(precision string) (Loader, error)
 }
 
+// WeightsLoader is a Loader that can also load a model from its
+// architecture, a TorchScript module, and its weights, the named tensors
+// of a state dict (package checkpoint), which replace the module's as
+// load_state_dict(strict=True) does.
+type WeightsLoader interface {
+	Loader
+	LoadWeights(module []byte, weights []checkpoint.Tensor, name string) (Driver, error)
+}
+
+// LoadWeights loads the weights of checkpoint name into module through l,
+// for inputs of shape s. Keys or shapes that do not fit are ErrBadInput.
+func LoadWeights(l Loader, module []byte, weights []checkpoint.Tensor, name string, s Shape) (*Model, error) {
+	wl, ok := l.(WeightsLoader)
+	if !ok {
+		return nil, fault.Mark(ErrBadInput, "engine: %s: this engine loads TorchScript checkpoints only", name)
+	}
+	d, err := wl.LoadWeights(module, weights, name)
+	return newLoaded(d, err, name, s)
+}
+
 // Load loads a checkpoint through l for inputs of shape s.
 func Load(l Loader, data []byte, name string, s Shape) (*Model, error) {
 	d, err := l.Load(data, name)
+	return newLoaded(d, err, name, s)
+}
+
+// newLoaded wraps a driver just loaded, or classifies its error.
+func newLoaded(d Driver, err error, name string, s Shape) (*Model, error) {
 	if errors.Is(err, ErrBusy) {
 		return nil, fmt.Errorf("engine: load checkpoint %s: %w", name, err)
 	}

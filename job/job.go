@@ -27,7 +27,9 @@ type Checkpoint struct {
 type Job struct {
 	Spec        Spec         `json:"spec"`
 	Checkpoints []Checkpoint `json:"checkpoints"`
-	Shape       engine.Shape `json:"shape"`
+	// Model is Spec.Model resolved, where it is set.
+	Model *Checkpoint  `json:"model,omitempty"`
+	Shape engine.Shape `json:"shape"`
 	// Windows are Spec.Windows resolved against the checkpoints.
 	Windows  []window.Window `json:"windows"`
 	Examples int64           `json:"examples"`

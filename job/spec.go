@@ -55,6 +55,14 @@ type Spec struct {
 	// existed. It is part of the job because it changes the scores: every
 	// worker computes a job in its precision.
 	Precision string `json:"precision,omitempty"`
+	// Model, where set, is a TorchScript module that gives the checkpoints'
+	// architecture: Checkpoints may then be state dicts (torch.save,
+	// Lightning's .ckpt, safetensors, Hugging Face checkpoint-N/ folders),
+	// whose weights replace the module's.
+	Model string `json:"model,omitempty"`
+	// StateDictPrefix is stripped from the state dicts' keys (Lightning's
+	// "model."); keys without it are left out.
+	StateDictPrefix string `json:"state_dict_prefix,omitempty"`
 	// Out is the URL under which the job's outputs are written.
 	Out string `json:"out"`
 }
@@ -154,6 +162,9 @@ func (s Spec) Validate() error {
 	}
 	if s.Precision != "" && !slices.Contains(engine.Precisions, s.Precision) {
 		return fmt.Errorf("--precision %q: want %s", s.Precision, strings.Join(engine.Precisions, ", "))
+	}
+	if s.StateDictPrefix != "" && s.Model == "" {
+		return errors.New("--state-dict-prefix: give --model too (the architecture the state dicts fill)")
 	}
 	if s.CheckpointGroup < 0 {
 		return fmt.Errorf("--checkpoint-group %d: must not be negative", s.CheckpointGroup)

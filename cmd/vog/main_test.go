@@ -928,3 +928,59 @@ func TestTargetsMatchPyTorch(t *testing.T) {
 		t.Fatalf("another target into the same --out: %v %s", r.err, r.stderr)
 	}
 }
+
+// TestNativeCheckpoints scores the fixtures' weights saved as training
+// runs save them (native_checkpoints.py: torch.save state dicts, a
+// Lightning-style .ckpt, safetensors, a Hugging Face Trainer folder) into a
+// TorchScript --model, and checks that every format gives the rows of the
+// TorchScript checkpoints, bit for bit; state dicts that do not fit are
+// refused with the keys or shapes named.
+func TestNativeCheckpoints(t *testing.T) {
+	vog(t)
+	dir := t.TempDir()
+	testref.Python(t, "native_checkpoints.py", dir)
+	model := filepath.Join(fixtures, "ckpt", "ckpt_1.pt")
+	score := func(extra ...string) []job.ScoreRow {
+		t.Helper()
+		out := t.TempDir()
+		if r := runVog(t, scoreArgs(t, out, extra...)...); r.err != nil {
+			t.Fatalf("%v: %v\n%s", extra, r.err, r.stderr)
+		}
+		return readRows(t, out)
+	}
+	want := readRows(t, func() string {
+		out := t.TempDir()
+		if r := runVog(t, scoreArgs(t, out)...); r.err != nil {
+			t.Fatalf("%v\n%s", r.err, r.stderr)
+		}
+		return out
+	}())
+	for _, c := range []struct {
+		name string
+		args []string
+	}{
+		{"torch.save state dicts", []string{"--checkpoints", filepath.Join(dir, "statedict"), "--model", model}},
+		{"Lightning checkpoints", []string{"--checkpoints", filepath.Join(dir, "lightning"), "--model", model, "--state-dict-prefix", "model."}},
+		{"safetensors", []string{"--checkpoints", filepath.Join(dir, "safetensors"), "--model", model}},
+		{"a Hugging Face Trainer folder", []string{"--checkpoints", filepath.Join(dir, "hf"), "--model", model}},
+	} {
+		// Each args list overrides scoreArgs's --checkpoints.
+		if got := score(c.args...); !slices.Equal(got, want) {
+			t.Errorf("%s: rows differ from the TorchScript checkpoints'", c.name)
+		}
+	}
+	for _, c := range []struct{ file, want string }{
+		{"renamed.pt", "missing conv1.bias, conv1.weight; unexpected features.conv1.bias, features.conv1.weight"},
+		{"shape.pt", "size mismatch for fc.weight: the checkpoint has [5, 784], the model [10, 784]"},
+	} {
+		r := runVog(t, scoreArgs(t, t.TempDir(), "--checkpoints", filepath.Join(dir, "mismatch", c.file), "--model", model)...)
+		if r.err == nil || !strings.Contains(r.stderr, c.want) || !strings.Contains(r.stderr, c.file) {
+			t.Errorf("%s: %v\n%s", c.file, r.err, r.stderr)
+		}
+	}
+	// A state dict without --model says what to give.
+	r := runVog(t, scoreArgs(t, t.TempDir(), "--checkpoints", filepath.Join(dir, "statedict"))...)
+	if r.err == nil || !strings.Contains(r.stderr, "not a TorchScript module: give --model") {
+		t.Errorf("no --model: %v\n%s", r.err, r.stderr)
+	}
+}

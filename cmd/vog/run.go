@@ -42,7 +42,9 @@ func parseJob(name string, args []string) (*jobFlags, error) {
 	fs, spec := j.fs, &j.spec
 	fs.StringVar(&spec.Dataset.Format, "format", "", "dataset format: idx, imagefolder, webdataset or parquet")
 	fs.StringVar(&spec.Dataset.URL, "dataset", "", "dataset URL or path (idx: the prefix of -images-idx3-ubyte[.gz]; imagefolder: the folder of class folders; webdataset: the folder of *.tar shards; parquet: the folder of *.parquet files)")
-	fs.StringVar(&j.checkpoints, "checkpoints", "", "comma-separated checkpoint URLs in training order, or one folder of *.pt (natural order)")
+	fs.StringVar(&j.checkpoints, "checkpoints", "", "comma-separated checkpoint URLs in training order, or one folder of them (natural order): TorchScript modules, or with --model state dicts (torch.save .pt/.pth/.bin, Lightning .ckpt, .safetensors, Hugging Face checkpoint-N/ folders)")
+	fs.StringVar(&spec.Model, "model", "", "a TorchScript module (exported once) giving the architecture that state-dict --checkpoints fill")
+	fs.StringVar(&spec.StateDictPrefix, "state-dict-prefix", "", "strip this prefix from state-dict keys, such as model. for a Lightning module's attribute")
 	fs.StringVar(&spec.Out, "out", "", "output URL or path")
 	fs.StringVar(&spec.Label, "label", job.LabelTrue, "the class whose scalar is differentiated: true (the label) or predicted (by the window's last checkpoint)")
 	fs.StringVar(&spec.Target, "target", "logit", "the scalar of that class whose input gradient is taken: logit (pre-softmax, the paper's Eq. 1), prob (softmax probability, as the authors' toy) or loss (cross-entropy)")

@@ -9,11 +9,13 @@
 package linear
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 
+	"github.com/vogscore/vog/checkpoint"
 	"github.com/vogscore/vog/engine"
 )
 
@@ -143,4 +145,44 @@ func softmax(logits []float32, q []float64) {
 func (m *model) Close() error {
 	m.closed = true
 	return nil
+}
+
+// LoadWeights implements engine.WeightsLoader for linear models: module is
+// a checkpoint giving the shape (its weights are replaced), weights holds
+// "weight" ([classes, C*H*W] or [classes, C, H, W]) and "bias"
+// ([classes]), float32, and nothing else.
+func (Loader) LoadWeights(module []byte, weights []checkpoint.Tensor, name string) (engine.Driver, error) {
+	var arch Checkpoint
+	if err := json.Unmarshal(module, &arch); err != nil {
+		return nil, fmt.Errorf("linear module: %w", err)
+	}
+	byName := map[string]checkpoint.Tensor{}
+	for _, t := range weights {
+		byName[t.Name] = t
+	}
+	for name := range byName {
+		if name != "weight" && name != "bias" {
+			return nil, fmt.Errorf("unexpected key %s", name)
+		}
+	}
+	c := Checkpoint{Shape: arch.Shape}
+	for _, key := range []string{"weight", "bias"} {
+		t, ok := byName[key]
+		if !ok {
+			return nil, fmt.Errorf("missing key %s", key)
+		}
+		if t.DType != checkpoint.F32 {
+			return nil, fmt.Errorf("%s: %v, want float32", key, t.DType)
+		}
+		v := make([]float32, len(t.Data)/4)
+		for i := range v {
+			v[i] = math.Float32frombits(binary.LittleEndian.Uint32(t.Data[4*i:]))
+		}
+		if key == "weight" {
+			c.Weight = v
+		} else {
+			c.Bias = v
+		}
+	}
+	return Loader{}.Load(c.Marshal(), name)
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ebitengine/purego"
 
+	"github.com/vogscore/vog/checkpoint"
 	"github.com/vogscore/vog/engine"
 )
 
@@ -34,6 +35,7 @@ type Library struct {
 	setThreads   func(n int32, err *byte, errlen int32) int32
 	cudaCount    func() int32
 	load         func(data *byte, n int64, device string, precision, channelsLast int32, err *byte, errlen int32) uintptr
+	loadWeights  func(module *byte, moduleLen int64, n int32, names *byte, dtypes *int32, ndims, shapes, offsets *int64, data *byte, device string, precision, channelsLast int32, err *byte, errlen int32) uintptr
 	free         func(model uintptr)
 	forward      func(model uintptr, x *float32, n, c, h, w int64, logits *float32, cap int64, classes *int64, err *byte, errlen int32) int32
 	grad         func(model uintptr, x *float32, n, c, h, w int64, kind int32, targets *int64, logits *float32, cap int64, classes *int64, grads *float32, err *byte, errlen int32) int32
@@ -45,7 +47,7 @@ type Library struct {
 }
 
 // interfaceVersion is the vogtorch.h version this driver speaks.
-const interfaceVersion = 5
+const interfaceVersion = 6
 
 // ErrNotFound is returned by Find when no engine library can be located.
 var ErrNotFound = errors.New("torch: libvogtorch.so not found: build it with engine/torchlib/build.sh, or set " + LibraryEnv)
@@ -110,6 +112,7 @@ func Open(path string, threads int) (*Library, error) {
 			return nil, fmt.Errorf("torch: %s has interface version %d, this vog needs %d: rebuild it with engine/torchlib/build.sh", path, v, interfaceVersion)
 		}
 		purego.RegisterLibFunc(&lib.torchVersion, h, "vog_torch_version")
+		purego.RegisterLibFunc(&lib.loadWeights, h, "vog_load_weights")
 		purego.RegisterLibFunc(&lib.stage, h, "vog_stage")
 		purego.RegisterLibFunc(&lib.unstage, h, "vog_unstage")
 		purego.RegisterLibFunc(&lib.forwardStaged, h, "vog_forward_staged")
@@ -232,6 +235,60 @@ func (ld loader) Load(data []byte, name string) (engine.Driver, error) {
 	if len(data) == 0 {
 		return nil, errors.New("empty checkpoint")
 	}
+	return ld.load("as a TorchScript module", func(device string, precision, channelsLast int32, err *byte) uintptr {
+		h := ld.lib.load(&data[0], int64(len(data)), device, precision, channelsLast, err, errLen)
+		runtime.KeepAlive(data)
+		return h
+	})
+}
+
+// dtypeCodes maps checkpoint element types to vogtorch.h's VOG_DT_*.
+var dtypeCodes = map[checkpoint.DType]int32{
+	checkpoint.F32: 0, checkpoint.F16: 1, checkpoint.BF16: 2, checkpoint.F64: 3, checkpoint.I64: 4,
+	checkpoint.I32: 5, checkpoint.I16: 6, checkpoint.I8: 7, checkpoint.U8: 8, checkpoint.Bool: 9,
+}
+
+// LoadWeights implements engine.WeightsLoader: the TorchScript module
+// gives the architecture, and the weights replace its parameters and
+// buffers, checked as load_state_dict(strict=True) checks them.
+func (ld loader) LoadWeights(module []byte, weights []checkpoint.Tensor, name string) (engine.Driver, error) {
+	if len(module) == 0 {
+		return nil, errors.New("empty --model")
+	}
+	var names, data []byte
+	dtypes := make([]int32, len(weights))
+	ndims, offsets := make([]int64, len(weights)), make([]int64, len(weights))
+	var shapes []int64
+	for i, t := range weights {
+		code, ok := dtypeCodes[t.DType]
+		if !ok {
+			return nil, fmt.Errorf("%s: tensors of type %v are not supported", t.Name, t.DType)
+		}
+		names = append(append(names, t.Name...), 0)
+		dtypes[i], ndims[i], offsets[i] = code, int64(len(t.Shape)), int64(len(data))
+		shapes = append(shapes, t.Shape...)
+		data = append(data, t.Data...)
+	}
+	// Empty lists still pass a valid pointer.
+	names, data, shapes = append(names, 0), append(data, 0), append(shapes, 0)
+	dtypes, ndims, offsets = append(dtypes, 0), append(ndims, 0), append(offsets, 0)
+	return ld.load("its weights into the --model module", func(device string, precision, channelsLast int32, err *byte) uintptr {
+		h := ld.lib.loadWeights(&module[0], int64(len(module)), int32(len(weights)), &names[0], &dtypes[0], &ndims[0], &shapes[0], &offsets[0], &data[0],
+			device, precision, channelsLast, err, errLen)
+		runtime.KeepAlive(module)
+		runtime.KeepAlive(names)
+		runtime.KeepAlive(data)
+		runtime.KeepAlive(shapes)
+		runtime.KeepAlive(dtypes)
+		runtime.KeepAlive(ndims)
+		runtime.KeepAlive(offsets)
+		return h
+	})
+}
+
+// load loads a model through call, minding the process-wide TF32 switch;
+// how says how, for errors.
+func (ld loader) load(how string, call func(device string, precision, channelsLast int32, err *byte) uintptr) (engine.Driver, error) {
 	mode := ld.tf32Mode()
 	if mode >= 0 {
 		tf32Mu.Lock()
@@ -250,11 +307,10 @@ func (ld loader) Load(data []byte, name string) (engine.Driver, error) {
 		channelsLast = 1
 	}
 	buf := make([]byte, errLen)
-	h := ld.lib.load(&data[0], int64(len(data)), ld.opts.Device, ld.precision, channelsLast, &buf[0], errLen)
-	runtime.KeepAlive(data)
+	h := call(ld.opts.Device, ld.precision, channelsLast, &buf[0])
 	if h == 0 {
 		releaseTF32(mode)
-		return nil, fmt.Errorf("cannot load as a TorchScript module on %s: %s", ld.opts.Device, firstLine(cString(buf)))
+		return nil, fmt.Errorf("cannot load %s on %s: %s", how, ld.opts.Device, firstLine(cString(buf)))
 	}
 	return &model{lib: ld.lib, h: h, stage: ld.stage, tf32Mode: mode}, nil
 }

@@ -10,6 +10,8 @@
 #include <torch/version.h>
 
 #include <atomic>
+#include <map>
+#include <vector>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -172,6 +174,74 @@ void grad(Model *m, Batch *b, int kind, const int64_t *targets, float *logits, i
   copy_out(avg, grads);
 }
 
+// scalar_type maps the VOG_DT_* codes of vogtorch.h to libtorch's.
+torch::ScalarType scalar_type(int code) {
+  switch (code) {
+    case VOG_DT_F32: return torch::kFloat32;
+    case VOG_DT_F16: return torch::kFloat16;
+    case VOG_DT_BF16: return torch::kBFloat16;
+    case VOG_DT_F64: return torch::kFloat64;
+    case VOG_DT_I64: return torch::kInt64;
+    case VOG_DT_I32: return torch::kInt32;
+    case VOG_DT_I16: return torch::kInt16;
+    case VOG_DT_I8: return torch::kInt8;
+    case VOG_DT_U8: return torch::kUInt8;
+    case VOG_DT_BOOL: return torch::kBool;
+  }
+  throw std::runtime_error("unknown tensor type " + std::to_string(code));
+}
+
+// list names the first few of keys, and how many more there are.
+std::string list(const std::vector<std::string> &keys) {
+  std::ostringstream out;
+  for (size_t i = 0; i < keys.size() && i < 5; i++) out << (i ? ", " : "") << keys[i];
+  if (keys.size() > 5) out << " and " << keys.size() - 5 << " more";
+  return out.str();
+}
+
+// load_state copies n named tensors into the module's parameters and
+// buffers, as load_state_dict(strict=True) does: every key of the module
+// must be given and no other, each of the module's shape; values are
+// converted to the module's dtype.
+void load_state(torch::jit::Module &module, int n, const char *names, const int *dtypes, const int64_t *ndims,
+                const int64_t *shapes, const int64_t *offsets, const char *data) {
+  std::map<std::string, torch::Tensor> want;
+  for (const auto &p : module.named_parameters(/*recurse=*/true)) want[p.name] = p.value;
+  for (const auto &b : module.named_buffers(/*recurse=*/true)) want[b.name] = b.value;
+  std::map<std::string, torch::Tensor> given;
+  const char *name = names;
+  const int64_t *shape = shapes;
+  for (int i = 0; i < n; i++) {
+    std::vector<int64_t> sizes(shape, shape + ndims[i]);
+    shape += ndims[i];
+    given[name] = torch::from_blob(const_cast<char *>(data) + offsets[i], sizes,
+                                   torch::TensorOptions().dtype(scalar_type(dtypes[i])));
+    name += std::strlen(name) + 1;
+  }
+  std::vector<std::string> missing, unexpected;
+  for (const auto &w : want)
+    if (!given.count(w.first)) missing.push_back(w.first);
+  for (const auto &g : given)
+    if (!want.count(g.first)) unexpected.push_back(g.first);
+  if (!missing.empty() || !unexpected.empty()) {
+    std::string msg = "the checkpoint's keys do not match the model's:";
+    if (!missing.empty()) msg += " missing " + list(missing) + ";";
+    if (!unexpected.empty()) msg += " unexpected " + list(unexpected) + ";";
+    throw std::runtime_error(msg + " (--state-dict-prefix strips a prefix such as model.)");
+  }
+  torch::NoGradGuard no_grad;
+  for (auto &w : want) {
+    auto &g = given[w.first];
+    if (!g.sizes().equals(w.second.sizes())) {
+      std::ostringstream msg;
+      msg << "size mismatch for " << w.first << ": the checkpoint has " << g.sizes() << ", the model "
+          << w.second.sizes();
+      throw std::runtime_error(msg.str());
+    }
+    w.second.copy_(g);
+  }
+}
+
 template <typename F>
 int guarded(char *err, int errlen, F f) {
   try {
@@ -187,7 +257,7 @@ int guarded(char *err, int errlen, F f) {
 
 extern "C" {
 
-int vog_version(void) { return 5; }
+int vog_version(void) { return 6; }
 
 const char *vog_torch_version(void) { return TORCH_VERSION; }
 
@@ -203,13 +273,24 @@ int vog_cuda_device_count(void) { return static_cast<int>(torch::cuda::device_co
 
 void *vog_load(const char *data, int64_t len, const char *device, int precision, int channels_last,
                char *err, int errlen) {
+  return vog_load_weights(data, len, -1, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, device, precision,
+                          channels_last, err, errlen);
+}
+
+void *vog_load_weights(const char *module_data, int64_t module_len, int n, const char *names, const int *dtypes,
+                       const int64_t *ndims, const int64_t *shapes, const int64_t *offsets, const char *data,
+                       const char *device, int precision, int channels_last, char *err, int errlen) {
   Model *model = nullptr;
   guarded(err, errlen, [&] {
     torch::Device dev(device);
     // Streams and events need a device index.
     if (dev.is_cuda() && !dev.has_index()) dev = torch::Device(torch::kCUDA, 0);
-    std::istringstream in(std::string(data, static_cast<size_t>(len)));
-    auto module = torch::jit::load(in, dev);
+    std::istringstream in(std::string(module_data, static_cast<size_t>(module_len)));
+    auto module = torch::jit::load(in, n >= 0 ? torch::Device(torch::kCPU) : dev);
+    if (n >= 0) {
+      load_state(module, n, names, dtypes, ndims, shapes, offsets, data);
+      module.to(dev);
+    }
     module.eval();
     auto dtype = torch::kFloat32;
     switch (precision) {

@@ -37,6 +37,29 @@ int vog_cuda_device_count(void);
 void *vog_load(const char *data, int64_t len, const char *device, int precision, int channels_last,
                char *err, int errlen);
 
+/* Element types of the tensors vog_load_weights takes. */
+#define VOG_DT_F32 0
+#define VOG_DT_F16 1
+#define VOG_DT_BF16 2
+#define VOG_DT_F64 3
+#define VOG_DT_I64 4
+#define VOG_DT_I32 5
+#define VOG_DT_I16 6
+#define VOG_DT_I8 7
+#define VOG_DT_U8 8
+#define VOG_DT_BOOL 9
+
+/* vog_load_weights is vog_load of a TorchScript module (the architecture)
+ * whose parameters and buffers are first replaced by n named tensors, as
+ * load_state_dict(strict=True) does: names holds n NUL-terminated names one
+ * after another; tensor i has type dtypes[i] (VOG_DT_*), ndims[i]
+ * dimensions (its sizes next in shapes), and its little-endian, row-major
+ * values at data + offsets[i]. Missing or unexpected keys, and shapes that
+ * differ from the module's, are errors naming them. */
+void *vog_load_weights(const char *module, int64_t module_len, int n, const char *names, const int *dtypes,
+                       const int64_t *ndims, const int64_t *shapes, const int64_t *offsets, const char *data,
+                       const char *device, int precision, int channels_last, char *err, int errlen);
+
 /* vog_free releases a model returned by vog_load. */
 void vog_free(void *model);
 
