@@ -103,7 +103,12 @@ func WelchT(a, b []float64) Welch {
 	a, b = finite(a), finite(b)
 	ma, va := stat.MeanVariance(a, nil)
 	mb, vb := stat.MeanVariance(b, nil)
-	na, nb := float64(len(a)), float64(len(b))
+	return welch(ma, va, float64(len(a)), mb, vb, float64(len(b)))
+}
+
+// welch is Welch's t-test from the means, unbiased variances and sizes of
+// two samples.
+func welch(ma, va, na, mb, vb, nb float64) Welch {
 	sa, sb := va/na, vb/nb
 	w := Welch{MeanA: ma, MeanB: mb, T: (ma - mb) / math.Sqrt(sa+sb)}
 	w.DF = (sa + sb) * (sa + sb) / (sa*sa/(na-1) + sb*sb/(nb-1))

@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
+	"hash/maphash"
 	"io"
+	"math"
+	"math/bits"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -15,20 +18,22 @@ import (
 	"github.com/vogscore/vog/storage"
 )
 
-// scoreColumns are the result's score columns that eval ranks by.
+// scoreColumns are the result's score columns that eval ranks by, in the
+// order it prints them: a new score column is one more entry here.
 var scoreColumns = []struct {
 	name string
-	get  func(job.ScoreRow) float64
+	get  func(*job.ScoreRow) float64
 }{
-	{"vog", func(r job.ScoreRow) float64 { return r.VoG }},
-	{"vog_norm", func(r job.ScoreRow) float64 { return r.VoGNorm }},
-	{"loss", func(r job.ScoreRow) float64 { return r.Loss }},
-	{"conf_mean", func(r job.ScoreRow) float64 { return r.ConfMean }},
-	{"conf_std", func(r job.ScoreRow) float64 { return r.ConfStd }},
-	{"margin_mean", func(r job.ScoreRow) float64 { return r.MarginMean }},
-	{"el2n", func(r job.ScoreRow) float64 { return r.EL2N }},
-	{"forgetting", func(r job.ScoreRow) float64 { return float64(r.Forgetting) }},
-	{"grad_norm", func(r job.ScoreRow) float64 { return r.GradNorm }},
+	{"vog", func(r *job.ScoreRow) float64 { return r.VoG }},
+	{"vog_norm", func(r *job.ScoreRow) float64 { return r.VoGNorm }},
+	{"abs_vog_norm", func(r *job.ScoreRow) float64 { return r.AbsVoGNorm }},
+	{"loss", func(r *job.ScoreRow) float64 { return r.Loss }},
+	{"conf_mean", func(r *job.ScoreRow) float64 { return r.ConfMean }},
+	{"conf_std", func(r *job.ScoreRow) float64 { return r.ConfStd }},
+	{"margin_mean", func(r *job.ScoreRow) float64 { return r.MarginMean }},
+	{"el2n", func(r *job.ScoreRow) float64 { return r.EL2N }},
+	{"forgetting", func(r *job.ScoreRow) float64 { return float64(r.Forgetting) }},
+	{"grad_norm", func(r *job.ScoreRow) float64 { return r.GradNorm }},
 }
 
 // evalCmd measures how well each score separates the examples a truth file
@@ -44,66 +49,24 @@ func evalCmd(ctx context.Context, args []string) error {
 	if *out == "" || *truthURL == "" {
 		return usagef("--out and --truth are both needed")
 	}
-	truth, name, err := readTruth(ctx, *truthURL, *column)
+	truth, err := readTruth(ctx, *truthURL, *column)
 	if err != nil {
 		return err
 	}
-	rows, err := storage.ReadScores(ctx, *out)
+	windows, err := evalScan(ctx, truth, func(fn func([]job.ScoreRow) error) error { return storage.ScanScores(ctx, *out, fn) })
 	if err != nil {
 		return err
 	}
-	byWindow := map[string][]job.ScoreRow{}
-	seen := map[string]bool{}
-	for _, r := range rows {
-		if _, ok := truth[r.ExampleID]; ok {
-			byWindow[r.Window] = append(byWindow[r.Window], r)
-			seen[r.ExampleID] = true
-		}
-	}
-	if len(seen) < len(truth) {
-		for id := range truth {
-			if !seen[id] {
-				return fmt.Errorf("--truth %s: %d of its example ids are not in the result, %q for one", *truthURL, len(truth)-len(seen), id)
-			}
-		}
-	}
-	windows := make([]string, 0, len(byWindow))
-	for w := range byWindow {
-		windows = append(windows, w)
-	}
-	sort.Strings(windows)
 	for _, w := range windows {
-		wr := byWindow[w]
-		pos := make([]bool, len(wr))
-		npos := 0
-		for i, r := range wr {
-			pos[i] = truth[r.ExampleID]
-			if pos[i] {
-				npos++
-			}
-		}
-		fmt.Printf("\nwindow %s: %d examples, %d flagged %s\n", w, len(wr), npos, name)
+		fmt.Printf("\nwindow %s: %d examples, %d flagged %s\n", w.name, w.n, w.npos, truth.name)
 		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "score\tAUROC\tAUPR-in\tAUPR-out\t")
-		for _, c := range scoreColumns {
-			s := make([]float64, len(wr))
-			neg, notPos := make([]float64, len(wr)), make([]bool, len(wr))
-			for i, r := range wr {
-				s[i] = c.get(r)
-				neg[i], notPos[i] = -s[i], !pos[i]
-			}
-			fmt.Fprintf(tw, "%s\t%.4f\t%.4f\t%.4f\t\n", c.name, evaluate.AUROC(s, pos), evaluate.AveragePrecision(s, pos), evaluate.AveragePrecision(neg, notPos))
+		for i, c := range scoreColumns {
+			h := w.hists[i]
+			fmt.Fprintf(tw, "%s\t%.4f\t%.4f\t%.4f\t\n", c.name, h.AUROC(), h.AveragePrecision(), h.AveragePrecisionNeg())
 		}
 		tw.Flush()
-		var a, b []float64
-		for i, r := range wr {
-			if pos[i] {
-				a = append(a, r.VoG)
-			} else {
-				b = append(b, r.VoG)
-			}
-		}
-		t := evaluate.WelchT(a, b)
+		t := evaluate.WelchMoments(w.flagged, w.others)
 		direction := "higher"
 		if t.MeanA < t.MeanB {
 			direction = "lower"
@@ -116,27 +79,297 @@ func evalCmd(ctx context.Context, args []string) error {
 	return nil
 }
 
-// readTruth reads example_id and a boolean column from a CSV file.
-func readTruth(ctx context.Context, raw, column string) (map[string]bool, string, error) {
+// evalWindow is what eval measures of one window: per score column, a
+// histogram of flagged and other examples (evaluate.Hist: AUROC and average
+// precision to about 1e-6, exact up to 2^15 examples), and the moments of
+// VoG of either group.
+type evalWindow struct {
+	name            string
+	n, npos         int64
+	samplers        []*evaluate.Sampler // first pass
+	hists           []*evaluate.Hist    // second pass
+	n2              int64
+	flagged, others evaluate.Moments
+}
+
+// evalScan measures every window of the rows that scan visits (twice, the
+// same rows each time) against truth, in memory that does not depend on the
+// number of rows: rows whose example is not in truth are left out, and an
+// example of truth that no row has is an error naming it. Windows come in
+// name order.
+func evalScan(ctx context.Context, truth *truthSet, scan func(func([]job.ScoreRow) error) error) ([]*evalWindow, error) {
+	byName := map[string]*evalWindow{}
+	var last *evalWindow
+	at := func(name string) *evalWindow {
+		if last == nil || last.name != name {
+			if last = byName[name]; last == nil {
+				last = &evalWindow{name: strings.Clone(name)}
+				for range scoreColumns {
+					last.samplers = append(last.samplers, evaluate.NewSampler(0))
+				}
+				byName[last.name] = last
+			}
+		}
+		return last
+	}
+	// First pass: counts, Welch's moments, and the samples that place the
+	// histograms' bins.
+	err := scan(func(rows []job.ScoreRow) error {
+		for i := range rows {
+			r := &rows[i]
+			flag, ok := truth.mark(r.ExampleID)
+			if !ok {
+				continue
+			}
+			w := at(r.Window)
+			w.n++
+			if flag {
+				w.npos++
+				w.flagged.Add(r.VoG)
+			} else {
+				w.others.Add(r.VoG)
+			}
+			for c, col := range scoreColumns {
+				w.samplers[c].Add(col.get(r))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if missing := truth.unseen(); missing > 0 {
+		id, err := truth.firstUnseen(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("--truth %s: %d of its example ids are not in the result, %q for one", truth.url, missing, id)
+	}
+	windows := make([]*evalWindow, 0, len(byName))
+	for _, w := range byName {
+		for _, s := range w.samplers {
+			w.hists = append(w.hists, evaluate.NewHist(s.Bins()))
+		}
+		w.samplers = nil
+		windows = append(windows, w)
+	}
+	slices.SortFunc(windows, func(a, b *evalWindow) int { return strings.Compare(a.name, b.name) })
+	// Second pass: the histograms, a score at a time over a chunk, which
+	// keeps one histogram's bins in cache.
+	last = nil
+	var (
+		in    []int // the chunk's rows in truth
+		ws    []*evalWindow
+		flags []bool
+	)
+	err = scan(func(rows []job.ScoreRow) error {
+		in, ws, flags = in[:0], ws[:0], flags[:0]
+		for i := range rows {
+			r := &rows[i]
+			flag, ok := truth.lookup(r.ExampleID)
+			if !ok {
+				continue
+			}
+			w := at(r.Window)
+			if w.hists == nil {
+				return fmt.Errorf("window %s: not in the first pass over the rows", r.Window)
+			}
+			w.n2++
+			in, ws, flags = append(in, i), append(ws, w), append(flags, flag)
+		}
+		for c, col := range scoreColumns {
+			for k, i := range in {
+				ws[k].hists[c].Add(col.get(&rows[i]), flags[k])
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range windows {
+		if w.n2 != w.n {
+			return nil, fmt.Errorf("window %s: %d rows in the first pass over the rows, %d in the second", w.name, w.n, w.n2)
+		}
+	}
+	return windows, nil
+}
+
+// truthSet is a truth file's flags, kept compactly for files of millions of
+// ids: an id is known by a 63-bit hash of it, kept with its flag in the
+// lowest bit in a slice sorted by hash, which a directory of the hashes'
+// leading bits cuts into buckets of about 4 (9 bytes per id in all, against
+// about 100 for a map[string]bool); a bit per id records whether a row had
+// it. Two ids with the same hash would be taken for one, with a chance of
+// about ids*rows/2^63 per run (under 1e-6 for 1.28 M ids and rows): the
+// hash has a seed drawn per process, so such a collision does not repeat.
+// The ids themselves are read again from the file only to name a missing
+// one.
+type truthSet struct {
+	url, column string
+	name        string // the flag column's name
+	seed        maphash.Seed
+	entries     []uint64 // hash<<1 | flag, by hash, one per id
+	// Bucket b, the hashes whose leading bits are b, is
+	// entries[starts[b]:starts[b+1]].
+	starts []uint32
+	shift  uint
+	seen   []uint64 // bit i: a row had the id of entries[i]
+}
+
+// readTruth reads example_id and a boolean column from a CSV file. An id
+// given more than once takes its last flag.
+func readTruth(ctx context.Context, raw, column string) (*truthSet, error) {
+	t := &truthSet{url: raw, column: column, seed: maphash.MakeSeed()}
+	var lines []uint64 // in file order
+	name, err := scanTruth(ctx, raw, column, func(id string, flag bool) bool {
+		e := t.hash(id) << 1
+		if flag {
+			e |= 1
+		}
+		lines = append(lines, e)
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(lines) > math.MaxUint32 {
+		return nil, fmt.Errorf("--truth %s: more than %d lines", raw, uint32(math.MaxUint32))
+	}
+	t.name = name
+	// A counting sort by bucket keeps the file order within a bucket; an
+	// insertion sort by hash, stable too, finishes it: of an id's lines,
+	// the last comes last.
+	t.setBuckets(len(lines))
+	t.count(lines)
+	t.entries = make([]uint64, len(lines))
+	next := slices.Clone(t.starts)
+	for _, e := range lines {
+		b := t.bucket(e >> 1)
+		t.entries[next[b]] = e
+		next[b]++
+	}
+	lines = nil
+	for b := range len(t.starts) - 1 {
+		bucket := t.entries[t.starts[b]:t.starts[b+1]]
+		for i := 1; i < len(bucket); i++ {
+			for j := i; j > 0 && bucket[j-1]>>1 > bucket[j]>>1; j-- {
+				bucket[j-1], bucket[j] = bucket[j], bucket[j-1]
+			}
+		}
+	}
+	kept := t.entries[:0]
+	for i, e := range t.entries {
+		if i+1 < len(t.entries) && t.entries[i+1]>>1 == e>>1 {
+			continue
+		}
+		kept = append(kept, e)
+	}
+	t.entries = slices.Clip(kept)
+	t.count(t.entries) // the directory of what is left
+	t.seen = make([]uint64, (len(t.entries)+63)/64)
+	return t, nil
+}
+
+// setBuckets sizes the directory for n ids: a power of two buckets, about
+// n/4.
+func (t *truthSet) setBuckets(n int) {
+	k := bits.Len(uint(n / 4))
+	t.shift = uint(63 - k)
+	t.starts = make([]uint32, 1<<k+1)
+}
+
+// count sets the directory to the buckets of entries.
+func (t *truthSet) count(entries []uint64) {
+	clear(t.starts)
+	for _, e := range entries {
+		t.starts[t.bucket(e>>1)+1]++
+	}
+	for b := 1; b < len(t.starts); b++ {
+		t.starts[b] += t.starts[b-1]
+	}
+}
+
+// bucket returns the bucket of hash h.
+func (t *truthSet) bucket(h uint64) uint64 { return h >> t.shift }
+
+// hash is the id's 63-bit hash.
+func (t *truthSet) hash(id string) uint64 { return maphash.String(t.seed, id) >> 1 }
+
+func (t *truthSet) find(id string) (int, bool) {
+	h := t.hash(id)
+	b := t.bucket(h)
+	for i := t.starts[b]; i < t.starts[b+1]; i++ {
+		if t.entries[i]>>1 == h {
+			return int(i), true
+		}
+	}
+	return 0, false
+}
+
+// lookup returns the flag of id, and whether the truth file has it.
+func (t *truthSet) lookup(id string) (flag, ok bool) {
+	i, ok := t.find(id)
+	return ok && t.entries[i]&1 == 1, ok
+}
+
+// mark is lookup, and records that a row had id.
+func (t *truthSet) mark(id string) (flag, ok bool) {
+	i, ok := t.find(id)
+	if !ok {
+		return false, false
+	}
+	t.seen[i/64] |= 1 << (i % 64)
+	return t.entries[i]&1 == 1, true
+}
+
+// unseen returns the number of ids no row had.
+func (t *truthSet) unseen() int {
+	n := len(t.entries)
+	for _, w := range t.seen {
+		n -= bits.OnesCount64(w)
+	}
+	return n
+}
+
+// firstUnseen reads the truth file again for the first id no row had.
+func (t *truthSet) firstUnseen(ctx context.Context) (string, error) {
+	var found string
+	_, err := scanTruth(ctx, t.url, t.column, func(id string, _ bool) bool {
+		if i, ok := t.find(id); ok && t.seen[i/64]&(1<<(i%64)) == 0 {
+			found = id
+			return false
+		}
+		return true
+	})
+	return found, err
+}
+
+// scanTruth reads a CSV file with a header, calling fn with the example_id
+// and the boolean column of each line until fn returns false; it returns
+// the boolean column's name.
+func scanTruth(ctx context.Context, raw, column string, fn func(id string, flag bool) bool) (string, error) {
 	l, err := storage.Parse(raw)
 	if err != nil {
-		return nil, "", fmt.Errorf("--truth: %w", err)
+		return "", fmt.Errorf("--truth: %w", err)
 	}
 	b, err := storage.Open(ctx, l)
 	if err != nil {
-		return nil, "", fmt.Errorf("--truth: %w", err)
+		return "", fmt.Errorf("--truth: %w", err)
 	}
 	defer b.Close()
 	rd, err := b.NewReader(ctx, l.Key, nil)
 	if err != nil {
-		return nil, "", fmt.Errorf("--truth %s: %w", raw, err)
+		return "", fmt.Errorf("--truth %s: %w", raw, err)
 	}
 	defer rd.Close()
 	cr := csv.NewReader(rd)
+	cr.ReuseRecord = true
 	head, err := cr.Read()
 	if err != nil {
-		return nil, "", fmt.Errorf("--truth %s: header: %w", raw, err)
+		return "", fmt.Errorf("--truth %s: header: %w", raw, err)
 	}
+	head = slices.Clone(head)
 	idCol, flagCol := -1, -1
 	for i, h := range head {
 		switch {
@@ -147,27 +380,29 @@ func readTruth(ctx context.Context, raw, column string) (map[string]bool, string
 		}
 	}
 	if idCol < 0 || flagCol < 0 {
-		return nil, "", fmt.Errorf("--truth %s: want columns example_id and %s, have %v", raw, orDefault(column, "a boolean"), head)
+		return "", fmt.Errorf("--truth %s: want columns example_id and %s, have %v", raw, orDefault(column, "a boolean"), head)
 	}
-	truth := map[string]bool{}
 	for line := 2; ; line++ {
 		rec, err := cr.Read()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return nil, "", fmt.Errorf("--truth %s: %w", raw, err)
+			return "", fmt.Errorf("--truth %s: %w", raw, err)
 		}
+		var flag bool
 		switch strings.ToLower(strings.TrimSpace(rec[flagCol])) {
 		case "1", "true", "yes":
-			truth[rec[idCol]] = true
+			flag = true
 		case "0", "false", "no":
-			truth[rec[idCol]] = false
 		default:
-			return nil, "", fmt.Errorf("--truth %s: line %d: %s = %q is not a boolean", raw, line, head[flagCol], rec[flagCol])
+			return "", fmt.Errorf("--truth %s: line %d: %s = %q is not a boolean", raw, line, head[flagCol], rec[flagCol])
+		}
+		if !fn(rec[idCol], flag) {
+			break
 		}
 	}
-	return truth, head[flagCol], nil
+	return head[flagCol], nil
 }
 
 func orDefault(s, def string) string {
