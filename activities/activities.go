@@ -7,6 +7,7 @@ package activities
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"gocloud.dev/blob"
@@ -14,6 +15,7 @@ import (
 	"github.com/vogscore/vog/engine"
 	"github.com/vogscore/vog/job"
 	"github.com/vogscore/vog/storage"
+	"github.com/vogscore/vog/window"
 )
 
 // Activities holds the dependencies of vog's activities. Workflows call its
@@ -61,15 +63,26 @@ func (a *Activities) loadJob(ctx context.Context, ref job.Ref) (*job.Job, error)
 		return nil, err
 	}
 	defer b.Close()
-	j, err = storage.ReadJobIn(ctx, b)
+	key := storage.JobKey
+	if ref.Watch > 0 {
+		key = storage.WatchKey
+	}
+	j, err = storage.ReadJobKey(ctx, b, key)
 	if err != nil {
 		return nil, err
 	}
 	if j == nil {
-		return nil, job.BadJob("%s: no %s: the job was not planned there, or its outputs were removed", ref.Out, storage.JobKey)
+		return nil, job.BadJob("%s: no %s: the job was not planned there, or its outputs were removed", ref.Out, key)
 	}
 	if j.Fingerprint != ref.Fingerprint {
-		return nil, job.BadJob("%s/%s is job %s, not %s: another job replaced it", ref.Out, storage.JobKey, j.Fingerprint, ref.Fingerprint)
+		return nil, job.BadJob("%s/%s is job %s, not %s: another job replaced it", ref.Out, key, j.Fingerprint, ref.Fingerprint)
+	}
+	if ref.Watch > 0 {
+		if len(j.Checkpoints) < ref.Watch {
+			return nil, fmt.Errorf("%s/%s holds %d checkpoints, not yet %d", ref.Out, key, len(j.Checkpoints), ref.Watch)
+		}
+		j.Checkpoints = j.Checkpoints[:ref.Watch]
+		j.Windows = []window.Window{{Name: window.All, Lo: 0, Hi: ref.Watch}}
 	}
 	a.mu.Lock()
 	if a.jobs == nil {

@@ -29,18 +29,19 @@ func (a *Activities) ScoreGroup(ctx context.Context, in job.GroupInput) (job.Sha
 		return job.ShardResult{}, job.BadJob("group %d of a job of %d checkpoint groups", in.Group, len(groups))
 	}
 	res := job.ShardResult{Shard: in.Shard, Examples: r.Len()}
-	key := storage.ShardGroupKey(in.Shard, in.Group)
+	g := groups[in.Group]
+	gfp := j.GroupFingerprint(g[0], g[1])
+	key := storage.ShardGroupKey(in.Shard, gfp)
 	if done, _, err := shardDone(ctx, out, j, in.Shard); err != nil || done {
 		res.Reused = done
 		return res, err
 	}
-	if done, err := groupDone(ctx, out, j, key); err != nil || done {
+	if done, err := groupDone(ctx, out, gfp, key); err != nil || done {
 		res.Reused = done
 		return res, err
 	}
 	// The group's checkpoints, and the window's last (one window: groups
 	// take no --windows) for predictions.
-	g := groups[in.Group]
 	rows, models, reader, err := a.shardInputs(ctx, j, out, r, append(span(g[0], g[1]), windowLasts(j)...)...)
 	if err != nil {
 		return res, err
@@ -55,7 +56,7 @@ func (a *Activities) ScoreGroup(ctx context.Context, in job.GroupInput) (job.Sha
 	}
 	k := g[1] - g[0]
 	mw, err := storage.NewMomentsWriter(w, storage.MomentsHeader{
-		Pixels: j.Shape.Pixels(), Examples: len(rows), Group: in.Group, Checkpoints: k, Fingerprint: j.Fingerprint,
+		Pixels: j.Shape.Pixels(), Examples: len(rows), Group: in.Group, Checkpoints: k, Fingerprint: gfp,
 	})
 	zeros := make([]float64, max(j.Shape.Pixels(), k))
 	if err == nil {
@@ -91,8 +92,8 @@ func (a *Activities) ScoreGroup(ctx context.Context, in job.GroupInput) (job.Sha
 }
 
 // groupDone reports whether the partial moments file key is there and of
-// job j, reading its header only.
-func groupDone(ctx context.Context, out *blob.Bucket, j *job.Job, key string) (bool, error) {
+// the group gfp, reading its header only.
+func groupDone(ctx context.Context, out *blob.Bucket, gfp, key string) (bool, error) {
 	rd, err := out.NewReader(ctx, key, nil)
 	if storage.IsNotFound(err) {
 		return false, nil
@@ -108,7 +109,7 @@ func groupDone(ctx context.Context, out *blob.Bucket, j *job.Job, key string) (b
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", key, err)
 	}
-	return mr.Header.Fingerprint == j.Fingerprint, nil
+	return mr.Header.Fingerprint == gfp, nil
 }
 
 // encodeFailure writes an example's failure into a partial moments record,

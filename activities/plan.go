@@ -32,40 +32,8 @@ func (a *Activities) Plan(ctx context.Context, in job.PlanInput) (job.PlanResult
 	if err != nil {
 		return job.PlanResult{}, err
 	}
-	var model *job.Checkpoint
-	if spec.Model != "" {
-		data, err := readCheckpoint(ctx, spec.Model)
-		if err != nil {
-			return job.PlanResult{}, fmt.Errorf("--model: %w", err)
-		}
-		if f := checkpoint.Detect(data); f != checkpoint.TorchScript {
-			return job.PlanResult{}, job.BadJob("--model %s is a %s: it must be a TorchScript module (torch.jit.script or trace, then save)", spec.Model, f)
-		}
-		sum := sha256.Sum256(data)
-		model = &job.Checkpoint{URL: spec.Model, SHA256: hex.EncodeToString(sum[:])}
-	}
-	windows, err := window.Parse(spec.Windows, len(ckpts))
+	j, listing, err := planJob(ctx, spec, ckpts)
 	if err != nil {
-		return job.PlanResult{}, job.BadJob("%v", err)
-	}
-	listing, err := dataset.List(ctx, spec.Dataset)
-	if err != nil {
-		return job.PlanResult{}, fmt.Errorf("--dataset %s: %w", spec.Dataset.URL, err)
-	}
-	j := job.Job{
-		Spec:        spec,
-		Checkpoints: ckpts,
-		Model:       model,
-		Shape:       listing.Shape,
-		Windows:     windows,
-		Examples:    int64(len(listing.Rows)),
-		Classes:     listing.Classes,
-		IndexSHA256: indexHash(listing.Rows),
-		JPEGDecoder: listing.JPEGDecoder,
-		Version:     job.Version,
-	}
-	j.Shards = j.Layout().Shards()
-	if err := j.Seal(); err != nil {
 		return job.PlanResult{}, err
 	}
 	b, err := openOut(ctx, spec.Out)
@@ -73,7 +41,7 @@ func (a *Activities) Plan(ctx context.Context, in job.PlanInput) (job.PlanResult
 		return job.PlanResult{}, err
 	}
 	defer b.Close()
-	old, err := storage.CreateJob(ctx, spec.Out, &j)
+	old, err := storage.CreateJob(ctx, spec.Out, j)
 	if err != nil {
 		return job.PlanResult{}, fmt.Errorf("--out %s: %w", spec.Out, err)
 	}
@@ -85,7 +53,7 @@ func (a *Activities) Plan(ctx context.Context, in job.PlanInput) (job.PlanResult
 		if err := removeOutputs(ctx, b); err != nil {
 			return job.PlanResult{}, err
 		}
-		if old, err = storage.CreateJob(ctx, spec.Out, &j); err != nil || old != nil {
+		if old, err = storage.CreateJob(ctx, spec.Out, j); err != nil || old != nil {
 			return job.PlanResult{}, fmt.Errorf("--out %s: another job was planned there while its outputs were removed (%v)", spec.Out, err)
 		}
 	}
@@ -98,7 +66,7 @@ func (a *Activities) Plan(ctx context.Context, in job.PlanInput) (job.PlanResult
 	}
 	if meta[storage.IndexMeta] != j.IndexSHA256 {
 		meta := storage.Meta{storage.IndexMeta: j.IndexSHA256, storage.FingerprintMeta: j.Fingerprint}
-		if err := storage.WriteParquet(ctx, b, storage.IndexKey, listing.Rows, meta); err != nil {
+		if err := storage.WriteParquet(ctx, b, storage.IndexKey, listing, meta); err != nil {
 			return job.PlanResult{}, err
 		}
 	}
@@ -112,9 +80,51 @@ func (a *Activities) Plan(ctx context.Context, in job.PlanInput) (job.PlanResult
 	}, nil
 }
 
+// planJob lists the dataset of spec and resolves everything about a job
+// of the checkpoints ckpts, which it seals.
+func planJob(ctx context.Context, spec job.Spec, ckpts []job.Checkpoint) (*job.Job, []job.IndexRow, error) {
+	var model *job.Checkpoint
+	if spec.Model != "" {
+		data, err := readCheckpoint(ctx, spec.Model)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--model: %w", err)
+		}
+		if f := checkpoint.Detect(data); f != checkpoint.TorchScript {
+			return nil, nil, job.BadJob("--model %s is a %s: it must be a TorchScript module (torch.jit.script or trace, then save)", spec.Model, f)
+		}
+		sum := sha256.Sum256(data)
+		model = &job.Checkpoint{URL: spec.Model, SHA256: hex.EncodeToString(sum[:])}
+	}
+	windows, err := window.Parse(spec.Windows, max(len(ckpts), 1))
+	if err != nil {
+		return nil, nil, job.BadJob("%v", err)
+	}
+	listing, err := dataset.List(ctx, spec.Dataset)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--dataset %s: %w", spec.Dataset.URL, err)
+	}
+	j := &job.Job{
+		Spec:        spec,
+		Checkpoints: ckpts,
+		Model:       model,
+		Shape:       listing.Shape,
+		Windows:     windows,
+		Examples:    int64(len(listing.Rows)),
+		Classes:     listing.Classes,
+		IndexSHA256: indexHash(listing.Rows),
+		JPEGDecoder: listing.JPEGDecoder,
+		Version:     job.Version,
+	}
+	j.Shards = j.Layout().Shards()
+	if err := j.Seal(); err != nil {
+		return nil, nil, err
+	}
+	return j, listing.Rows, nil
+}
+
 // removeOutputs deletes every object a job writes under --out.
 func removeOutputs(ctx context.Context, b *blob.Bucket) error {
-	for _, prefix := range []string{storage.JobKey, storage.ClassesKey, storage.FailuresKey, storage.SuccessKey, storage.ReportKey, "shards/", "scores/"} {
+	for _, prefix := range []string{storage.JobKey, storage.WatchKey, storage.ClassesKey, storage.FailuresKey, storage.SuccessKey, storage.ReportKey, "shards/", "scores/"} {
 		it := b.List(&blob.ListOptions{Prefix: prefix})
 		for {
 			obj, err := it.Next(ctx)

@@ -38,8 +38,11 @@ func (a *Activities) ReduceShard(ctx context.Context, in job.ShardInput) (job.Sh
 	}
 	groups := j.Groups()
 	readers := make([]*storage.MomentsReader, len(groups))
+	keys := make([]string, len(groups))
 	for g, rg := range groups {
-		key := storage.ShardGroupKey(in.Shard, g)
+		gfp := j.GroupFingerprint(rg[0], rg[1])
+		key := storage.ShardGroupKey(in.Shard, gfp)
+		keys[g] = key
 		br, err := out.NewReader(ctx, key, nil)
 		if err != nil {
 			return res, fmt.Errorf("%s: %w", key, err)
@@ -47,7 +50,7 @@ func (a *Activities) ReduceShard(ctx context.Context, in job.ShardInput) (job.Sh
 		defer br.Close()
 		mr, err := storage.NewMomentsReader(br)
 		if err == nil && (mr.Header.Examples != len(rows) || mr.Header.Pixels != j.Shape.Pixels() || mr.Header.Checkpoints != rg[1]-rg[0] ||
-			mr.Header.Group != g || mr.Header.Fingerprint != j.Fingerprint) {
+			mr.Header.Fingerprint != gfp) {
 			err = fmt.Errorf("%w: header %+v does not fit the shard", storage.ErrCorruptMoments, mr.Header)
 		}
 		if err != nil {
@@ -66,7 +69,7 @@ func (a *Activities) ReduceShard(ctx context.Context, in job.ShardInput) (job.Sh
 		target, pred := int32(-1), int32(-1)
 		failure := ""
 		for g, mr := range readers {
-			key := storage.ShardGroupKey(in.Shard, g)
+			key := keys[g]
 			if err := mr.Next(&rec); err != nil {
 				return res, a.dropCorrupt(ctx, out, key, err)
 			}
@@ -102,7 +105,7 @@ func (a *Activities) ReduceShard(ctx context.Context, in job.ShardInput) (job.Sh
 			if err == nil {
 				err = fmt.Errorf("%w: more records than examples", storage.ErrCorruptMoments)
 			}
-			return res, a.dropCorrupt(ctx, out, storage.ShardGroupKey(in.Shard, g), err)
+			return res, a.dropCorrupt(ctx, out, keys[g], err)
 		}
 	}
 	if err := writeShard(ctx, out, j, in.Shard, scores); err != nil {

@@ -22,15 +22,8 @@ import (
 	"github.com/vogscore/vog/job"
 )
 
-// WorkflowID returns the id of the workflow that runs spec: the same spec
-// gives the same id, so submitting a running job again attaches to it.
-func WorkflowID(spec job.Spec) (string, error) {
-	fp, err := job.Fingerprint(spec.WithDefaults())
-	if err != nil {
-		return "", err
-	}
-	return "vog-" + fp, nil
-}
+// WorkflowID returns the id of the workflow that runs spec (job.WorkflowID).
+func WorkflowID(spec job.Spec) (string, error) { return job.WorkflowID(spec) }
 
 // Submit starts a job, or attaches to the run of the same job if one is
 // running, and returns its workflow id.
@@ -56,6 +49,26 @@ func Submit(ctx context.Context, c client.Client, in job.Request) (string, error
 // reached (a restart, a network outage) it says so and keeps waiting: only
 // the job's own end, or ctx, ends Follow.
 func Follow(ctx context.Context, c client.Client, id string, w io.Writer, interval time.Duration) (job.Result, error) {
+	meter := newMeter(time.Now())
+	return FollowWith(ctx, c, id, w, interval, func(ctx context.Context) []string {
+		st, err := Status(ctx, c, id)
+		if err != nil {
+			return nil // the job may not have set its query handler yet
+		}
+		return append([]string{meter.line(time.Now(), st.Progress)}, prefixed("  retrying: ", st.Retrying)...)
+	})
+}
+
+func prefixed(prefix string, lines []string) []string {
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		out[i] = prefix + l
+	}
+	return out
+}
+
+// FollowWith is Follow with the progress lines that lines returns.
+func FollowWith(ctx context.Context, c client.Client, id string, w io.Writer, interval time.Duration, lines func(context.Context) []string) (job.Result, error) {
 	type outcome struct {
 		res job.Result
 		err error
@@ -84,7 +97,6 @@ func Follow(ctx context.Context, c client.Client, id string, w io.Writer, interv
 	}()
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
-	meter := newMeter(time.Now())
 	for {
 		select {
 		case o := <-done:
@@ -98,13 +110,8 @@ func Follow(ctx context.Context, c client.Client, id string, w io.Writer, interv
 		case err := <-lost:
 			fmt.Fprintf(w, "  the Temporal server does not answer (%v); the job goes on: waiting\n", oneLine(err))
 		case <-tick.C:
-			st, err := Status(ctx, c, id)
-			if err != nil {
-				continue // the job may not have set its query handler yet
-			}
-			fmt.Fprintln(w, meter.line(time.Now(), st.Progress))
-			for _, r := range st.Retrying {
-				fmt.Fprintln(w, "  retrying:", r)
+			for _, l := range lines(ctx) {
+				fmt.Fprintln(w, l)
 			}
 		case <-ctx.Done():
 			return job.Result{}, ctx.Err()

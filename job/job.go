@@ -41,6 +41,9 @@ type Job struct {
 	// JPEGDecoder is the decoder of image datasets' JPEGs, which every
 	// worker of the job uses: "libjpeg-turbo" or "image/jpeg".
 	JPEGDecoder string `json:"jpeg_decoder,omitempty"`
+	// Outputs is the number of the models' outputs, where it is known
+	// before the job runs: vog watch checks each new checkpoint against it.
+	Outputs int `json:"outputs,omitempty"`
 	Version     string `json:"version"`
 	Fingerprint string `json:"fingerprint"`
 }
@@ -50,6 +53,9 @@ type Job struct {
 type Ref struct {
 	Out         string
 	Fingerprint string
+	// Watch, where set, names the job of vog watch (watch.json) with its
+	// first Watch checkpoints, those folded or being folded.
+	Watch int `json:",omitempty"`
 }
 
 // Ref returns the reference to j.
@@ -84,6 +90,16 @@ func (j *Job) Layout() shard.Layout {
 	return shard.NewLayout(j.Examples, j.Spec.BatchSize, j.Spec.ShardSize)
 }
 
+// WorkflowID returns the id of the workflow that runs spec: the same spec
+// gives the same id, so submitting a running job again attaches to it.
+func WorkflowID(spec Spec) (string, error) {
+	fp, err := Fingerprint(spec.WithDefaults())
+	if err != nil {
+		return "", err
+	}
+	return "vog-" + fp, nil
+}
+
 // Groups returns the job's checkpoint groups as ranges [lo, hi) of its
 // checkpoints: one group of all unless Spec.CheckpointGroup splits them.
 func (j *Job) Groups() [][2]int {
@@ -96,6 +112,36 @@ func (j *Job) Groups() [][2]int {
 		g = append(g, [2]int{lo, min(lo+size, k)})
 	}
 	return g
+}
+
+// GroupFingerprint identifies the partial moments of checkpoints [lo, hi)
+// of j: what decides them (the dataset, its index and preprocessing, the
+// batches and shards, the label, target and precision, the model, those
+// checkpoints' bytes, and for predicted labels the predicting checkpoint's)
+// and nothing else, so that a group computed by one job serves any other
+// that would compute the same: vog watch folds a run's checkpoints one by
+// one, and the job that ends it finds them.
+func (j *Job) GroupFingerprint(lo, hi int) string {
+	g := struct {
+		Version, Label, Target, Precision, Prefix, Index, Decoder string
+		Dataset                                                   Dataset
+		Shape                                                     engine.Shape
+		Layout                                                    shard.Layout
+		Model                                                     *Checkpoint
+		Checkpoints                                               []string
+	}{Version: j.Version, Label: j.Spec.Label, Target: j.Spec.Target, Precision: j.Spec.Precision, Prefix: j.Spec.StateDictPrefix,
+		Index: j.IndexSHA256, Decoder: j.JPEGDecoder, Dataset: j.Spec.Dataset, Shape: j.Shape, Layout: j.Layout(), Model: j.Model}
+	for _, c := range j.Checkpoints[lo:hi] {
+		g.Checkpoints = append(g.Checkpoints, c.SHA256)
+	}
+	if j.Spec.Label == LabelPredicted && len(j.Windows) > 0 {
+		g.Checkpoints = append(g.Checkpoints, "predicted by "+j.Checkpoints[j.Windows[0].Last()].SHA256)
+	}
+	if g.Model != nil {
+		g.Model = &Checkpoint{SHA256: g.Model.SHA256}
+	}
+	fp, _ := Fingerprint(g) // plain fields: cannot fail
+	return fp
 }
 
 // Encode returns j as job.json holds it.

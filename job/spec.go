@@ -119,6 +119,9 @@ func (s Spec) WithDefaults() Spec {
 	if s.Precision == engine.Precisions[0] {
 		s.Precision = ""
 	}
+	if s.Dataset.MaxPixels == DefaultMaxPixels {
+		s.Dataset.MaxPixels = 0 // the default keeps fingerprints as they were
+	}
 	if s.Target == engine.Targets[engine.TargetLogit] {
 		s.Target = "" // logit jobs keep the fingerprints they had before targets
 	}

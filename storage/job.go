@@ -17,16 +17,22 @@ import (
 // ReadJobIn reads the job.json of the output location b, returning nil
 // where there is none.
 func ReadJobIn(ctx context.Context, b *blob.Bucket) (*job.Job, error) {
-	data, err := b.ReadAll(ctx, JobKey)
+	return ReadJobKey(ctx, b, JobKey)
+}
+
+// ReadJobKey reads a job written at key (JobKey, WatchKey), returning nil
+// where there is none.
+func ReadJobKey(ctx context.Context, b *blob.Bucket, key string) (*job.Job, error) {
+	data, err := b.ReadAll(ctx, key)
 	if gcerrors.Code(err) == gcerrors.NotFound {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", JobKey, err)
+		return nil, fmt.Errorf("read %s: %w", key, err)
 	}
 	j, err := job.Decode(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", JobKey, err)
+		return nil, fmt.Errorf("%s: %w", key, err)
 	}
 	return j, nil
 }

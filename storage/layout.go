@@ -10,7 +10,9 @@ const (
 	// FailuresKey lists the examples that could not be scored.
 	FailuresKey = "failures.parquet"
 	// ReportKey is vog report's page.
-	ReportKey  = "report.html"
+	ReportKey = "report.html"
+	// WatchKey is vog watch's job: the checkpoints folded so far.
+	WatchKey   = "watch.json"
 	SuccessKey = "_SUCCESS"
 )
 
@@ -27,6 +29,10 @@ func ShardFailuresKey(i int) string { return fmt.Sprintf("shards/%05d/failures.p
 // PartKey is the result file holding shard i's rows.
 func PartKey(i int) string { return fmt.Sprintf("scores/part-%05d.parquet", i) }
 
-// ShardGroupKey is where shard i's partial moments over checkpoint group g
-// are kept (--checkpoint-group).
-func ShardGroupKey(i, g int) string { return fmt.Sprintf("shards/%05d/group-%03d.moments", i, g) }
+// ShardGroupKey is where shard i's partial moments over a checkpoint group
+// are kept (--checkpoint-group, vog watch), named by the group's
+// fingerprint (job.Job.GroupFingerprint): any job that would compute the
+// same moments finds them.
+func ShardGroupKey(i int, group string) string {
+	return fmt.Sprintf("shards/%05d/group-%s.moments", i, group)
+}

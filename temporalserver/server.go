@@ -12,10 +12,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	uiserver "github.com/temporalio/ui-server/v2/server"
 	"go.temporal.io/server/common/authorization"
 	"go.temporal.io/server/common/cluster"
 	"go.temporal.io/server/common/config"
@@ -34,6 +36,7 @@ const Namespace = "default"
 // Server is a running embedded Temporal server.
 type Server struct {
 	srv      temporal.Server
+	ui       *uiserver.Server
 	hostPort string
 	lock     *os.File
 }
@@ -49,6 +52,9 @@ type Options struct {
 	// machine only); 0.0.0.0 or a machine's address lets workers on other
 	// machines reach it. The other services stay on 127.0.0.1.
 	Bind string
+	// UIPort, when not 0, serves Temporal's Web UI for this server on
+	// http://Bind:UIPort (Bind's default too).
+	UIPort int
 	// Logger receives the server's logs; nil discards them.
 	Logger log.Logger
 }
@@ -70,6 +76,10 @@ func Start(opts Options) (_ *Server, err error) {
 		ports[0] = opts.Port
 	}
 	hostPort := fmt.Sprintf("%s:%d", ip, ports[0])
+	bind := opts.Bind
+	if bind == "" {
+		bind = ip
+	}
 	var lock *os.File
 	if opts.DatabaseFile != "" {
 		if lock, err = lockState(filepath.Dir(opts.DatabaseFile), hostPort); err != nil {
@@ -119,9 +129,7 @@ func Start(opts Options) (_ *Server, err error) {
 	}
 	frontend := service(ports[0])
 	frontend.RPC.HTTPPort = ports[4]
-	if opts.Bind != "" {
-		frontend.RPC.BindOnIP = opts.Bind
-	}
+	frontend.RPC.BindOnIP = bind
 	conf := &config.Config{
 		Global: config.Global{Membership: config.Membership{MaxJoinDuration: 30 * time.Second, BroadcastAddress: ip}},
 		Persistence: config.Persistence{
@@ -188,7 +196,33 @@ func Start(opts Options) (_ *Server, err error) {
 	if err := srv.Start(); err != nil {
 		return nil, fmt.Errorf("temporalserver: start: %w", err)
 	}
-	return &Server{srv: srv, hostPort: hostPort, lock: lock}, nil
+	s := &Server{srv: srv, hostPort: hostPort, lock: lock}
+	if opts.UIPort != 0 {
+		frontendAddr := net.JoinHostPort(dialable(bind), strconv.Itoa(ports[0]))
+		if s.ui, err = startUI(bind, opts.UIPort, frontendAddr); err != nil {
+			srv.Stop()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Holder returns the address of the server that holds the state directory
+// dir, where a running process holds it.
+func Holder(dir string) (hostPort string, ok bool) {
+	path := filepath.Join(dir, "lock")
+	f, err := os.Open(path)
+	if err != nil {
+		return "", false
+	}
+	defer f.Close()
+	if syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB) == nil {
+		return "", false // nobody holds it
+	}
+	data, _ := os.ReadFile(path)
+	_, rest, found := strings.Cut(string(data), "server on ")
+	hostPort, _, _ = strings.Cut(rest, ")")
+	return hostPort, found && hostPort != ""
 }
 
 // lockState takes the lock of a state directory, writing who holds it.
@@ -215,8 +249,12 @@ func lockState(dir, hostPort string) (*os.File, error) {
 // HostPort returns the frontend address for clients and workers.
 func (s *Server) HostPort() string { return s.hostPort }
 
-// Stop stops the server and releases its state directory.
+// Stop stops the server (and its Web UI) and releases its state directory.
 func (s *Server) Stop() error {
+	if s.ui != nil {
+		s.ui.Stop()
+		s.ui = nil
+	}
 	err := s.srv.Stop()
 	if s.lock != nil {
 		s.lock.Close() // releases the lock

@@ -116,6 +116,8 @@ func Start(c client.Client, cfg Config) (*Workers, error) {
 		})
 		rw.RegisterWorkflowWithOptions(workflows.ScoreJob, workflow.RegisterOptions{Name: job.ScoreJobWorkflow})
 		rw.RegisterWorkflowWithOptions(workflows.ScoreShards, workflow.RegisterOptions{Name: job.ScoreShardsWorkflow})
+		rw.RegisterWorkflowWithOptions(workflows.WatchRun, workflow.RegisterOptions{Name: job.WatchWorkflow})
+		rw.RegisterWorkflowWithOptions(workflows.ScanRuns, workflow.RegisterOptions{Name: job.ScanWorkflow})
 		rw.RegisterActivity(acts)
 		w.ws = append(w.ws, rw)
 	}

@@ -160,13 +160,17 @@ type ShardsInput struct {
 	// Fanout bounds the children of one workflow; 0 means
 	// job.ChildrenPerWorkflow.
 	Fanout int
+	// Fold, where set, maps checkpoint group FoldGroup of every shard and
+	// nothing else (vog watch folding a new checkpoint in).
+	Fold      bool
+	FoldGroup int
 }
 
 // leafShards is how many shards one child runs activities for: no more
 // than job.ActivitiesPerChild activities, whatever the number of groups.
 func (in ShardsInput) leafShards() int {
 	perShard := 1
-	if in.Groups > 1 {
+	if in.Groups > 1 && !in.Fold {
 		perShard = in.Groups + 1
 	}
 	n := max(job.ActivitiesPerChild/perShard, 1)
@@ -292,6 +296,21 @@ func ScoreShards(ctx workflow.Context, in ShardsInput) (ShardsResult, error) {
 		return tooManyFailures(res, in)
 	}
 	n := in.Last - in.First
+	if in.Fold {
+		err := slidingWindow(ctx, n, max(in.MaxInFlight, 1), func(i int) workflow.Future {
+			p.ShardsRunning++
+			return workflow.ExecuteActivity(gctx, a.ScoreGroup, job.GroupInput{Ref: in.Ref, Shard: in.First + i, Group: in.FoldGroup})
+		}, func(i int, f workflow.Future) error {
+			p.ShardsRunning--
+			if err := f.Get(ctx, nil); err != nil {
+				return fail(in.First+i, err)
+			}
+			res.Done++
+			update()
+			return nil
+		})
+		return res, err
+	}
 	if in.Groups <= 1 {
 		err := slidingWindow(ctx, n, max(in.MaxInFlight, 1), func(i int) workflow.Future {
 			p.ShardsRunning++

@@ -418,7 +418,7 @@ func TestCheckpointGroups(t *testing.T) {
 			t.Fatalf("%v %+v", err, res.Failed)
 		}
 		for g := range 3 {
-			if _, err := os.Stat(filepath.Join(grouped, storage.ShardGroupKey(2, g))); err != nil {
+			if _, err := os.Stat(groupFile(t, grouped, 2, g)); err != nil {
 				t.Fatalf("group file: %v", err)
 			}
 		}
@@ -441,12 +441,13 @@ func TestCorruptPartialMoments(t *testing.T) {
 	out := t.TempDir()
 	spec := f.spec(out, 10)
 	spec.CheckpointGroup = 2
-	key := filepath.Join(out, storage.ShardGroupKey(1, 2))
+	var key string
 	res, err = run(t, job.Request{Spec: spec}, func(env *testsuite.TestWorkflowEnvironment, a *activities.Activities) {
 		env.OnActivity(a.ScoreGroup, mock.Anything, mock.Anything).Return(
 			func(ctx context.Context, in job.GroupInput) (job.ShardResult, error) {
 				r, err := a.ScoreGroup(ctx, in)
 				if in.Shard == 1 && in.Group == 2 {
+					key = groupFile(t, out, 1, 2)
 					data, _ := os.ReadFile(key)
 					data[len(data)/2] ^= 1
 					os.WriteFile(key, data, 0o644)
@@ -552,4 +553,16 @@ func TestTargetsClosedForm(t *testing.T) {
 	if len(fingerprints) != len(engine.Targets) {
 		t.Fatal("two targets gave one fingerprint")
 	}
+}
+
+// groupFile is the path of the partial moments file of shard i and
+// checkpoint group g of the job planned at out.
+func groupFile(t *testing.T, out string, i, g int) string {
+	t.Helper()
+	j, err := storage.ReadJob(t.Context(), out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := j.Groups()[g]
+	return filepath.Join(out, storage.ShardGroupKey(i, j.GroupFingerprint(r[0], r[1])))
 }

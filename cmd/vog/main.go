@@ -9,6 +9,8 @@
 //	vog resume  run a job again, computing only what is missing
 //	vog eval    AUROC, AUPR and Welch's t-test of each score against a truth file
 //	vog report  one HTML page: hardest and easiest examples, error by VoG decile, histograms
+//	vog watch   score a training run's checkpoints as they appear, and the run when it ends
+//	vog schedule  score each training run under a folder once it has finished
 //
 // vog --help and vog CMD --help print usage on stdout and exit 0; a usage
 // error exits 2 and a failure 1, each with one line on stderr.
@@ -38,21 +40,27 @@ Usage:
   vog status|wait|resume --temporal HOST:PORT JOB
   vog eval --out URL --truth URL [--column NAME]  how well each score separates flagged examples
   vog report --out URL                            write report.html beside the result
+  vog watch --run URL --out URL [run flags]       score a training run's checkpoints as they appear
+  vog watch --add CKPT|--finish --run URL --out URL
+  vog schedule create NAME --every D --runs URL --out-prefix URL [run flags]
+  vog schedule list|describe|pause|unpause|trigger|delete [NAME] --temporal HOST:PORT
   vog --version                                   vog's version and its engine's libtorch
 
 Run 'vog COMMAND --help' for a command's flags.
 `
 
 var commands = map[string]func(context.Context, []string) error{
-	"run":    runCmd,
-	"worker": workerCmd,
-	"server": serverCmd,
-	"submit": submitCmd,
-	"status": statusCmd,
-	"wait":   waitCmd,
-	"resume": resumeCmd,
-	"eval":   evalCmd,
-	"report": reportCmd,
+	"run":      runCmd,
+	"worker":   workerCmd,
+	"server":   serverCmd,
+	"submit":   submitCmd,
+	"status":   statusCmd,
+	"wait":     waitCmd,
+	"resume":   resumeCmd,
+	"eval":     evalCmd,
+	"report":   reportCmd,
+	"watch":    watchCmd,
+	"schedule": scheduleCmd,
 }
 
 func main() {

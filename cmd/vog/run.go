@@ -15,6 +15,7 @@ import (
 	"github.com/vogscore/vog/storage"
 	"github.com/vogscore/vog/temporalserver"
 	"github.com/vogscore/vog/worker"
+	"go.temporal.io/sdk/client"
 )
 
 // jobFlags are the flags that describe a job, shared by run and submit.
@@ -31,6 +32,7 @@ type jobFlags struct {
 	retryFor    time.Duration
 	maxBad      float64
 	overwrite   bool
+	uiPort      int
 }
 
 func (j *jobFlags) request() job.Request {
@@ -38,7 +40,13 @@ func (j *jobFlags) request() job.Request {
 }
 
 func parseJob(name string, args []string) (*jobFlags, error) {
-	j := &jobFlags{fs: newFlags(name, "--format FORMAT --dataset URL --checkpoints LIST --out URL [flags]")}
+	return parseJobWith(name, "--format FORMAT --dataset URL --checkpoints LIST --out URL [flags]", args, nil, nil)
+}
+
+// parseJobWith parses the job flags of vog NAME and the command's own,
+// which extra registers; fill completes the spec before it is validated.
+func parseJobWith(name, synopsis string, args []string, extra func(*flags), fill func(*job.Spec) error) (*jobFlags, error) {
+	j := &jobFlags{fs: newFlags(name, synopsis)}
 	fs, spec := j.fs, &j.spec
 	fs.StringVar(&spec.Dataset.Format, "format", "", "dataset format: idx, imagefolder, webdataset or parquet")
 	fs.StringVar(&spec.Dataset.URL, "dataset", "", "dataset URL or path (idx: the prefix of -images-idx3-ubyte[.gz]; imagefolder: the folder of class folders; webdataset: the folder of *.tar shards; parquet: the folder of *.parquet files)")
@@ -59,6 +67,7 @@ func parseJob(name string, args []string) (*jobFlags, error) {
 	fs.Var((*floatList)(&spec.Dataset.Mean), "mean", "per-channel mean subtracted after scaling to [0,1], e.g. 0.485,0.456,0.406")
 	fs.Var((*floatList)(&spec.Dataset.Std), "std", "per-channel std divided by after --mean")
 	fs.StringVar(&j.stateDir, "state-dir", defaultStateDir(), "embedded server: directory of its SQLite state")
+	fs.IntVar(&j.uiPort, "ui-port", 0, "embedded server: serve Temporal's Web UI on this port of 127.0.0.1 (0: none)")
 	fs.DurationVar(&j.every, "progress", 2*time.Second, "interval between progress lines")
 	fs.StringVar(&j.cpuProfile, "cpuprofile", "", "write a CPU profile of this process to `file`")
 	fs.DurationVar(&j.heartbeat, "heartbeat-timeout", job.DefaultHeartbeatTimeout, "a shard whose worker is silent this long moves to another worker")
@@ -68,6 +77,9 @@ func parseJob(name string, args []string) (*jobFlags, error) {
 	fs.IntVar(&spec.Dataset.MaxPixels, "max-pixels", job.DefaultMaxPixels, "largest image (width x height) decoded; a larger one fails as an example, read from its header")
 	j.tf.register(fs.FlagSet)
 	j.ef.register(fs.FlagSet)
+	if extra != nil {
+		extra(fs)
+	}
 	if err := parse(fs, args); err != nil {
 		return nil, err
 	}
@@ -76,6 +88,11 @@ func parseJob(name string, args []string) (*jobFlags, error) {
 	}
 	if j.checkpoints != "" {
 		spec.Checkpoints = strings.Split(j.checkpoints, ",")
+	}
+	if fill != nil {
+		if err := fill(spec); err != nil {
+			return nil, err
+		}
 	}
 	j.spec = spec.WithDefaults()
 	if err := j.spec.Validate(); err != nil {
@@ -123,36 +140,11 @@ func runCmd(ctx context.Context, args []string) error {
 		defer pprof.StopCPUProfile()
 	}
 	started := time.Now()
-	tf := &j.tf
-	embedded := tf.hostPort == ""
-	if embedded {
-		if err := worker.CheckEngines(j.ef.cfg, j.spec.EnginePrecision()); err != nil {
-			return err
-		}
-		// Embedded default: a dev server in this process, with its state in
-		// SQLite so a run can be resumed after a crash, and a local worker.
-		srv, err := temporalserver.Start(temporalserver.Options{DatabaseFile: filepath.Join(j.stateDir, "temporal.sqlite")})
-		if err != nil {
-			return err
-		}
-		defer srv.Stop()
-		tf.hostPort = srv.HostPort()
-		tf.quiet = true // failures reach the user through Follow
-		fmt.Fprintf(os.Stderr, "embedded Temporal server on %s (state in %s)\n", tf.hostPort, j.stateDir)
-	}
-	c, err := tf.dial()
+	c, stop, err := j.connect()
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	if embedded {
-		w, err := worker.Start(c, j.ef.cfg)
-		if err != nil {
-			return err
-		}
-		defer w.Stop()
-	}
-
+	defer stop()
 	id, err := vogclient.Submit(ctx, c, j.request())
 	if err != nil {
 		return err
@@ -163,6 +155,53 @@ func runCmd(ctx context.Context, args []string) error {
 		return fmt.Errorf("job %s failed: %w", id, err)
 	}
 	return reportResult(id, res, j.spec.Out, time.Since(started))
+}
+
+// connect dials the Temporal server of --temporal or, by default, starts
+// an embedded one with a worker of both queues in this process; stop
+// closes what it opened.
+func (j *jobFlags) connect() (client.Client, func(), error) {
+	tf := &j.tf
+	var stops []func()
+	stop := func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	embedded := tf.hostPort == ""
+	if embedded {
+		if err := worker.CheckEngines(j.ef.cfg, j.spec.EnginePrecision()); err != nil {
+			return nil, nil, err
+		}
+		// Embedded default: a dev server in this process, with its state in
+		// SQLite so a run can be resumed after a crash, and a local worker.
+		srv, err := temporalserver.Start(temporalserver.Options{DatabaseFile: filepath.Join(j.stateDir, "temporal.sqlite"), UIPort: j.uiPort})
+		if err != nil {
+			return nil, nil, err
+		}
+		stops = append(stops, func() { srv.Stop() })
+		tf.hostPort = srv.HostPort()
+		tf.quiet = true // failures reach the user through Follow
+		fmt.Fprintf(os.Stderr, "embedded Temporal server on %s (state in %s)\n", tf.hostPort, j.stateDir)
+		if j.uiPort != 0 {
+			fmt.Fprintf(os.Stderr, "Web UI on http://127.0.0.1:%d/namespaces/default/workflows\n", j.uiPort)
+		}
+	}
+	c, err := tf.dial()
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	stops = append(stops, c.Close)
+	if embedded {
+		w, err := worker.Start(c, j.ef.cfg)
+		if err != nil {
+			stop()
+			return nil, nil, err
+		}
+		stops = append(stops, w.Stop)
+	}
+	return c, stop, nil
 }
 
 // reportResult prints a finished job's summary, or a partial job's failed shards

@@ -1,0 +1,100 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/vogscore/vog/job"
+)
+
+// WatchID returns the id of the watch of run writing to out: one watch
+// per run and --out.
+func WatchID(run, out string) (string, error) {
+	fp, err := job.Fingerprint([]string{run, out})
+	if err != nil {
+		return "", err
+	}
+	return "vog-watch-" + fp, nil
+}
+
+// StartWatch starts vog watch on a run, or attaches to the watch of the
+// same run and --out if one is running, and returns its id.
+func StartWatch(ctx context.Context, c client.Client, in job.WatchRequest) (string, error) {
+	id, err := WatchID(in.Run, in.Job.Spec.Out)
+	if err != nil {
+		return "", err
+	}
+	_, err = c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       id,
+		TaskQueue:                job.ReduceQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+	}, job.WatchWorkflow, in)
+	if err != nil {
+		return "", fmt.Errorf("start watch: %w", err)
+	}
+	return id, nil
+}
+
+// AddCheckpoint announces a checkpoint to watch id, and waits until it is
+// accepted, or refused: the error then says why it does not fit the run.
+func AddCheckpoint(ctx context.Context, c client.Client, id, checkpoint string) error {
+	return update(ctx, c, id, job.AddCheckpointUpdate, checkpoint)
+}
+
+// FinishWatch ends watch id as its marker would: the checkpoints folded
+// are scored as the run's.
+func FinishWatch(ctx context.Context, c client.Client, id string) error {
+	return update(ctx, c, id, job.FinishUpdate)
+}
+
+func update(ctx context.Context, c client.Client, id, name string, args ...any) error {
+	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: id, UpdateName: name, Args: args, WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err == nil {
+		err = h.Get(ctx, nil)
+	}
+	return explain(err)
+}
+
+// WatchStatus returns what watch id has folded, refused and waits for.
+func WatchStatus(ctx context.Context, c client.Client, id string) (job.WatchProgress, error) {
+	var p job.WatchProgress
+	v, err := c.QueryWorkflow(ctx, id, "", job.WatchQuery)
+	if err == nil {
+		err = v.Get(&p)
+	}
+	return p, err
+}
+
+// FollowWatch waits for watch id to end, writing a line to w every
+// interval while checkpoints are folded, then the final job's progress,
+// and returns the final job's result.
+func FollowWatch(ctx context.Context, c client.Client, id string, w io.Writer, interval time.Duration) (job.Result, error) {
+	refused := 0
+	return FollowWith(ctx, c, id, w, interval, func(ctx context.Context) []string {
+		p, err := WatchStatus(ctx, c, id)
+		if err != nil {
+			return nil
+		}
+		var lines []string
+		for _, r := range p.Refused[min(refused, len(p.Refused)):] {
+			lines = append(lines, fmt.Sprintf("  refused %s: %s", r.Checkpoint, r.Reason))
+		}
+		refused = len(p.Refused)
+		line := fmt.Sprintf("watching: %d checkpoint(s) folded, %d waiting, %d refused", len(p.Folded), len(p.Pending), len(p.Refused))
+		if p.Folding != "" {
+			line += "; folding " + p.Folding
+		}
+		if p.Finish {
+			line += "; the run is over: scoring it"
+		}
+		return append([]string{line}, lines...)
+	})
+}

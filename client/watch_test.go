@@ -1,0 +1,235 @@
+package client_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	sdkclient "go.temporal.io/sdk/client"
+
+	"github.com/vogscore/vog/client"
+	"github.com/vogscore/vog/engine/linear"
+	"github.com/vogscore/vog/internal/testjob"
+	"github.com/vogscore/vog/job"
+	"github.com/vogscore/vog/storage"
+)
+
+// waitFor polls cond until it holds, failing the test after a minute.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(time.Minute); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("waited a minute for %s", what)
+		}
+	}
+}
+
+func writeCheckpoint(t *testing.T, path string, c linear.Checkpoint) {
+	t.Helper()
+	os.MkdirAll(filepath.Dir(path), 0o755)
+	if err := os.WriteFile(path, c.Marshal(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func rowsOf(t *testing.T, out string) []job.ScoreRow {
+	t.Helper()
+	var rows []job.ScoreRow
+	err := storage.ScanScores(t.Context(), out, func(part []job.ScoreRow) error {
+		rows = append(rows, part...)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(rows, func(a, b job.ScoreRow) int { return int(a.Index - b.Index) })
+	return rows
+}
+
+// TestWatch feeds a watch checkpoints one by one, as a training run writes
+// them and as a training script announces them; a checkpoint of another
+// model is refused with the reason and the watch goes on; the run's marker
+// ends it with the rows of a --checkpoint-group 1 job on the same
+// checkpoints. Two checkpoints per workflow run make it continue as new.
+func TestWatch(t *testing.T) {
+	c := cluster(t, linear.Loader{})
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	spec := toySpec(t)
+	run, elsewhere := t.TempDir(), t.TempDir()
+	ckpts := testjob.Linear(4, 3, 4, 4)
+	id, err := client.StartWatch(ctx, c, job.WatchRequest{Job: job.Request{Spec: spec}, Run: run, Marker: "DONE", Poll: 50 * time.Millisecond, PerRun: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	folded := func(n int) func() bool {
+		return func() bool {
+			p, err := client.WatchStatus(ctx, c, id)
+			return err == nil && len(p.Folded) == n
+		}
+	}
+	firstRun := c.GetWorkflow(ctx, id, "").GetRunID()
+	var order []string
+	for k := range 3 {
+		path := filepath.Join(run, "epoch_"+string(rune('1'+k))+".pt")
+		writeCheckpoint(t, path, ckpts[k])
+		order = append(order, path)
+		waitFor(t, "checkpoint "+path+" to be folded", folded(k+1))
+	}
+	bad := filepath.Join(elsewhere, "other-model.pt")
+	writeCheckpoint(t, bad, testjob.Linear(1, 5, 4, 4)[0])
+	if err := client.AddCheckpoint(ctx, c, id, bad); err == nil || !strings.Contains(err.Error(), "5 outputs, the run's checkpoints 3") {
+		t.Fatalf("a checkpoint of another model: %v", err)
+	}
+	announced := filepath.Join(elsewhere, "epoch_4.pt")
+	writeCheckpoint(t, announced, ckpts[3])
+	if err := client.AddCheckpoint(ctx, c, id, announced); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.AddCheckpoint(ctx, c, id, announced); err == nil || !strings.Contains(err.Error(), "already") {
+		t.Fatalf("the same checkpoint twice: %v", err)
+	}
+	order = append(order, announced)
+	waitFor(t, "the announced checkpoint to be folded", folded(4))
+	p, err := client.WatchStatus(ctx, c, id)
+	if err != nil || len(p.Refused) != 1 || p.Refused[0].Checkpoint != bad {
+		t.Fatalf("refusals %+v, %v", p.Refused, err)
+	}
+	if c.GetWorkflow(ctx, id, "").GetRunID() == firstRun {
+		t.Fatal("the watch did not continue as new after two checkpoints")
+	}
+
+	os.WriteFile(filepath.Join(run, "DONE"), nil, 0o644)
+	var lines bytes.Buffer
+	res, err := client.FollowWatch(ctx, c, id, &lines, 20*time.Millisecond)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, lines.String())
+	}
+	if res.Rows != 50 || len(res.Failed) != 0 {
+		t.Fatalf("result %+v", res)
+	}
+
+	// A job of the same checkpoints with --checkpoint-group 1.
+	want := spec
+	want.Out, want.CheckpointGroup, want.Checkpoints = t.TempDir(), 1, order
+	wid, err := client.Submit(ctx, c, job.Request{Spec: want})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Follow(ctx, c, wid, &lines, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	got, exp := rowsOf(t, spec.Out), rowsOf(t, want.Out)
+	if len(got) != len(exp) {
+		t.Fatalf("%d rows, want %d", len(got), len(exp))
+	}
+	for i := range got {
+		if d := got[i].VoG - exp[i].VoG; d > 1e-5*exp[i].VoG || d < -1e-5*exp[i].VoG || got[i].Index != exp[i].Index {
+			t.Fatalf("row %d: %+v, want %+v", i, got[i], exp[i])
+		}
+	}
+}
+
+// TestSchedule: a schedule over a folder of two runs, one finished (its
+// marker is there) and one still training, starts exactly one job, for
+// the finished run; a second trigger at the same moment starts none, and a
+// trigger once it is scored neither.
+func TestSchedule(t *testing.T) {
+	c := cluster(t, linear.Loader{})
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	base := toySpec(t)
+	runs, outs := t.TempDir(), t.TempDir()
+	for _, name := range []string{"run-a", "run-b"} {
+		if _, err := testjob.WriteCheckpoints(filepath.Join(runs, name), testjob.Linear(3, 3, 4, 4)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(runs, "run-a", "DONE"), nil, 0o644)
+	req := job.ScanRequest{Job: job.Request{Spec: base}, Runs: runs, Marker: "DONE", OutPrefix: outs}
+	if err := client.CreateSchedule(ctx, c, "nightly", time.Hour, req); err != nil {
+		t.Fatal(err)
+	}
+	defer client.DeleteSchedule(context.Background(), c, "nightly")
+	// Two triggers at once: the schedule takes one action (its scans are
+	// named by the second), which starts one job.
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			if err := client.TriggerSchedule(ctx, c, "nightly"); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	var scans []job.ScanResult
+	waitFor(t, "a scan", func() bool {
+		var err error
+		scans, err = client.ScheduleScans(ctx, c, "nightly")
+		return err == nil && len(scans) > 0
+	})
+	// Two scans at once, as two schedules over the same runs would run:
+	// the job's workflow id keeps the run from being scored twice.
+	var twin [2]job.ScanResult
+	for i := range twin {
+		wg.Go(func() {
+			run, err := c.ExecuteWorkflow(ctx, sdkclient.StartWorkflowOptions{ID: "scan-twin-" + string(rune('a'+i)), TaskQueue: job.ReduceQueue}, job.ScanWorkflow, req)
+			if err == nil {
+				err = run.Get(ctx, &twin[i])
+			}
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	var started []string
+	for _, s := range append(scans, twin[:]...) {
+		started = append(started, s.Started...)
+		if len(s.Waiting) != 1 || s.Waiting[0] != "run-b" {
+			t.Fatalf("scan %+v: run-b has no marker", s)
+		}
+	}
+	if len(started) != 1 {
+		t.Fatalf("scans at once started %v, want one job", started)
+	}
+	if _, err := client.Follow(ctx, c, started[0], &bytes.Buffer{}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(outs, "run-a", storage.SuccessKey)); err != nil {
+		t.Fatalf("run-a was not scored: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(outs, "run-b")); !os.IsNotExist(err) {
+		t.Fatalf("run-b, without its marker, was scored: %v", err)
+	}
+	if err := client.TriggerSchedule(ctx, c, "nightly"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "another scan", func() bool {
+		again, err := client.ScheduleScans(ctx, c, "nightly")
+		if err == nil && len(again) > len(scans) {
+			scans = again
+			return true
+		}
+		return false
+	})
+	if s := scans[len(scans)-1]; len(s.Started) != 0 || len(s.Done) != 1 || s.Done[0] != "run-a" {
+		t.Fatalf("a scan after run-a was scored: %+v", s)
+	}
+	var list, desc bytes.Buffer
+	if err := client.PauseSchedule(ctx, c, "nightly", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.ListSchedules(ctx, c, &list); err != nil || !strings.Contains(list.String(), "nightly\t") {
+		t.Fatalf("list: %v\n%s", err, list.String())
+	}
+	if err := client.DescribeSchedule(ctx, c, "nightly", &desc); err != nil || !strings.Contains(desc.String(), "started vog-") || !strings.Contains(desc.String(), ": paused;") {
+		t.Fatalf("describe: %v\n%s", err, desc.String())
+	}
+}
