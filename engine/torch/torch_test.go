@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -348,4 +349,43 @@ func TestConformance(t *testing.T) {
 		Loader: l, Checkpoint: data, Shape: engine.Shape{C: 1, H: 28, W: 28},
 		Tolerance: 1e-5, FiniteDifference: 0.05,
 	})
+}
+
+// TestTupleOutput: a module that returns a tuple, as Hugging Face models
+// traced with torchscript=True do, gives the gradients of its first
+// element, the logits.
+func TestTupleOutput(t *testing.T) {
+	lib := openLibrary(t)
+	l := loaderFor(t, lib, torch.Options{})
+	src := filepath.Join(fixtures, "ckpt", "ckpt_12.pt")
+	wrapped := filepath.Join(t.TempDir(), "tuple.pt")
+	testref.Python(t, "tuple_model.py", src, wrapped)
+	data, err := os.ReadFile(wrapped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shape := engine.Shape{C: 1, H: 28, W: 28}
+	m, err := engine.Load(l, data, wrapped, shape)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	base := loadCheckpoint(t, l, 12)
+	x, targets := fixtureBatch(t, 4)
+	for _, mm := range []*engine.Model{m, base} {
+		if mm.Classes() != 10 {
+			t.Fatalf("%d classes", mm.Classes())
+		}
+	}
+	g1, g2 := make([]float32, 4*784), make([]float32, 4*784)
+	l1, l2 := make([]float32, 40), make([]float32, 40)
+	if err := m.Gradients(&engine.Batch{X: x, N: 4}, engine.TargetProb, targets, l1, g1); err != nil {
+		t.Fatal(err)
+	}
+	if err := base.Gradients(&engine.Batch{X: x, N: 4}, engine.TargetProb, targets, l2, g2); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(g1, g2) || !slices.Equal(l1, l2) {
+		t.Fatal("the tuple's first element gives other gradients than the module it wraps")
+	}
 }

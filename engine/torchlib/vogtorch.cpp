@@ -111,6 +111,16 @@ torch::Tensor use(const Model *m, Batch *b) {
   return b->x;
 }
 
+// logits_of returns a module's output as the logits tensor: the tensor
+// itself, or the first element of a tuple or list (as Hugging Face models
+// traced with torchscript=True return).
+torch::Tensor logits_of(const c10::IValue &out) {
+  if (out.isTensor()) return out.toTensor();
+  if (out.isTuple() && !out.toTupleRef().elements().empty()) return logits_of(out.toTupleRef().elements()[0]);
+  if (out.isList() && out.toListRef().size() > 0) return logits_of(out.toListRef()[0]);
+  throw std::runtime_error("the model returns " + out.tagKind() + ", not a tensor of logits");
+}
+
 // check_output checks the model's output shape and returns its class count.
 int64_t check_output(const torch::Tensor &out, int64_t n, int64_t cap) {
   if (out.dim() != 2 || out.size(0) != n) {
@@ -130,7 +140,7 @@ void copy_out(const torch::Tensor &t, float *dst) {
 void forward(Model *m, Batch *b, float *logits, int64_t cap, int64_t *classes) {
   apply_threads();
   torch::NoGradGuard no_grad;
-  auto out = m->module.forward({use(m, b)}).toTensor();
+  auto out = logits_of(m->module.forward({use(m, b)}));
   *classes = check_output(out, b->n, cap);
   copy_out(out, logits);
 }
@@ -157,7 +167,7 @@ void grad(Model *m, Batch *b, int kind, const int64_t *targets, float *logits, i
   // Copied before the forward pass: a pageable copy waits for the stream.
   auto tgt = torch::from_blob(const_cast<int64_t *>(targets), {n, 1}, torch::kInt64).to(m->device);
   auto in = use(m, b).detach().requires_grad_(true);
-  auto out = m->module.forward({in}).toTensor();
+  auto out = logits_of(m->module.forward({in}));
   *classes = check_output(out, n, cap);
   for (int64_t i = 0; i < n; i++) {
     if (targets[i] < 0 || targets[i] >= *classes) {
