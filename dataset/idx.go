@@ -98,11 +98,15 @@ func openIDXFile(ctx context.Context, prefix storage.Location, kind string, ndim
 
 // dataLen returns the bytes of data the header claims, checked against
 // the file's size where it is known and against maxIDXBytes: nothing is
-// allocated from a header's claims.
+// allocated from a header's claims. An item (an image) must hold at least
+// one byte, and alone fit in maxIDXBytes, even where the count is 0.
 func (f *idxFile) dataLen() (int64, error) {
 	n := int64(1)
-	for _, d := range f.dims {
-		if n *= int64(d); n > maxIDXBytes {
+	for i := len(f.dims) - 1; i >= 0; i-- { // the item's dimensions first, then the count
+		if i > 0 && f.dims[i] == 0 {
+			return 0, badData("%s: header claims dimensions %v: items of no bytes", f.name, f.dims)
+		}
+		if n *= int64(f.dims[i]); n > maxIDXBytes {
 			return 0, badData("%s: header claims dimensions %v, beyond %d bytes", f.name, f.dims, int64(maxIDXBytes))
 		}
 	}
@@ -164,6 +168,9 @@ func listIDX(ctx context.Context, s job.Dataset) (*Listing, error) {
 		return nil, err
 	}
 	img.done()
+	if img.dims[0] == 0 {
+		return nil, badData("%s: no images", img.name)
+	}
 	if img.dims[0] != len(labels) {
 		return nil, badData("%s holds %d images but %s holds %d labels", img.name, img.dims[0], labelsName, len(labels))
 	}

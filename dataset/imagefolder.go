@@ -143,7 +143,7 @@ func (r *imageReader) name(row job.IndexRow) string {
 	switch {
 	case r.s.Format == "parquet":
 		return r.parquetName(row)
-	case row.Size > 0:
+	case row.Source != "": // a tar member, perhaps of no bytes
 		return r.root.Join(row.Source).String() + "#" + strings.TrimPrefix(row.ExampleID, row.Source+"/")
 	}
 	return r.root.Join(row.ExampleID).String()
@@ -161,11 +161,11 @@ func (r *imageReader) bytesOf(ctx context.Context, row job.IndexRow) ([]byte, er
 		return data[0], nil
 	}
 	key, offset, length := row.ExampleID, int64(0), int64(-1)
-	if row.Size > 0 {
+	if row.Source != "" { // a tar member; one of no bytes is an empty image, not another object
 		key, offset, length = row.Source, row.Offset, row.Size
 	}
 	rd, err := r.b.NewRangeReader(ctx, key, offset, length, nil)
-	if storage.IsNotFound(err) && row.Size == 0 {
+	if storage.IsNotFound(err) && row.Source == "" {
 		return nil, job.ExampleFailure(job.FailUnreadable, "%s: no such file", r.name(row))
 	}
 	if storage.IsNotFound(err) {

@@ -74,6 +74,38 @@ go vet ./...
 CGO_ENABLED=0 go test -count=1 ./job/... ./checkpoint/... ./preprocess/... ./score/... ./shard/... ./storage/... ./engine/ ./engine/linear/
 go test -count=1 -race -timeout 20m ./job/... ./score/... ./shard/... ./storage/... ./dataset/... ./workflows/... ./activities/... ./client/...
 go test -count=1 -timeout 30m ./...
+# Every fuzz target for $FUZZTIME (default 5s), from its seeds (its f.Add
+# calls and the corpus under its package's testdata/fuzz/<target>/), with
+# one instrumented test binary per package, run as go test runs it. A
+# failing input is written to that corpus folder: commit it with the fix.
+# Go before 1.27 can report the end of -fuzztime itself as a failure,
+# "context deadline exceeded" with no failing input (go.dev/issue/75804);
+# that alone is not one.
+fuzzstart=$SECONDS
+fuzzbin=$(mktemp -d)
+srvdirs+=("$fuzzbin")
+fuzzcache="$(go env GOCACHE)/fuzz"
+mapfile -t fuzzpkgs < <(go list -f '{{.ImportPath}} {{.Dir}}' ./...)
+for line in "${fuzzpkgs[@]}"; do
+  read -r pkg dir <<<"$line"
+  names=$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)([a-z]* \*testing\.F).*/\1/p' "$dir"/*_test.go 2>/dev/null || true)
+  [ -n "$names" ] || continue
+  go test -c -fuzz . -o "$fuzzbin/fuzz.test" "$pkg"
+  for name in $names; do
+    if ! out=$(cd "$dir" && "$fuzzbin/fuzz.test" -test.run '^$' -test.fuzz "^$name\$" -test.fuzztime "${FUZZTIME:-5s}" \
+      -test.fuzzminimizetime 2s -test.fuzzcachedir "$fuzzcache/$pkg" -test.timeout 2m 2>&1); then
+      if ! grep -q 'context deadline exceeded' <<<"$out" || grep -q 'Failing input written' <<<"$out"; then
+        echo "$out"
+        echo "test.sh: fuzzing $pkg $name failed (above)" >&2
+        exit 1
+      fi
+      echo "fuzz $pkg $name: the end of -fuzztime reported as a failure, no failing input (go.dev/issue/75804)"
+    else
+      echo "fuzz $pkg $name: $(grep -o 'execs: [0-9]*' <<<"$out" | tail -n 1)"
+    fi
+  done
+done
+echo "fuzzing: $((SECONDS - fuzzstart)) s"
 # Every benchmark once, so none rots (figures: docs/benchmarks.md); one
 # package at a time, since each compares rates measured in the same run.
 VOG_BENCH_ROUNDS=1 go test -p 1 -count=1 -run '^$' -bench . -benchtime 1x -timeout 20m ./...

@@ -34,8 +34,8 @@ func Parse(spec string, k int) ([]Window, error) {
 	var out []Window
 	seen := map[string]bool{}
 	for _, part := range strings.Split(spec, ",") {
-		name, slice, ok := strings.Cut(strings.TrimSpace(part), "=")
-		if !ok || name == "" {
+		name, slice, ok := strings.Cut(part, "=")
+		if name = strings.TrimSpace(name); !ok || name == "" {
 			return nil, fmt.Errorf("--windows %q: want name=lo:hi", part)
 		}
 		if seen[name] {
