@@ -32,16 +32,23 @@ func Submit(ctx context.Context, c client.Client, in job.Request) (string, error
 	if err != nil {
 		return "", err
 	}
-	_, err = c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+	if err := start(ctx, c, id, job.ScoreJobWorkflow, in); err != nil {
+		return "", fmt.Errorf("submit job: %w", err)
+	}
+	return id, nil
+}
+
+// start starts workflow as id, or attaches to the running one of that id:
+// submitting twice never runs the same work twice at once, and a finished
+// id may run again.
+func start(ctx context.Context, c client.Client, id, workflow string, in any) error {
+	_, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       id,
 		TaskQueue:                job.ReduceQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-	}, job.ScoreJobWorkflow, in)
-	if err != nil {
-		return "", fmt.Errorf("submit job: %w", err)
-	}
-	return id, nil
+	}, workflow, in)
+	return err
 }
 
 // Follow waits for workflow id to end, writing a progress line to w every

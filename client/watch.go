@@ -6,7 +6,6 @@ import (
 	"io"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/vogscore/vog/job"
@@ -29,13 +28,7 @@ func StartWatch(ctx context.Context, c client.Client, in job.WatchRequest) (stri
 	if err != nil {
 		return "", err
 	}
-	_, err = c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       id,
-		TaskQueue:                job.ReduceQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-	}, job.WatchWorkflow, in)
-	if err != nil {
+	if err := start(ctx, c, id, job.WatchWorkflow, in); err != nil {
 		return "", fmt.Errorf("start watch: %w", err)
 	}
 	return id, nil
