@@ -77,6 +77,11 @@ func (a *Activities) loadJob(ctx context.Context, ref job.Ref) (*job.Job, error)
 	if j.Fingerprint != ref.Fingerprint {
 		return nil, job.BadJob("%s/%s is job %s, not %s: another job replaced it", ref.Out, key, j.Fingerprint, ref.Fingerprint)
 	}
+	if ref.Watch == 0 { // a watch's job grows under its first fingerprint
+		if err := j.Verify(); err != nil {
+			return nil, fmt.Errorf("%s/%s: %w", ref.Out, key, err)
+		}
+	}
 	if ref.Watch > 0 {
 		if len(j.Checkpoints) < ref.Watch {
 			return nil, fmt.Errorf("%s/%s holds %d checkpoints, not yet %d", ref.Out, key, len(j.Checkpoints), ref.Watch)

@@ -167,6 +167,38 @@ func TestCheckpointChangedAfterPlanning(t *testing.T) {
 	}
 }
 
+// TestJobEditedAfterPlanning: a job.json changed by hand is not trusted:
+// shards refuse it, planning again names it, and --overwrite plans anew.
+func TestJobEditedAfterPlanning(t *testing.T) {
+	e := newEnv(t)
+	ref := e.plan(t).Ref
+	path := filepath.Join(e.spec.Out, storage.JobKey)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := bytes.Replace(data, []byte(`"batch_size": 5`), []byte(`"batch_size": 6`), 1)
+	if bytes.Equal(edited, data) {
+		t.Fatalf("no batch_size in job.json:\n%s", data)
+	}
+	if err := os.WriteFile(path, edited, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.score(ref, 0); !isBadInput(err) || !strings.Contains(err.Error(), "does not match its fingerprint") {
+		t.Fatalf("scoring an edited job: %v", err)
+	}
+	_, err = e.te.ExecuteActivity(e.acts.Plan, job.PlanInput{Spec: e.spec})
+	if !isBadInput(err) || !strings.Contains(err.Error(), "job.json") || !strings.Contains(err.Error(), "--overwrite") {
+		t.Fatalf("planning over an edited job: %v", err)
+	}
+	if _, err := e.te.ExecuteActivity(e.acts.Plan, job.PlanInput{Spec: e.spec, Overwrite: true}); err != nil {
+		t.Fatalf("--overwrite: %v", err)
+	}
+	if again, _ := os.ReadFile(path); !bytes.Equal(again, data) {
+		t.Fatal("--overwrite did not plan the job anew")
+	}
+}
+
 func TestPlanErrors(t *testing.T) {
 	e := newEnv(t)
 	bad := e.spec

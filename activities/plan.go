@@ -45,8 +45,11 @@ func (a *Activities) Plan(ctx context.Context, in job.PlanInput) (job.PlanResult
 	if err != nil {
 		return job.PlanResult{}, fmt.Errorf("--out %s: %w", spec.Out, err)
 	}
-	if old != nil && old.Fingerprint != j.Fingerprint {
+	if old != nil && (old.Fingerprint != j.Fingerprint || old.Verify() != nil) {
 		if !in.Overwrite {
+			if old.Fingerprint == j.Fingerprint {
+				return job.PlanResult{}, job.BadJob("--out %s: %s %v", spec.Out, storage.JobKey, old.Verify())
+			}
 			return job.PlanResult{}, job.BadJob("--out %s holds another job (%s; this one is %s): choose another --out, or give --overwrite to discard its outputs",
 				spec.Out, old.Fingerprint, j.Fingerprint)
 		}

@@ -144,6 +144,20 @@ func (j *Job) GroupFingerprint(lo, hi int) string {
 	return fp
 }
 
+// Verify checks that j's fingerprint is the hash of its content: a
+// job.json edited by hand, or damaged, would otherwise be trusted by every
+// activity that reads it.
+func (j *Job) Verify() error {
+	c := *j
+	if err := c.Seal(); err != nil {
+		return err
+	}
+	if c.Fingerprint != j.Fingerprint {
+		return BadJob("content does not match its fingerprint %s (edited since it was planned?): remove it, or give --overwrite, to plan the job again", j.Fingerprint)
+	}
+	return nil
+}
+
 // Encode returns j as job.json holds it.
 func (j *Job) Encode() []byte {
 	data, _ := json.MarshalIndent(j, "", "  ") // plain fields: cannot fail
