@@ -43,7 +43,7 @@ type Job struct {
 	JPEGDecoder string `json:"jpeg_decoder,omitempty"`
 	// Outputs is the number of the models' outputs, where it is known
 	// before the job runs: vog watch checks each new checkpoint against it.
-	Outputs int `json:"outputs,omitempty"`
+	Outputs     int    `json:"outputs,omitempty"`
 	Version     string `json:"version"`
 	Fingerprint string `json:"fingerprint"`
 }
