@@ -73,6 +73,7 @@ func (a *Activities) PlanWatch(ctx context.Context, in job.WatchPlanInput) (job.
 // job's input shape, and with as many outputs as the checkpoints before
 // it. It returns the checkpoint's outputs. It runs on a gradient worker.
 func (a *Activities) CheckCheckpoint(ctx context.Context, in job.AddCheckpointInput) (int, error) {
+	defer heartbeatWhile(ctx)()
 	if a.Loader == nil {
 		return 0, fmt.Errorf("this worker has no gradient engine")
 	}
@@ -128,6 +129,7 @@ func (a *Activities) watchJob(ctx context.Context, ref job.Ref) (*job.Job, error
 // Adding one already there returns it as it is. Only the watch's workflow
 // adds, one at a time.
 func (a *Activities) AddCheckpoint(ctx context.Context, in job.AddCheckpointInput) (job.AddCheckpointResult, error) {
+	defer heartbeatWhile(ctx)()
 	j, err := a.watchJob(ctx, in.Ref)
 	if err != nil {
 		return job.AddCheckpointResult{}, err
@@ -167,6 +169,7 @@ func (a *Activities) AddCheckpoint(ctx context.Context, in job.AddCheckpointInpu
 // ListRun lists a training run's checkpoints, in natural order (none yet
 // is no error), and whether its marker file is there.
 func (a *Activities) ListRun(ctx context.Context, in job.ListRunInput) (job.ListRunResult, error) {
+	defer heartbeatWhile(ctx)()
 	var res job.ListRunResult
 	urls, err := expandFolder(ctx, in.Run)
 	if err != nil && !errors.Is(err, job.ErrBadJob) { // none yet is no error
@@ -188,6 +191,7 @@ func (a *Activities) ListRun(ctx context.Context, in job.ListRunInput) (job.List
 // their state: finished (marker there) and not yet scored, done (a
 // complete result at their out), or still training.
 func (a *Activities) ListRuns(ctx context.Context, in job.ListRunsInput) (job.ListRunsResult, error) {
+	defer heartbeatWhile(ctx)()
 	var res job.ListRunsResult
 	l, err := storage.Parse(in.Runs)
 	if err != nil {

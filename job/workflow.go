@@ -43,9 +43,10 @@ const (
 // Request starts a job: its spec and how to orchestrate it.
 type Request struct {
 	Spec Spec
-	// MaxInFlight bounds the map activities that each ScoreShards child
-	// schedules at once (so a job runs up to MaxChildren times as many),
-	// and the write activities of the job; 0 means DefaultMaxInFlight.
+	// MaxInFlight bounds the map activities that each leaf ScoreShards
+	// child schedules at once (a tree of depth d runs up to
+	// MaxChildren^d leaves at once), and the write activities of the job;
+	// 0 means DefaultMaxInFlight.
 	MaxInFlight int
 	// ShardsPerWrite is the number of shards each write activity
 	// normalises; 0 means DefaultShardsPerWrite.

@@ -19,8 +19,8 @@ import (
 // parallel variance formula. Layout, little-endian:
 //
 //	header  "VOGM", version u16 (2), reserved u16, pixels u32, examples u32,
-//	        group u32, checkpoints in the group u32, the job's fingerprint
-//	        (24 bytes of ASCII hex)
+//	        group u32, checkpoints in the group u32, the group's fingerprint
+//	        (job.Job.GroupFingerprint, 24 bytes of ASCII hex)
 //	record  index i64, target i32, pred i32 (-1 unless the group holds the
 //	        job's last checkpoint), failure length u16 and that many bytes
 //	        (the example's failure, "kind: message"; 0: none), mean f32 x
@@ -45,7 +45,8 @@ var ErrCorruptMoments = errors.New("corrupt partial moments")
 // MomentsHeader describes a partial moments file.
 type MomentsHeader struct {
 	Pixels, Examples, Group, Checkpoints int
-	// Fingerprint is the job's: a file of another job is not merged.
+	// Fingerprint is the group's (job.Job.GroupFingerprint): moments of
+	// other data, checkpoints or settings are not merged.
 	Fingerprint string
 }
 
