@@ -139,6 +139,25 @@ func TestScoreShardIdempotent(t *testing.T) {
 	}
 }
 
+// TestShardReusedWithWindows: a finished shard of a job with several
+// windows (several rows per example) is reused, not computed again.
+func TestShardReusedWithWindows(t *testing.T) {
+	e := newEnv(t)
+	e.spec.Windows = "early=0:2,late=1:"
+	ref := e.plan(t).Ref
+	first, err := e.score(ref, 2)
+	if err != nil || first.Reused {
+		t.Fatalf("first: %+v %v", first, err)
+	}
+	if rows := readShardRows(t, e.spec.Out, 2); len(rows) != 2*10 {
+		t.Fatalf("%d rows: want 2 windows x 10 examples", len(rows))
+	}
+	again, err := e.score(ref, 2)
+	if err != nil || !again.Reused || again.Examples != first.Examples {
+		t.Fatalf("second: %+v %v, want the shard reused", again, err)
+	}
+}
+
 func isBadInput(err error) bool {
 	var app *temporal.ApplicationError
 	return errors.As(err, &app) && app.Type() == job.BadInputType && app.NonRetryable()
