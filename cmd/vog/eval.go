@@ -60,36 +60,46 @@ func evalCmd(ctx context.Context, args []string) error {
 	for _, w := range windows {
 		fmt.Printf("\nwindow %s: %d examples, %d flagged %s\n", w.name, w.n, w.npos, truth.name)
 		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "score\tAUROC\tAUPR-in\tAUPR-out\t")
+		fmt.Fprintln(tw, "score\tAUROC\tAUPR-in\tAUPR-out\tflagged mean ± std\tothers mean ± std\tWelch t\tp\t")
 		for i, c := range scoreColumns {
 			h := w.hists[i]
-			fmt.Fprintf(tw, "%s\t%.4f\t%.4f\t%.4f\t\n", c.name, h.AUROC(), h.AveragePrecision(), h.AveragePrecisionNeg())
+			t := evaluate.WelchMoments(w.flagged[i], w.others[i])
+			p := fmt.Sprintf("%.3g", t.P)
+			if t.P == 0 {
+				p = "<1e-300" // below what a float64 holds
+			}
+			fmt.Fprintf(tw, "%s\t%.4f\t%.4f\t%.4f\t%s\t%s\t%.2f\t%s\t\n", c.name, h.AUROC(), h.AveragePrecision(), h.AveragePrecisionNeg(),
+				meanStd(w.flagged[i]), meanStd(w.others[i]), t.T, p)
 		}
 		tw.Flush()
-		t := evaluate.WelchMoments(w.flagged, w.others)
-		direction := "higher"
-		if t.MeanA < t.MeanB {
-			direction = "lower"
-		}
-		fmt.Printf("Welch's t-test of VoG: flagged mean %.4g, others %.4g (flagged score %s): t = %.3f, df = %.1f, p = %.3g\n",
-			t.MeanA, t.MeanB, direction, t.T, t.DF, t.P)
 	}
 	fmt.Println("\nAUROC above 0.5: the score ranks flagged examples higher; below 0.5: lower. AUPR-in treats flagged")
 	fmt.Println("examples as positives ranked by the score; AUPR-out treats the others as positives ranked by its negation.")
+	fmt.Println("mean ± std: of the score over either group (std with n-1; NaN scores left out, as by the AUROC), the")
+	fmt.Println("figures the paper reports; Welch's t-test of the two means (two-sided p; t > 0: flagged higher).")
 	return nil
 }
 
 // evalWindow is what eval measures of one window: per score column, a
 // histogram of flagged and other examples (evaluate.Hist: AUROC and average
-// precision to about 1e-6, exact up to 2^15 examples), and the moments of
-// VoG of either group.
+// precision to about 1e-6, exact up to 2^15 examples), and the running
+// moments of the flagged and the other examples' scores (their mean ± std
+// and Welch's t-test).
 type evalWindow struct {
 	name            string
 	n, npos         int64
 	samplers        []*evaluate.Sampler // first pass
 	hists           []*evaluate.Hist    // second pass
 	n2              int64
-	flagged, others evaluate.Moments
+	flagged, others []evaluate.Moments // per score column
+}
+
+// meanStd formats a group's mean ± std (n-1).
+func meanStd(m evaluate.Moments) string {
+	if m.N() < 2 {
+		return fmt.Sprintf("%.4g (n=%.0f)", m.Mean(), m.N())
+	}
+	return fmt.Sprintf("%.4g ± %.3g", m.Mean(), math.Sqrt(m.Variance()))
 }
 
 // evalScan measures every window of the rows that scan visits (twice, the
@@ -103,7 +113,8 @@ func evalScan(ctx context.Context, truth *truthSet, scan func(func([]job.ScoreRo
 	at := func(name string) *evalWindow {
 		if last == nil || last.name != name {
 			if last = byName[name]; last == nil {
-				last = &evalWindow{name: strings.Clone(name)}
+				last = &evalWindow{name: strings.Clone(name),
+					flagged: make([]evaluate.Moments, len(scoreColumns)), others: make([]evaluate.Moments, len(scoreColumns))}
 				for range scoreColumns {
 					last.samplers = append(last.samplers, evaluate.NewSampler(0))
 				}
@@ -112,8 +123,8 @@ func evalScan(ctx context.Context, truth *truthSet, scan func(func([]job.ScoreRo
 		}
 		return last
 	}
-	// First pass: counts, Welch's moments, and the samples that place the
-	// histograms' bins.
+	// First pass: counts, the groups' moments, and the samples that place
+	// the histograms' bins.
 	err := scan(func(rows []job.ScoreRow) error {
 		for i := range rows {
 			r := &rows[i]
@@ -123,14 +134,15 @@ func evalScan(ctx context.Context, truth *truthSet, scan func(func([]job.ScoreRo
 			}
 			w := at(r.Window)
 			w.n++
+			group := w.others
 			if flag {
 				w.npos++
-				w.flagged.Add(r.VoG)
-			} else {
-				w.others.Add(r.VoG)
+				group = w.flagged
 			}
 			for c, col := range scoreColumns {
-				w.samplers[c].Add(col.get(r))
+				v := col.get(r)
+				w.samplers[c].Add(v)
+				group[c].Add(v)
 			}
 		}
 		return nil

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"gonum.org/v1/gonum/stat"
+
 	"github.com/vogscore/vog/evaluate"
 	"github.com/vogscore/vog/job"
 )
@@ -94,7 +96,6 @@ func TestEvalScan(t *testing.T) {
 		var in []job.ScoreRow
 		var pos, notPos []bool
 		npos := 0
-		var a, b []float64
 		for _, row := range rows {
 			flag, ok := flags[row.ExampleID]
 			if row.Window != w.name || !ok {
@@ -103,9 +104,6 @@ func TestEvalScan(t *testing.T) {
 			in, pos, notPos = append(in, row), append(pos, flag), append(notPos, !flag)
 			if flag {
 				npos++
-				a = append(a, row.VoG)
-			} else {
-				b = append(b, row.VoG)
 			}
 		}
 		if w.n != int64(len(in)) || w.npos != int64(npos) {
@@ -113,9 +111,18 @@ func TestEvalScan(t *testing.T) {
 		}
 		for c, col := range scoreColumns {
 			s, neg := make([]float64, len(in)), make([]float64, len(in))
+			var a, b []float64 // the flagged and the other examples' finite scores
 			for i := range in {
 				s[i] = col.get(&in[i])
 				neg[i] = -s[i]
+				if math.IsNaN(s[i]) {
+					continue
+				}
+				if pos[i] {
+					a = append(a, s[i])
+				} else {
+					b = append(b, s[i])
+				}
 			}
 			h := w.hists[c]
 			for _, m := range [][3]any{
@@ -127,10 +134,25 @@ func TestEvalScan(t *testing.T) {
 					t.Errorf("window %s, %s: %s %.6f, exact %.6f", w.name, col.name, m[0], m[1], m[2])
 				}
 			}
-		}
-		got, want := evaluate.WelchMoments(w.flagged, w.others), evaluate.WelchT(a, b)
-		if math.Abs(got.T-want.T) > 1e-9*math.Abs(want.T) || math.Abs(got.P-want.P) > 1e-9 {
-			t.Errorf("window %s: Welch %+v, want %+v", w.name, got, want)
+			// The groups' mean ± std and Welch's test, against gonum on
+			// the scores themselves.
+			for g, m := range map[string]struct {
+				got  evaluate.Moments
+				vals []float64
+			}{"flagged": {w.flagged[c], a}, "others": {w.others[c], b}} {
+				mean, std := stat.MeanStdDev(m.vals, nil)
+				if m.got.N() != float64(len(m.vals)) || !near(m.got.Mean(), mean, 1e-12) || !near(math.Sqrt(m.got.Variance()), std, 1e-9) {
+					t.Errorf("window %s, %s, %s: n %v, %v ± %v; want %d, %v ± %v", w.name, col.name, g,
+						m.got.N(), m.got.Mean(), math.Sqrt(m.got.Variance()), len(m.vals), mean, std)
+				}
+				if want := fmt.Sprintf("%.4g ± %.3g", mean, std); meanStd(m.got) != want {
+					t.Errorf("window %s, %s, %s: printed %q, want %q", w.name, col.name, g, meanStd(m.got), want)
+				}
+			}
+			got, want := evaluate.WelchMoments(w.flagged[c], w.others[c]), evaluate.WelchT(a, b)
+			if !near(got.T, want.T, 1e-9) || math.Abs(got.P-want.P) > 1e-9 {
+				t.Errorf("window %s, %s: Welch %+v, want %+v", w.name, col.name, got, want)
+			}
 		}
 	}
 
@@ -145,6 +167,10 @@ func TestEvalScan(t *testing.T) {
 		t.Fatalf("missing ids: %v", err)
 	}
 }
+
+// near reports whether a and b agree within rel relative to b (or
+// absolutely, where b is under 1).
+func near(a, b, rel float64) bool { return math.Abs(a-b) <= rel*max(1, math.Abs(b)) }
 
 // TestTruthSet: ids found with their last flag, others not, at any size.
 func TestTruthSet(t *testing.T) {

@@ -665,8 +665,38 @@ func TestEval(t *testing.T) {
 	if m[1] != want {
 		t.Fatalf("vog AUROC %s, want %s\n%s", m[1], want, r.stdout)
 	}
-	if !strings.Contains(r.stdout, "Welch's t-test of VoG") {
-		t.Fatalf("no t-test:\n%s", r.stdout)
+	// The vog row's group means ± std and Welch's t, against the
+	// reference VoG (printed to 4 significant digits, t to 2 decimals).
+	g := regexp.MustCompile(`(?m)^\s*vog\s+\S+\s+\S+\s+\S+\s+(\S+) ± (\S+)\s+(\S+) ± (\S+)\s+(\S+)\s+\S+\s*$`).FindStringSubmatch(r.stdout)
+	if g == nil {
+		t.Fatalf("no group means in the vog row:\n%s", r.stdout)
+	}
+	var groups [2][]float64 // flagged, others
+	for i, v := range vogs {
+		if pos[i] {
+			groups[0] = append(groups[0], v)
+		} else {
+			groups[1] = append(groups[1], v)
+		}
+	}
+	welch := evaluate.WelchT(groups[0], groups[1])
+	for k, xs := range groups {
+		mean, ss := 0.0, 0.0
+		for _, x := range xs {
+			mean += x / float64(len(xs))
+		}
+		for _, x := range xs {
+			ss += (x - mean) * (x - mean)
+		}
+		for j, want := range []float64{mean, math.Sqrt(ss / float64(len(xs)-1))} {
+			// Half a unit of the last printed digit: 4 digits for the mean, 3 for the std.
+			if got, _ := strconv.ParseFloat(g[1+2*k+j], 64); !(math.Abs(got-want) <= []float64{6e-4, 6e-3}[j]*math.Abs(want)) {
+				t.Errorf("vog row, group %d, %s: printed %s, want %.6g", k, []string{"mean", "std"}[j], g[1+2*k+j], want)
+			}
+		}
+	}
+	if got, _ := strconv.ParseFloat(g[5], 64); !(math.Abs(got-welch.T) <= 0.02) {
+		t.Errorf("vog row: Welch t %s, want %.3f", g[5], welch.T)
 	}
 	t.Logf("\n%s", r.stdout)
 	// A truth file naming an unknown example is an error naming it.
