@@ -78,9 +78,36 @@ func follow(ctx context.Context, c client.Client, id string, every time.Duration
 	started := time.Now()
 	res, err := vogclient.Follow(ctx, c, id, os.Stderr, every)
 	if err != nil {
-		return fmt.Errorf("job %s failed: %w", id, err)
+		return followErr(ctx, id, err, "it goes on: vog wait "+id+" follows it again")
 	}
-	return reportResult(id, res, res.Ref.Out, time.Since(started))
+	return reportResult(id, res, res.Ref.Out, jobTime(c, id, started))
+}
+
+// followErr is the error of following job id: the job's failure, or, when
+// the user interrupted the wait (ctx done), that the job was not followed
+// to its end, and what becomes of it.
+func followErr(ctx context.Context, id string, err error, after string) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("stopped waiting for job %s (%v); %s", id, context.Cause(ctx), after)
+	}
+	return fmt.Errorf("job %s failed: %w", id, err)
+}
+
+// jobTime is how long job id ran, by the server's clock (vog wait may
+// attach to a job near its end); the time since started where the server
+// does not say.
+func jobTime(c client.Client, id string, started time.Time) time.Duration {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d, err := c.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil {
+		return time.Since(started)
+	}
+	info := d.GetWorkflowExecutionInfo()
+	if info.GetStartTime() == nil || info.GetCloseTime() == nil {
+		return time.Since(started)
+	}
+	return info.GetCloseTime().AsTime().Sub(info.GetStartTime().AsTime())
 }
 
 func resumeCmd(ctx context.Context, args []string) error {

@@ -33,6 +33,7 @@ type jobFlags struct {
 	maxBad      float64
 	overwrite   bool
 	uiPort      int
+	embedded    bool // connect started a server in this process
 }
 
 func (j *jobFlags) request() job.Request {
@@ -152,9 +153,19 @@ func runCmd(ctx context.Context, args []string) error {
 	fmt.Fprintf(os.Stderr, "job %s: scoring %s\n", id, j.spec.Dataset.URL)
 	res, err := vogclient.Follow(ctx, c, id, os.Stderr, j.every)
 	if err != nil {
-		return fmt.Errorf("job %s failed: %w", id, err)
+		return followErr(ctx, id, err, j.interrupted())
 	}
 	return reportResult(id, res, j.spec.Out, time.Since(started))
+}
+
+// interrupted says what becomes of a job when the user stops following
+// it: on a server of its own, it stops with this process and the same
+// command resumes it; elsewhere it goes on.
+func (j *jobFlags) interrupted() string {
+	if j.embedded {
+		return "the embedded server stops with this process; the same command resumes the job, reusing finished shards"
+	}
+	return "it goes on; the same command follows it again"
 }
 
 // connect dials the Temporal server of --temporal or, by default, starts
@@ -169,6 +180,7 @@ func (j *jobFlags) connect() (client.Client, func(), error) {
 		}
 	}
 	embedded := tf.hostPort == ""
+	j.embedded = embedded
 	if embedded {
 		if err := worker.CheckEngines(j.ef.cfg, j.spec.EnginePrecision()); err != nil {
 			return nil, nil, err

@@ -61,6 +61,9 @@ func watchCmd(ctx context.Context, args []string) error {
 	fmt.Fprintf(os.Stderr, "watch %s: scoring each new checkpoint of %s; %s there ends the run (vog watch --add CKPT announces one)\n", id, req.Run, req.Marker)
 	res, err := vogclient.FollowWatch(ctx, c, id, os.Stderr, j.every)
 	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("stopped waiting for watch %s (%v); %s", id, context.Cause(ctx), j.interrupted())
+		}
 		return fmt.Errorf("watch %s failed: %w", id, err)
 	}
 	return reportResult(id, res, req.Job.Spec.Out, time.Since(started))
