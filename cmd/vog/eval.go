@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"fmt"
 	"hash/maphash"
-	"io"
 	"math"
 	"math/bits"
 	"os"
@@ -357,9 +355,9 @@ func (t *truthSet) firstUnseen(ctx context.Context) (string, error) {
 	return found, err
 }
 
-// scanTruth reads a CSV file with a header, calling fn with the example_id
-// and the boolean column of each line until fn returns false; it returns
-// the boolean column's name.
+// scanTruth reads the truth CSV at raw (evaluate.ReadTruth), calling fn
+// with the example_id and the flag of each line until fn returns false; it
+// returns the flag column's name.
 func scanTruth(ctx context.Context, raw, column string, fn func(id string, flag bool) bool) (string, error) {
 	l, err := storage.Parse(raw)
 	if err != nil {
@@ -375,51 +373,9 @@ func scanTruth(ctx context.Context, raw, column string, fn func(id string, flag 
 		return "", fmt.Errorf("--truth %s: %w", raw, err)
 	}
 	defer rd.Close()
-	cr := csv.NewReader(rd)
-	cr.ReuseRecord = true
-	head, err := cr.Read()
+	name, err := evaluate.ReadTruth(rd, column, fn)
 	if err != nil {
-		return "", fmt.Errorf("--truth %s: header: %w", raw, err)
+		return "", fmt.Errorf("--truth %s: %w", raw, err)
 	}
-	head = slices.Clone(head)
-	idCol, flagCol := -1, -1
-	for i, h := range head {
-		switch {
-		case h == "example_id":
-			idCol = i
-		case (column == "" && flagCol < 0 && i > 0) || h == column:
-			flagCol = i
-		}
-	}
-	if idCol < 0 || flagCol < 0 {
-		return "", fmt.Errorf("--truth %s: want columns example_id and %s, have %v", raw, orDefault(column, "a boolean"), head)
-	}
-	for line := 2; ; line++ {
-		rec, err := cr.Read()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return "", fmt.Errorf("--truth %s: %w", raw, err)
-		}
-		var flag bool
-		switch strings.ToLower(strings.TrimSpace(rec[flagCol])) {
-		case "1", "true", "yes":
-			flag = true
-		case "0", "false", "no":
-		default:
-			return "", fmt.Errorf("--truth %s: line %d: %s = %q is not a boolean", raw, line, head[flagCol], rec[flagCol])
-		}
-		if !fn(rec[idCol], flag) {
-			break
-		}
-	}
-	return head[flagCol], nil
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
+	return name, nil
 }
