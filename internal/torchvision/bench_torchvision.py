@@ -1,14 +1,21 @@
 #!/usr/bin/python3
-"""PIL + torchvision side of BenchmarkPreprocessVsTorchvision.
+"""PIL + torchvision side of vog's BenchmarkPreprocessVsTorchvision
+(packages preprocess and dataset), driven by internal/torchvision.
 
-  bench_torchvision.py BATCH_IMAGES NCPU FILE...
+  bench_torchvision.py memory BATCH_IMAGES NCPU FILE...
+  bench_torchvision.py imagefolder BATCH_IMAGES NCPU ROOT
 
-Reads the JPEGs into memory, then answers commands on stdin, one a line,
-with "ok SECONDS CPU_SECONDS" (wall-clock time, and this process's CPU
-time: the DataLoader's workers are other processes):
+memory: the JPEG files are read into memory once, and each image is
+decoded from its bytes. imagefolder: torchvision.datasets.ImageFolder(ROOT)
+reads each image from its file (PIL's default loader), as a training
+script's evaluation loop does.
+
+Then it answers commands on stdin, one a line, with "ok SECONDS
+CPU_SECONDS" (wall-clock time, and this process's CPU time: the
+DataLoader's workers are other processes):
 
   ready       start-up done
-  single N    preprocess N images (the files in turn) on one core: this
+  single N    preprocess N images (the images in turn) on one core: this
               process pinned to one CPU, torch.set_num_threads(1)
   batch       preprocess BATCH_IMAGES images with a DataLoader of NCPU
               worker processes (batches of 32), the usual way to use
@@ -24,16 +31,13 @@ import sys
 import time
 
 import torch
+import torchvision
 import torchvision.transforms as T
 from PIL import Image
 
 torch.set_num_threads(1)
 
-batch_images, ncpu = int(sys.argv[1]), int(sys.argv[2])
-datas = []
-for f in sys.argv[3:]:
-    with open(f, "rb") as fh:
-        datas.append(fh.read())
+mode, batch_images, ncpu = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 
 transform = T.Compose(
     [
@@ -44,9 +48,25 @@ transform = T.Compose(
     ]
 )
 
+if mode == "memory":
+    datas = []
+    for f in sys.argv[4:]:
+        with open(f, "rb") as fh:
+            datas.append(fh.read())
+    count = len(datas)
 
-def one(b):
-    return transform(Image.open(io.BytesIO(b)).convert("RGB"))
+    def one(i):
+        return transform(Image.open(io.BytesIO(datas[i % count])).convert("RGB"))
+
+elif mode == "imagefolder":
+    folder = torchvision.datasets.ImageFolder(sys.argv[4], transform=transform)
+    count = len(folder)
+
+    def one(i):
+        return folder[i % count][0]
+
+else:
+    sys.exit(f"bench_torchvision.py: unknown mode {mode!r}")
 
 
 class Images(torch.utils.data.Dataset):
@@ -54,7 +74,7 @@ class Images(torch.utils.data.Dataset):
         return batch_images
 
     def __getitem__(self, i):
-        return one(datas[i % len(datas)])
+        return one(i)
 
 
 loader = torch.utils.data.DataLoader(Images(), batch_size=32, num_workers=ncpu, persistent_workers=True)
@@ -67,7 +87,7 @@ def single(n):
     try:
         t0, c0 = time.perf_counter(), time.process_time()
         for i in range(n):
-            one(datas[i % len(datas)])
+            one(i)
         return time.perf_counter() - t0, time.process_time() - c0
     finally:
         os.sched_setaffinity(0, all_cpus)
