@@ -4,9 +4,11 @@
 # checks its gradients against PyTorch's on the committed fixtures (caller's
 # memory, staged, channels-last), benchmarks it against PyTorch eager on a
 # ResNet-50 at 224x224 for each precision and memory format, interleaved,
-# runs the worker's shard activity on synthetic JPEGs against the bare
-# engine, and scores those JPEGs end to end with `vog run --device cuda`
-# (embedded Temporal server, local files).
+# measures one CPU core's JPEG preprocessing (the dataset reader against
+# PIL + torchvision) and from it the cores one GPU needs for K = 1, 3 and 8
+# checkpoints, runs the worker's shard activity on synthetic JPEGs against
+# the bare engine, and scores those JPEGs end to end with
+# `vog run --device cuda` (embedded Temporal server, local files).
 #
 # Go cannot be built there. Here:   scripts/gpu-pack.sh
 # There, carrying build/gpu-carry:  scripts/gpu-check.sh
@@ -44,13 +46,25 @@ nvidia-smi || echo "no nvidia-smi"
 "$PY" -c 'import torch, torchvision; print("torch", torch.__version__, "cuda", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")'
 command -v g++ || echo "no g++"
 nproc
-for t in torchbench.test shardbench.test vog; do
-  [ -f build/gpu-carry/$t.xz ] || { echo "build/gpu-carry/$t.xz missing: run scripts/gpu-pack.sh here first"; exit 1; }
+for t in torchbench.test shardbench.test datasetbench.test vog libturbojpeg.so.0; do
+  if [ ! -f build/gpu-carry/$t.xz ]; then
+    [ "$t" = libturbojpeg.so.0 ] && continue # packed where the packing machine had it
+    echo "build/gpu-carry/$t.xz missing: run scripts/gpu-pack.sh here first"
+    exit 1
+  fi
   # xz, else Python's lzma: either may be missing from a bare image.
   xz -dc build/gpu-carry/$t.xz >"$bin/$t" 2>/dev/null ||
     "$PY" -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' build/gpu-carry/$t.xz "$bin/$t" || exit 1
   chmod +x "$bin/$t"
 done
+
+# libjpeg-turbo decodes vog's JPEGs (as it does PIL's): the machine's
+# libturbojpeg.so.0, else the packed one; without either, Go's decoder (the
+# preprocessing step below says which).
+if [ -z "${VOG_TURBOJPEG:-}" ] && ! (/sbin/ldconfig -p 2>/dev/null | grep -q 'libturbojpeg\.so\.0 ') && [ -f "$bin/libturbojpeg.so.0" ]; then
+  export VOG_TURBOJPEG=$bin/libturbojpeg.so.0
+fi
+echo "libturbojpeg: ${VOG_TURBOJPEG:-libturbojpeg.so.0 from the dynamic loader}"
 
 echo "== engine build against pip torch"
 PYTHON="$PY" engine/torchlib/build.sh "$bin" || exit 1
@@ -97,6 +111,29 @@ for cfg in fp32:0 tf32:0 tf32:1 bf16:0 bf16:1; do
   echo "-- precision $precision, channels-last $cl"
   bench engine resnet50.txt engine/torch torchbench.test GradientsModel VOG_BENCH_SHAPE=3,224,224 VOG_BENCH_ITERS="$ITERS"
 done
+
+echo "== JPEG preprocessing: the dataset reader against PIL + torchvision, 500x375 JPEGs, resize 256, crop 224, interleaved"
+(cd dataset && VOG_BENCH_ROUNDS="$ROUNDS" "$bin/datasetbench.test" -test.run '^$' -test.bench PreprocessVsTorchvision -test.benchtime 1x) |
+  tee "$bin/last.txt" || failed=1
+cat "$bin/last.txt" >>"$out/preprocess.txt"
+figures preprocess "" "" "$bin/last.txt"
+
+# Each decoded image serves all K checkpoints of a job: one GPU keeps
+# G / K / P cores busy decoding, G the engine's examples/s on it and P one
+# core's images/s.
+echo "== cores one GPU needs: engine examples/s / K / one core's images/s"
+percore=$(awk -F, '$1 == "preprocess" && $4 == "vog-img/s/core" { print $5 }' "$csv")
+if [ -z "$percore" ]; then
+  echo "no per-core preprocessing rate (the step above failed)"
+  failed=1
+else
+  echo "one core preprocesses $percore images/s ($(sed -n 's/.*vog decodes JPEGs with //p' "$bin/last.txt" | head -1))"
+  awk -F, -v p="$percore" '$1 == "engine" && $4 == "engine-ex/s" {
+    for (k = 1; k <= 8; k++) if (k == 1 || k == 3 || k == 8) printf "sizing,%s,%s,cores-K%d,%.2f\n", $2, $3, k, $5 / k / p }' "$csv" >"$bin/sizing.csv"
+  awk -F, -v p="$percore" 'BEGIN { printf "%-9s %-13s %11s %7s %7s %7s\n", "precision", "channels-last", "engine ex/s", "K=1", "K=3", "K=8" }
+    $1 == "engine" && $4 == "engine-ex/s" { printf "%-9s %-13s %11.1f %7.2f %7.2f %7.2f\n", $2, $3, $5, $5 / p, $5 / 3 / p, $5 / 8 / p }' "$csv"
+  cat "$bin/sizing.csv" >>"$csv"
+fi
 
 echo "== the worker's shard activity on synthetic JPEGs against the bare engine (ResNet-50, K=4, $DEVICE)"
 for cfg in fp32:0 bf16:1; do
