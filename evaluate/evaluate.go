@@ -125,3 +125,29 @@ func finite(xs []float64) []float64 {
 	}
 	return out
 }
+
+// Ranks returns the ranks of xs, 1 for the lowest, ties sharing their mean
+// rank.
+func Ranks(xs []float64) []float64 {
+	idx := make([]int, len(xs))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return xs[idx[a]] < xs[idx[b]] })
+	r := make([]float64, len(xs))
+	for i := 0; i < len(idx); {
+		j := i
+		for j < len(idx) && xs[idx[j]] == xs[idx[i]] {
+			j++
+		}
+		for k := i; k < j; k++ {
+			r[idx[k]] = float64(i+j+1) / 2
+		}
+		i = j
+	}
+	return r
+}
+
+// Spearman is Spearman's rank correlation of a and b: the Pearson
+// correlation of their ranks.
+func Spearman(a, b []float64) float64 { return stat.Correlation(Ranks(a), Ranks(b), nil) }

@@ -3,6 +3,7 @@ package evaluate
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"gonum.org/v1/gonum/integrate"
@@ -80,5 +81,25 @@ func TestWelchT(t *testing.T) {
 	w := WelchT(a, b)
 	if math.Abs(w.T-tt) > 1e-12 || math.Abs(w.DF-df) > 1e-9 || math.Abs(w.T-(-2.46)) > 0.01 || math.Abs(w.DF-24.99) > 0.01 || math.Abs(w.P-0.021) > 0.001 {
 		t.Fatalf("%+v; want t %g (about -2.46), df %g (about 24.99), p about 0.021", w, tt, df)
+	}
+}
+
+func TestRanksAndSpearman(t *testing.T) {
+	if got, want := Ranks([]float64{3, 1, 2, 2, 5}), []float64{4, 1, 2.5, 2.5, 5}; !slices.Equal(got, want) {
+		t.Fatalf("Ranks %v, want %v", got, want)
+	}
+	a := []float64{0.1, 0.5, 0.2, 0.9, 0.3}
+	b := make([]float64, len(a))
+	for i, x := range a {
+		b[i] = math.Exp(10 * x) // monotone: the same ranks
+	}
+	if r := Spearman(a, b); math.Abs(r-1) > 1e-12 {
+		t.Fatalf("Spearman of a monotone transform %v, want 1", r)
+	}
+	for i := range b {
+		b[i] = -b[i]
+	}
+	if r := Spearman(a, b); math.Abs(r+1) > 1e-12 {
+		t.Fatalf("Spearman of a decreasing transform %v, want -1", r)
 	}
 }

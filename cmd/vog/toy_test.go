@@ -7,40 +7,18 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"testing"
 
+	"github.com/vogscore/vog/evaluate"
 	"github.com/vogscore/vog/job"
-	"gonum.org/v1/gonum/stat"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 )
 
-// ranks returns the ranks of xs, ties sharing their mean rank.
-func ranks(xs []float64) []float64 {
-	idx := make([]int, len(xs))
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.Slice(idx, func(a, b int) bool { return xs[idx[a]] < xs[idx[b]] })
-	r := make([]float64, len(xs))
-	for i := 0; i < len(idx); {
-		j := i
-		for j < len(idx) && xs[idx[j]] == xs[idx[i]] {
-			j++
-		}
-		for k := i; k < j; k++ {
-			r[idx[k]] = float64(i+j+1) / 2
-		}
-		i = j
-	}
-	return r
-}
-
-// spearman is the Pearson correlation of ranks.
-func spearman(a, b []float64) float64 { return stat.Correlation(ranks(a), ranks(b), nil) }
+// spearman is Spearman's rank correlation.
+func spearman(a, b []float64) float64 { return evaluate.Spearman(a, b) }
 
 // TestToyExperiment runs the paper's toy experiment: two Gaussian clusters,
 // an MLP of 10 hidden units trained 15 epochs with SGD (examples/toy/toy.py,

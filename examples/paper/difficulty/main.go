@@ -27,6 +27,7 @@ import (
 	_ "gocloud.dev/blob/fileblob"
 	"gonum.org/v1/gonum/stat"
 
+	"github.com/vogscore/vog/evaluate"
 	"github.com/vogscore/vog/job"
 	"github.com/vogscore/vog/storage"
 )
@@ -136,7 +137,7 @@ func printWindow(name string, ex []example) {
 		fmt.Printf("  %5d  %5.0f  %10.4g  %6.4f\n", id, c.n, c.vog/c.n, c.wrong/c.n)
 	}
 	fmt.Printf("  class mean vog against class error (%d classes): Pearson %+.3f, Spearman %+.3f\n",
-		len(ids), stat.Correlation(means, errs, nil), stat.Correlation(ranks(means), ranks(errs), nil))
+		len(ids), stat.Correlation(means, errs, nil), evaluate.Spearman(means, errs))
 }
 
 func header() []string {
@@ -167,25 +168,4 @@ func errorByDecile(ex []example, score func(example) float64) [10]float64 {
 		}
 	}
 	return out
-}
-
-// ranks returns the ranks of xs, ties sharing their mean rank.
-func ranks(xs []float64) []float64 {
-	idx := make([]int, len(xs))
-	for i := range idx {
-		idx[i] = i
-	}
-	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(xs[a], xs[b]) })
-	r := make([]float64, len(xs))
-	for i := 0; i < len(idx); {
-		j := i
-		for j < len(idx) && xs[idx[j]] == xs[idx[i]] {
-			j++
-		}
-		for k := i; k < j; k++ {
-			r[idx[k]] = float64(i+j+1) / 2
-		}
-		i = j
-	}
-	return r
 }
