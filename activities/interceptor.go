@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/temporal"
@@ -31,7 +32,21 @@ type classifier struct {
 
 func (c *classifier) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteActivityInput) (any, error) {
 	res, err := c.Next.ExecuteActivity(ctx, in)
-	return res, Classify(err)
+	return res, Classify(withCause(ctx, err))
+}
+
+// withCause adds to an activity's error why its context was stopped, where
+// the SDK said: "context canceled" alone hides whether a heartbeat failed,
+// the server lost the attempt, or the worker was shutting down.
+func withCause(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() == nil {
+		return err
+	}
+	cause := context.Cause(ctx)
+	if cause == nil || cause == ctx.Err() || errors.Is(err, cause) {
+		return err
+	}
+	return fmt.Errorf("%w (the activity was stopped: %v)", err, cause)
 }
 
 // Classify turns errors that retrying cannot fix into non-retryable
