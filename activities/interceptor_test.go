@@ -12,7 +12,9 @@ import (
 
 // returnsCtxErr is an activity that stops when its context is done and
 // returns the context's error, wrapped as an activity's write would.
-type returnsCtxErr struct{ interceptor.ActivityInboundInterceptorBase }
+type returnsCtxErr struct {
+	interceptor.ActivityInboundInterceptorBase
+}
 
 func (*returnsCtxErr) ExecuteActivity(ctx context.Context, _ *interceptor.ExecuteActivityInput) (any, error) {
 	<-ctx.Done()
