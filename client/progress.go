@@ -40,8 +40,12 @@ func (m *meter) line(now time.Time, p job.Progress) string {
 		return fmt.Sprintf("%-16s %s elapsed", p.Stage, elapsed)
 	}
 	frac := float64(p.ExamplesDone) / float64(p.Examples)
+	// While no progress is reported (a shard retried from its start, the
+	// last shard's slow end) the smoothed rate decays towards 0: under a
+	// twentieth of the average rate, it says nothing of the time left.
 	eta := "?"
-	if m.rate > 0 {
+	avg := float64(p.ExamplesDone) / now.Sub(m.start).Seconds()
+	if m.rate > 0 && m.rate >= avg/20 {
 		eta = (time.Duration(float64(p.Examples-p.ExamplesDone)/m.rate) * time.Second).Round(time.Second).String()
 	}
 	failed := ""

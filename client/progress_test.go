@@ -25,7 +25,15 @@ func TestMeterLine(t *testing.T) {
 	if !strings.Contains(line, "13 ex/s") || !strings.Contains(line, "(1 failed)") {
 		t.Errorf("line %q", line)
 	}
-	if line := m.line(t0.Add(30*time.Second), job.Progress{Stage: job.StageWriting}); line != "writing          30s elapsed" {
+	// No progress for a minute: the rate decays, and the ETA says it is
+	// unknown rather than hours.
+	for s := 22; s <= 80; s += 2 {
+		line = m.line(t0.Add(time.Duration(s)*time.Second), p)
+	}
+	if !strings.Contains(line, "0 ex/s") || !strings.Contains(line, "ETA ?") {
+		t.Errorf("stalled: %q", line)
+	}
+	if line := m.line(t0.Add(90*time.Second), job.Progress{Stage: job.StageWriting}); line != "writing          1m30s elapsed" {
 		t.Errorf("writing: %q", line)
 	}
 	if b := bar(2, 4); b != "[####]" {
