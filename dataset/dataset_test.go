@@ -28,6 +28,7 @@ import (
 	"github.com/vogscore/vog/engine"
 	"github.com/vogscore/vog/internal/testjob"
 	"github.com/vogscore/vog/job"
+	"github.com/vogscore/vog/preprocess"
 )
 
 const fashion = "/usr/share/datasets/fashion-mnist"
@@ -401,6 +402,9 @@ func TestSpecValidate(t *testing.T) {
 		{job.Dataset{Format: "imagefolder", URL: "x", Preprocess: job.Preprocess{Mean: []float32{1}, Std: []float32{1}}}, "--mean"},
 		{job.Dataset{Format: "idx", URL: "x", Preprocess: job.Preprocess{Mean: []float32{1}}}, "--std"},
 		{job.Dataset{Format: "idx", URL: "x", Preprocess: job.Preprocess{Mean: []float32{1}, Std: []float32{0}}}, "--std"},
+		{job.Dataset{Format: "imagefolder", URL: "x", Preprocess: job.Preprocess{DCTScale: 2}}, "--dct-scale 2 needs --resize"},
+		{job.Dataset{Format: "imagefolder", URL: "x", Preprocess: job.Preprocess{Resize: 64, DCTScale: -1}}, "--dct-scale -1"},
+		{job.Dataset{Format: "imagefolder", URL: "x", Preprocess: job.Preprocess{Resize: 64, DCTScale: math.NaN()}}, "--dct-scale NaN"},
 	}
 	for _, tt := range tests {
 		if err := tt.spec.Validate(); err == nil || !strings.Contains(err.Error(), tt.want) {
@@ -552,5 +556,59 @@ func TestParquetDataset(t *testing.T) {
 	bad := readBad(t, r, l.Rows[2:3], x)
 	if !isFailure(bad[0], job.FailCorrupt) || !strings.Contains(bad[0].Error(), "train-00000-of-00002.parquet#row2") {
 		t.Fatalf("empty image: %v", bad[0])
+	}
+}
+
+// TestDCTScale: --dct-scale lets libjpeg-turbo decode a large JPEG at a
+// fraction of its size before the resize: the tensor stays close to the
+// full-size decode's (a smooth image: within 3 of 255 levels) but is not
+// the same, so it is part of the job. Go's decoder has no DCT scaling and
+// gives the full-size tensor.
+func TestDCTScale(t *testing.T) {
+	img := image.NewRGBA(image.Rect(0, 0, 1024, 768))
+	for y := range 768 {
+		for x := range 1024 {
+			img.SetRGBA(x, y, color.RGBA{uint8(x / 4), uint8(y / 3), uint8((x + y) / 8), 255})
+		}
+	}
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: 90}); err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	writeFile(t, filepath.Join(root, "a", "big.jpg"), b.Bytes())
+	tensor := func(dct float64) ([]float32, string) {
+		spec := job.Dataset{Format: "imagefolder", URL: root, Preprocess: job.Preprocess{Resize: 64, Crop: 64, DCTScale: dct}}
+		if err := spec.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		l, err := dataset.List(t.Context(), spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := dataset.NewReader(t.Context(), spec, l.Shape, l.JPEGDecoder)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		x := make([]float32, l.Shape.Len())
+		read(t, r, l.Rows, x)
+		return x, l.JPEGDecoder
+	}
+	full, decoder := tensor(0)
+	scaled, _ := tensor(2) // 1/4 size: 256x192, whose shorter side is at least 2 x 64
+	var maxDiff float64
+	for i := range full {
+		maxDiff = max(maxDiff, math.Abs(float64(full[i]-scaled[i])))
+	}
+	t.Logf("%s: --dct-scale 2 against full size: max difference %.4f (%.1f of 255 levels)", decoder, maxDiff, maxDiff*255)
+	if maxDiff > 3.0/255 {
+		t.Fatalf("--dct-scale 2 moved a pixel by %.4f", maxDiff)
+	}
+	if decoder == preprocess.DecoderTurboJPEG && maxDiff == 0 {
+		t.Fatal("--dct-scale 2 with libjpeg-turbo gave the full-size tensor: was the image scaled?")
+	}
+	if decoder == preprocess.DecoderGoJPEG && maxDiff != 0 {
+		t.Fatal("Go's decoder has no DCT scaling, but --dct-scale changed its tensor")
 	}
 }

@@ -118,7 +118,7 @@ func openImages(ctx context.Context, s job.Dataset, shape engine.Shape, decoder 
 		return nil, err
 	}
 	opts := preprocess.Options{Channels: s.ChannelCount(), Resize: s.Resize, Crop: s.Crop,
-		Mean: s.Mean, Std: s.Std, MaxPixels: s.MaxPixelCount()}
+		Mean: s.Mean, Std: s.Std, MaxPixels: s.MaxPixelCount(), DCTScale: s.DCTScale}
 	if decoder == preprocess.DecoderGoJPEG {
 		opts.TurboJPEG = "none"
 	}

@@ -65,6 +65,7 @@ func parseJobWith(name, synopsis string, args []string, extra func(*flags), fill
 	fs.IntVar(&spec.Dataset.Channels, "channels", 0, "input channels the model takes, 1 or 3 (default: 1 for idx, 3 for imagefolder)")
 	fs.IntVar(&spec.Dataset.Resize, "resize", 0, "imagefolder: resize the shorter side to this many pixels")
 	fs.IntVar(&spec.Dataset.Crop, "crop", 0, "imagefolder: centre-crop to this square size")
+	fs.Float64Var(&spec.Dataset.DCTScale, "dct-scale", 0, "JPEGs: let libjpeg-turbo decode at 1/2, 1/4 or 1/8 size while the shorter side stays at least this factor times --resize (2 keeps every pixel within 6 of 255 levels); 0 decodes at full size, as torchvision does")
 	fs.Var((*floatList)(&spec.Dataset.Mean), "mean", "per-channel mean subtracted after scaling to [0,1], e.g. 0.485,0.456,0.406")
 	fs.Var((*floatList)(&spec.Dataset.Std), "std", "per-channel std divided by after --mean")
 	fs.StringVar(&j.stateDir, "state-dir", defaultStateDir(), "embedded server: directory of its SQLite state")
