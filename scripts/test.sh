@@ -68,6 +68,8 @@ fi
 # Tests that need these fail rather than skip when they are missing.
 export VOG_REQUIRE_TORCH=1 VOG_REQUIRE_DUCKDB=1 VOG_REQUIRE_S3=1 VOG_REQUIRE_GCS=1 VOG_REQUIRE_AZURE=1 VOG_REQUIRE_CHROMIUM=1
 export VOG_ENGINE_LIB="$PWD/build/libvogtorch.so" VOG_BIN="$PWD/build/vog"
+# The storage-outage test starts and kills an S3 server of its own.
+export VOG_VERSITYGW="$GOBIN/versitygw"
 
 go vet ./...
 # Pure packages build and pass without cgo, libtorch or a server.
