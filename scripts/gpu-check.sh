@@ -14,18 +14,19 @@
 # There, carrying build/gpu-carry:  scripts/gpu-check.sh
 #
 # Figures and logs go to $OUT (or ./gpu-check): record them, with the device
-# name, in docs/benchmarks.md. DEVICE, IMAGES, BATCH, ITERS and ROUNDS (cuda,
-# 2048, 128, 10, 3) shrink it for a smoke test on a CPU machine, as
-# scripts/test.sh does:
+# name, in docs/benchmarks.md. DEVICE, IMAGES, BATCH, ITERS, ROUNDS and ARCH
+# (cuda, 2048, 128, 10, 3, resnet50: any torchvision.models name) shrink it
+# for a smoke test on a CPU machine, as scripts/test.sh does (bf16 ResNet-50
+# passes take seconds each on a CPU without bf16 units):
 #
-#   DEVICE=cpu IMAGES=16 BATCH=4 ITERS=1 ROUNDS=1 scripts/gpu-check.sh
+#   DEVICE=cpu IMAGES=16 BATCH=4 ITERS=1 ROUNDS=1 ARCH=resnet18 scripts/gpu-check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-gpu-check}
 mkdir -p "$out"
 exec > >(tee "$out/log.txt") 2>&1
 PY=${PYTHON:-python3}
-DEVICE=${DEVICE:-cuda} IMAGES=${IMAGES:-2048} BATCH=${BATCH:-128} ITERS=${ITERS:-10} ROUNDS=${ROUNDS:-3}
+DEVICE=${DEVICE:-cuda} IMAGES=${IMAGES:-2048} BATCH=${BATCH:-128} ITERS=${ITERS:-10} ROUNDS=${ROUNDS:-3} ARCH=${ARCH:-resnet50}
 # A failed step is reported and the others still run (a GPU machine is
 # lent briefly: every figure counts); the exit status says if any failed.
 failed=0
@@ -73,14 +74,14 @@ export VOG_ENGINE_LIB=$bin/libvogtorch.so VOG_PYTHON=$PY VOG_REQUIRE_TORCH=1
 echo "== gradients against PyTorch's (fixtures), on $DEVICE"
 (cd engine/torch && VOG_TEST_DEVICE=$DEVICE "$bin/torchbench.test" -test.run 'TestGradientsMatchPyTorch|TestBadInput|TestTF32IsOneJobAtATime|TestCheckDevice' -test.v) | tee "$out/agreement.txt" || failed=1
 
-echo "== ResNet-50 checkpoints and synthetic JPEGs"
-"$PY" - "$bin" "$IMAGES" <<'PYEOF'
+echo "== $ARCH checkpoints and synthetic JPEGs"
+"$PY" - "$bin" "$IMAGES" "$ARCH" <<'PYEOF'
 import os, sys, torch, torchvision, torchvision.io as io
-d, n = sys.argv[1], int(sys.argv[2])
+d, n, arch = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 os.makedirs(f"{d}/ckpt", exist_ok=True)
 for k in range(4):  # four "checkpoints": different random weights
     torch.manual_seed(k)
-    m = torchvision.models.resnet50().eval()
+    m = getattr(torchvision.models, arch)().eval()
     torch.jit.trace(m, torch.rand(2, 3, 224, 224)).save(f"{d}/ckpt/epoch_{k + 1}.pt")
 g = torch.Generator().manual_seed(0)
 for i in range(n):
@@ -93,7 +94,7 @@ PYEOF
 [ $? -eq 0 ] || exit 1
 
 # bench STEP LOG DIR BINARY BENCHMARK [VAR=VALUE...] runs one benchmark of a
-# test binary in DIR on ResNet-50 in $precision and $cl, with the extra
+# test binary in DIR on $ARCH in $precision and $cl, with the extra
 # environment given, logs it to $out/LOG and records its figures.
 bench() {
   local step=$1 log=$2 dir=$3 binary=$4 name=$5
@@ -105,9 +106,12 @@ bench() {
   figures "$step" "$precision" "$cl" "$bin/last.txt"
 }
 
-echo "== ResNet-50 224x224: engine against PyTorch eager, interleaved (batch $BATCH)"
+echo "== $ARCH 224x224: engine against PyTorch eager, interleaved (batch $BATCH)"
 for cfg in fp32:0 tf32:0 tf32:1 bf16:0 bf16:1; do
   precision=${cfg%:*} cl=${cfg#*:}
+  if [ "$precision" = tf32 ] && [ "$DEVICE" = cpu ]; then
+    continue # TF32 exists only on CUDA: a CPU worker refuses it
+  fi
   echo "-- precision $precision, channels-last $cl"
   bench engine resnet50.txt engine/torch torchbench.test GradientsModel VOG_BENCH_SHAPE=3,224,224 VOG_BENCH_ITERS="$ITERS"
 done
@@ -135,14 +139,14 @@ else
   cat "$bin/sizing.csv" >>"$csv"
 fi
 
-echo "== the worker's shard activity on synthetic JPEGs against the bare engine (ResNet-50, K=4, $DEVICE)"
+echo "== the worker's shard activity on synthetic JPEGs against the bare engine ($ARCH, K=4, $DEVICE)"
 for cfg in fp32:0 bf16:1; do
   precision=${cfg%:*} cl=${cfg#*:}
   echo "-- precision $precision, channels-last $cl"
   bench shard worker.txt activities shardbench.test ShardOnJPEGs VOG_BENCH_IMAGES=$((IMAGES / 2)) VOG_BENCH_K=4 VOG_BENCH_ROUNDS="$ROUNDS"
 done
 
-echo "== vog run --device $DEVICE: $IMAGES JPEGs, 4 ResNet-50 checkpoints, embedded Temporal server"
+echo "== vog run --device $DEVICE: $IMAGES JPEGs, 4 $ARCH checkpoints, embedded Temporal server"
 for cfg in fp32:0 bf16:1; do
   precision=${cfg%:*} cl=${cfg#*:}
   flags=(--precision "$precision")

@@ -115,7 +115,7 @@ VOG_BENCH_ROUNDS=1 go test -p 1 -count=1 -run '^$' -bench . -benchtime 1x -timeo
 # machine is lent (packing, unpacking, every step, vog run end to end).
 scripts/gpu-pack.sh >/dev/null
 gpuout=$(mktemp -d)
-if ! DEVICE=cpu IMAGES=16 BATCH=4 ITERS=1 ROUNDS=1 PYTHON=/usr/bin/python3 OUT="$gpuout" scripts/gpu-check.sh >"$gpuout/smoke.log" 2>&1; then
+if ! DEVICE=cpu IMAGES=16 BATCH=4 ITERS=1 ROUNDS=1 ARCH=resnet18 PYTHON=/usr/bin/python3 OUT="$gpuout" scripts/gpu-check.sh >"$gpuout/smoke.log" 2>&1; then
   tail -50 "$gpuout/smoke.log"
   echo "test.sh: scripts/gpu-check.sh failed on the CPU (log above)" >&2
   exit 1
