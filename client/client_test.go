@@ -59,6 +59,10 @@ func (d gatedDriver) Grad(b *engine.Batch, s engine.Shape, t engine.Target, targ
 // cluster is an embedded server with one worker of both queues.
 func cluster(t *testing.T, loader engine.Loader) sdkclient.Client {
 	t.Helper()
+	// The test's temporary directories go in a cleanup registered by the
+	// first t.TempDir; taking one first removes them after the worker and
+	// server below have stopped, not under a job still writing there.
+	t.TempDir()
 	srv, err := temporalserver.Start(temporalserver.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -171,12 +175,11 @@ func TestSubmitStatusFollow(t *testing.T) {
 }
 
 // TestFollowCanceled: Follow returns as soon as its context ends, while
-// the job goes on; run with -race, it also shows that nothing it returns
-// is still being written.
+// the job goes on to finish; run with -race, it also shows that nothing
+// it returns is still being written.
 func TestFollowCanceled(t *testing.T) {
 	g := newGate()
 	c := cluster(t, g)
-	defer close(g.open)
 	id, err := client.Submit(t.Context(), c, job.Request{Spec: toySpec(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -190,6 +193,12 @@ func TestFollowCanceled(t *testing.T) {
 	}
 	if res.Rows != 0 || res.Ref.Out != "" {
 		t.Fatalf("a canceled Follow returned %+v", res)
+	}
+	// The job did not stop with its follower: it finishes once let go.
+	// Following it to the end also keeps its writes out of the cleanup.
+	close(g.open)
+	if res, err = client.Follow(t.Context(), c, id, &bytes.Buffer{}, 10*time.Millisecond); err != nil || res.Rows != 50 {
+		t.Fatalf("the job after its follower left: %+v, %v", res, err)
 	}
 }
 
