@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/vogscore/vog/job"
+	"github.com/vogscore/vog/storage"
 )
 
 // WatchID returns the id of the watch of run writing to out: one watch
@@ -34,10 +35,16 @@ func StartWatch(ctx context.Context, c client.Client, in job.WatchRequest) (stri
 	return id, nil
 }
 
-// AddCheckpoint announces a checkpoint to watch id, and waits until it is
-// accepted, or refused: the error then says why it does not fit the run.
+// AddCheckpoint announces a checkpoint (a path or URL) to watch id, and
+// waits until it is accepted, or refused: the error then says why it does
+// not fit the run. It is named as the watch's listing of its run names
+// files, so that a checkpoint announced and also found there is one.
 func AddCheckpoint(ctx context.Context, c client.Client, id, checkpoint string) error {
-	return update(ctx, c, id, job.AddCheckpointUpdate, checkpoint)
+	l, err := storage.Parse(checkpoint)
+	if err != nil {
+		return err
+	}
+	return update(ctx, c, id, job.AddCheckpointUpdate, l.String())
 }
 
 // FinishWatch ends watch id as its marker would: the checkpoints folded

@@ -11,9 +11,11 @@ import (
 	"testing"
 	"time"
 
+	enums "go.temporal.io/api/enums/v1"
 	sdkclient "go.temporal.io/sdk/client"
 
 	"github.com/vogscore/vog/client"
+	"github.com/vogscore/vog/engine"
 	"github.com/vogscore/vog/engine/linear"
 	"github.com/vogscore/vog/internal/testjob"
 	"github.com/vogscore/vog/job"
@@ -98,7 +100,8 @@ func TestWatch(t *testing.T) {
 	order = append(order, announced)
 	waitFor(t, "the announced checkpoint to be folded", folded(4))
 	p, err := client.WatchStatus(ctx, c, id)
-	if err != nil || len(p.Refused) != 1 || p.Refused[0].Checkpoint != bad {
+	// Announced checkpoints are named by URL, as the run's listing names them.
+	if err != nil || len(p.Refused) != 1 || p.Refused[0].Checkpoint != "file://"+bad {
 		t.Fatalf("refusals %+v, %v", p.Refused, err)
 	}
 	if c.GetWorkflow(ctx, id, "").GetRunID() == firstRun {
@@ -133,6 +136,74 @@ func TestWatch(t *testing.T) {
 		if d := got[i].VoG - exp[i].VoG; d > 1e-5*exp[i].VoG || d < -1e-5*exp[i].VoG || got[i].Index != exp[i].Index {
 			t.Fatalf("row %d: %+v, want %+v", i, got[i], exp[i])
 		}
+	}
+}
+
+// loadGate holds every checkpoint load until opened, and tells each one
+// that begins on began.
+type loadGate struct {
+	engine.Loader
+	began, open chan struct{}
+}
+
+func (g loadGate) Load(data []byte, name string) (engine.Driver, error) {
+	select {
+	case g.began <- struct{}{}:
+	default: // no one listens any more
+	}
+	<-g.open
+	return g.Loader.Load(data, name)
+}
+
+// TestWatchPollAndAnnounce: a checkpoint announced while the watch's poll
+// of the run folder is still checking it is refused as known, and folded
+// once, not twice.
+func TestWatchPollAndAnnounce(t *testing.T) {
+	g := loadGate{Loader: linear.Loader{}, began: make(chan struct{}, 1), open: make(chan struct{})}
+	c := cluster(t, g)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	spec, run := toySpec(t), t.TempDir()
+	id, err := client.StartWatch(ctx, c, job.WatchRequest{Job: job.Request{Spec: spec}, Run: run, Marker: "DONE", Poll: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ckpts := testjob.Linear(2, 3, 4, 4)
+	first := filepath.Join(run, "epoch_1.pt")
+	writeCheckpoint(t, first, ckpts[0])
+	<-g.began // the poll found it and checks it
+	// Announced as vog watch --add does, waiting only for the verdict: a
+	// second check would wait for the gradient worker's one slot.
+	h, err := c.UpdateWorkflow(ctx, sdkclient.UpdateWorkflowOptions{
+		WorkflowID: id, UpdateName: job.AddCheckpointUpdate, Args: []any{"file://" + first}, WaitForStage: sdkclient.WorkflowUpdateStageAccepted,
+	})
+	if err == nil {
+		it := c.GetWorkflowHistory(ctx, id, "", false, 0)
+		for it.HasNext() {
+			if e, err := it.Next(); err == nil && e.GetEventType() == enums.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED {
+				close(g.open)
+				t.Fatal("a checkpoint announced while the poll checks it was accepted again")
+			}
+		}
+		err = h.Get(ctx, nil)
+	}
+	if err == nil || !strings.Contains(err.Error(), "already being checked") {
+		t.Fatalf("announced while the poll checks it: %v", err)
+	}
+	close(g.open)
+	writeCheckpoint(t, filepath.Join(run, "epoch_2.pt"), ckpts[1])
+	waitFor(t, "two checkpoints to be folded", func() bool {
+		p, err := client.WatchStatus(ctx, c, id)
+		return err == nil && len(p.Folded) == 2
+	})
+	os.WriteFile(filepath.Join(run, "DONE"), nil, 0o644)
+	res, err := client.FollowWatch(ctx, c, id, &bytes.Buffer{}, 20*time.Millisecond)
+	if err != nil || res.Rows != 50 {
+		t.Fatalf("result %+v, %v", res, err)
+	}
+	p, err := client.WatchStatus(ctx, c, id)
+	if err != nil || len(p.Folded) != 2 || p.Folded[0] == p.Folded[1] {
+		t.Fatalf("folded %v, %v", p.Folded, err)
 	}
 }
 

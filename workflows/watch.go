@@ -52,12 +52,18 @@ func WatchRun(ctx workflow.Context, in job.WatchRequest) (job.Result, error) {
 		return job.Result{}, err
 	}
 
+	// checking holds the checkpoints being checked now: a run folder's poll
+	// and an announcement of the same file may overlap, and the checkpoint
+	// must be queued once.
+	checking := map[string]bool{}
 	known := func(url string) string {
 		switch {
 		case slices.Contains(st.Folded, url) || url == folding:
 			return "folded already"
 		case slices.ContainsFunc(queue, func(q pending) bool { return q.URL == url }):
-			return "waiting to be folded"
+			return "already waiting to be folded"
+		case checking[url]:
+			return "already being checked"
 		}
 		for _, r := range st.Refused {
 			if r.Checkpoint == url {
@@ -69,6 +75,8 @@ func WatchRun(ctx workflow.Context, in job.WatchRequest) (job.Result, error) {
 	// accept checks a checkpoint on a gradient worker, and queues it or
 	// records why it does not fit.
 	accept := func(ctx workflow.Context, url string) error {
+		checking[url] = true
+		defer delete(checking, url)
 		var outputs int
 		err := workflow.ExecuteActivity(gctx, a.CheckCheckpoint, job.AddCheckpointInput{Ref: plan.Ref, Checkpoint: url}).Get(ctx, &outputs)
 		if err != nil {
