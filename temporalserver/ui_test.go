@@ -1,14 +1,11 @@
 package temporalserver_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/vogscore/vog/engine/linear"
+	"github.com/vogscore/vog/internal/headless"
 	"github.com/vogscore/vog/internal/testjob"
 	"github.com/vogscore/vog/job"
 	"github.com/vogscore/vog/temporalserver"
@@ -107,31 +105,17 @@ func TestWebUI(t *testing.T) {
 		t.Fatalf("GET %s does not list workflow %s:\n%.2000s", api, id, body)
 	}
 
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("VOG_REQUIRE_CHROMIUM") != "" {
-			t.Fatal("chromium is not installed")
-		}
-		t.Skip("chromium is not installed: apt-get install chromium")
-	}
 	page := base + "/namespaces/" + temporalserver.Namespace + "/workflows"
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	// The page is a JavaScript app that fetches the list from the API
 	// above; the virtual time budget lets it render before the DOM is dumped.
-	cmd := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--user-data-dir="+t.TempDir(),
-		"--window-size=1400,1000", "--virtual-time-budget=15000", "--dump-dom", page)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("chromium: %v\n%s", err, stderr.String())
-	}
+	dom, stderr := headless.Chromium(t, ctx, "--window-size=1400,1000", "--virtual-time-budget=15000", "--dump-dom", page)
 	// A row of the table of workflows links to the run.
 	link := fmt.Sprintf(`href="/namespaces/%s/workflows/%s/%s/`, temporalserver.Namespace, id, run.GetRunID())
-	if !strings.Contains(stdout.String(), link) {
+	if !strings.Contains(dom, link) {
 		t.Fatalf("the UI's page %s does not list workflow %s (the API does): no %s in its DOM:\n%.3000s\nchromium:\n%s",
-			page, id, link, stdout.String(), stderr.String())
+			page, id, link, dom, stderr)
 	}
 
 	if err := stop(); err != nil {

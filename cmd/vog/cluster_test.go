@@ -1,6 +1,8 @@
 package main_test
 
 import (
+	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -11,6 +13,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	sdkclient "go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+
+	"github.com/vogscore/vog/job"
+	"github.com/vogscore/vog/temporalserver"
 )
 
 // startProcess starts a long-running vog process that the test stops.
@@ -84,30 +94,12 @@ func TestWorkerKilledMidShard(t *testing.T) {
 	}
 	id := strings.TrimSpace(sub.stdout)
 
-	// Kill a worker once the job is under way, in the middle of its shard.
-	deadline := time.Now().Add(time.Minute)
-	for {
-		st := runVog(t, "status", "--temporal", addr, id)
-		if strings.Contains(st.stdout, "running") && strings.Contains(st.stdout, "3 running") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job did not get going:\n%s%s", st.stdout, st.stderr)
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
-	time.Sleep(time.Second)
-	workers[0].Process.Signal(syscall.SIGKILL)
+	// Kill a worker in the middle of a shard: one the server saw start it.
+	c := dialServer(t, addr)
+	victim, shard := busy(t, c, id, workers)
+	victim.Process.Signal(syscall.SIGKILL)
 	// Its shard stops heartbeating, times out after 3s and is retried on
 	// another worker.
-	moved := false
-	for end := time.Now().Add(30 * time.Second); !moved && time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
-		st := runVog(t, "status", "--temporal", addr, id)
-		moved = strings.Contains(st.stdout, "retrying: ScoreShard (attempt 2)") && strings.Contains(st.stdout, "Heartbeat")
-	}
-	if !moved {
-		t.Fatal("the killed worker's shard was not retried elsewhere")
-	}
 
 	w := runVog(t, "wait", "--temporal", addr, "--progress", "1h", id)
 	if w.err != nil {
@@ -119,6 +111,13 @@ func TestWorkerKilledMidShard(t *testing.T) {
 	st := runVog(t, "status", "--temporal", addr, id)
 	if !strings.Contains(st.stdout, "completed") || !strings.Contains(st.stdout, "20 done, 0 failed, 20 total") {
 		t.Fatalf("status after the job:\n%s", st.stdout)
+	}
+	// The history says how the shard was done in the end: after a
+	// heartbeat timeout, by another worker.
+	started := shard.finalAttempt(t, c)
+	if started.GetAttempt() < 2 || !strings.Contains(started.GetLastFailure().GetMessage(), "Heartbeat") ||
+		strings.HasPrefix(started.GetIdentity(), strconv.Itoa(victim.Process.Pid)+"@") {
+		t.Fatalf("the killed worker's shard was not retried elsewhere after a heartbeat timeout: %v", started)
 	}
 
 	// An undisturbed run on one machine, with one shard and the workers'
@@ -134,4 +133,80 @@ func TestWorkerKilledMidShard(t *testing.T) {
 	if !slices.Equal(readRows(t, fetch()), readRows(t, single)) {
 		t.Fatal("rows after losing a worker differ from a one-worker run's")
 	}
+}
+
+func dialServer(t *testing.T, addr string) sdkclient.Client {
+	t.Helper()
+	c, err := sdkclient.Dial(sdkclient.Options{HostPort: addr, Namespace: temporalserver.Namespace,
+		Logger: tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// activityRef names one activity of a workflow run.
+type activityRef struct{ workflow, run, activity string }
+
+// finalAttempt returns the started event of the attempt that ended the
+// activity: its attempt number, worker and the failure before it.
+func (a activityRef) finalAttempt(t *testing.T, c sdkclient.Client) *historypb.ActivityTaskStartedEventAttributes {
+	t.Helper()
+	var scheduled int64
+	it := c.GetWorkflowHistory(t.Context(), a.workflow, a.run, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := e.GetActivityTaskScheduledEventAttributes(); s != nil && s.GetActivityId() == a.activity {
+			scheduled = e.GetEventId()
+		}
+		if s := e.GetActivityTaskStartedEventAttributes(); s != nil && scheduled != 0 && s.GetScheduledEventId() == scheduled {
+			return s
+		}
+	}
+	t.Fatalf("no started event for activity %s of %s", a.activity, a.workflow)
+	return nil
+}
+
+// busy waits for a shard that one of workers has started, and returns
+// that worker and the shard's activity: killing the worker then loses a
+// shard under way (seen as it begins, it has seconds to run), not the
+// moment between two.
+func busy(t *testing.T, c sdkclient.Client, id string, workers []*exec.Cmd) (*exec.Cmd, activityRef) {
+	t.Helper()
+	var started func(id string) (*exec.Cmd, activityRef)
+	started = func(id string) (*exec.Cmd, activityRef) {
+		desc, err := c.DescribeWorkflowExecution(t.Context(), id, "")
+		if err != nil {
+			return nil, activityRef{}
+		}
+		for _, pa := range desc.GetPendingActivities() {
+			if pa.GetActivityType().GetName() != job.ScoreShardActivity || pa.GetState() != enumspb.PENDING_ACTIVITY_STATE_STARTED {
+				continue
+			}
+			// The SDK names a worker pid@host@queue.
+			pid, _, _ := strings.Cut(pa.GetLastWorkerIdentity(), "@")
+			for _, w := range workers {
+				if strconv.Itoa(w.Process.Pid) == pid {
+					return w, activityRef{id, desc.GetWorkflowExecutionInfo().GetExecution().GetRunId(), pa.GetActivityId()}
+				}
+			}
+		}
+		for _, child := range desc.GetPendingChildren() {
+			if w, a := started(child.GetWorkflowId()); w != nil {
+				return w, a
+			}
+		}
+		return nil, activityRef{}
+	}
+	for end := time.Now().Add(time.Minute); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if w, a := started(id); w != nil {
+			return w, a
+		}
+	}
+	t.Fatal("no worker started a shard of the job in a minute")
+	return nil, activityRef{}
 }

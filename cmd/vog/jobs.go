@@ -76,6 +76,7 @@ func waitCmd(ctx context.Context, args []string) error {
 // follow waits for job id with progress lines, then reports its result.
 func follow(ctx context.Context, c client.Client, id string, every time.Duration) error {
 	started := time.Now()
+	fmt.Fprintf(os.Stderr, "job %s: waiting for it to finish (an interrupt stops the waiting, not the job)\n", id)
 	res, err := vogclient.Follow(ctx, c, id, os.Stderr, every)
 	if err != nil {
 		return followErr(ctx, id, err, "it goes on: vog wait "+id+" follows it again")

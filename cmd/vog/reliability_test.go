@@ -866,8 +866,13 @@ func TestWaitInterrupted(t *testing.T) {
 	// No worker: the job stays queued until the test ends.
 	id := faultSubmit(t, addr, "--format", "idx", "--dataset", fixtures+"/small", "--checkpoints", fixtures+"/ckpt", "--out", t.TempDir())
 	wait := faultStart(t, "wait", bin, nil, "wait", "--temporal", addr, "--progress", "200ms", id)
-	// Without a worker no progress is known: give vog wait time to attach.
-	time.Sleep(2 * time.Second)
+	// Interrupted once it has attached (without a worker it shows no
+	// progress, only that it waits).
+	for end := time.Now().Add(time.Minute); !strings.Contains(wait.output(), "job "+id+": waiting"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(end) || wait.exited() {
+			t.Fatalf("vog wait did not start waiting:\n%s", wait.output())
+		}
+	}
 	wait.stop()
 	var exit *exec.ExitError
 	if !errors.As(wait.err, &exit) || exit.ExitCode() != 1 {

@@ -107,7 +107,8 @@ func testRunStore(t *testing.T, s store) {
 
 	out := storeKey(u, prefix+"out")
 	r := runVog(t, "run", "--format", "idx", "--dataset", storeKey(u, prefix+"data/small"),
-		"--checkpoints", storeKey(u, prefix+"ckpt"), "--out", out, "--state-dir", t.TempDir(), "--shard-size", "100")
+		"--checkpoints", storeKey(u, prefix+"ckpt"), "--out", out, "--state-dir", t.TempDir(), "--shard-size", "100",
+		"--threads", "2") // as scoreArgs: bit-equal rows need equal thread counts
 	if r.err != nil {
 		t.Fatalf("%v\n%s", r.err, r.stderr)
 	}
