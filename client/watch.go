@@ -40,11 +40,11 @@ func StartWatch(ctx context.Context, c client.Client, in job.WatchRequest) (stri
 // not fit the run. It is named as the watch's listing of its run names
 // files, so that a checkpoint announced and also found there is one.
 func AddCheckpoint(ctx context.Context, c client.Client, id, checkpoint string) error {
-	l, err := storage.Parse(checkpoint)
+	url, err := storage.Canonical(checkpoint)
 	if err != nil {
 		return err
 	}
-	return update(ctx, c, id, job.AddCheckpointUpdate, l.String())
+	return update(ctx, c, id, job.AddCheckpointUpdate, url)
 }
 
 // FinishWatch ends watch id as its marker would: the checkpoints folded

@@ -40,6 +40,16 @@ func (l Location) String() string {
 	return u.String()
 }
 
+// Canonical is the URL Parse makes of a path or URL: one file or folder
+// named two ways (a path, a file:// URL) gets one name.
+func Canonical(raw string) (string, error) {
+	l, err := Parse(raw)
+	if err != nil {
+		return "", err
+	}
+	return l.String(), nil
+}
+
 // Join returns the location of name under l, as a prefix joins a key.
 func (l Location) Join(name string) Location {
 	k := strings.TrimSuffix(l.Key, "/")

@@ -41,11 +41,11 @@ func watchCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if req.Run, err = canonical(req.Run); err != nil {
+	if req.Run, err = storage.Canonical(req.Run); err != nil {
 		return usagef("--run: %v", err)
 	}
 	req.Job = j.request()
-	if req.Job.Spec.Out, err = canonical(req.Job.Spec.Out); err != nil {
+	if req.Job.Spec.Out, err = storage.Canonical(req.Job.Spec.Out); err != nil {
 		return usagef("--out: %v", err)
 	}
 	started := time.Now()
@@ -92,11 +92,11 @@ func watchControlCmd(ctx context.Context, args []string) error {
 		}
 		tf.hostPort = hp
 	}
-	r, err := canonical(*run)
+	r, err := storage.Canonical(*run)
 	if err != nil {
 		return usagef("--run: %v", err)
 	}
-	o, err := canonical(*out)
+	o, err := storage.Canonical(*out)
 	if err != nil {
 		return usagef("--out: %v", err)
 	}
@@ -116,7 +116,7 @@ func watchControlCmd(ctx context.Context, args []string) error {
 		fmt.Printf("watch %s: finishing; its run is being scored\n", id)
 		return nil
 	}
-	ckpt, err := canonical(*add)
+	ckpt, err := storage.Canonical(*add)
 	if err != nil {
 		return usagef("--add: %v", err)
 	}
@@ -125,14 +125,4 @@ func watchControlCmd(ctx context.Context, args []string) error {
 	}
 	fmt.Printf("watch %s: %s accepted; it is being folded in\n", id, ckpt)
 	return nil
-}
-
-// canonical is the URL that storage makes of a path or URL, so that one
-// folder named two ways is one watch.
-func canonical(raw string) (string, error) {
-	l, err := storage.Parse(raw)
-	if err != nil {
-		return "", err
-	}
-	return l.String(), nil
 }
