@@ -20,10 +20,24 @@ may then be state dicts as training saves them (torch.save(net.state_dict())),
 Lightning .ckpt files (with state_dict_prefix="model." when the network is the
 LightningModule's `model` attribute), safetensors files, or a Hugging Face
 Trainer output folder of checkpoint-N/ folders.
+
+When vog refuses the job (a flag, a checkpoint, an --out holding another job)
+or cannot reach the server, submit raises VogError, whose message is vog's
+own (its stderr); it is a subprocess.CalledProcessError, so code that caught
+that still does.
 """
 import os
 import shutil
 import subprocess
+
+
+class VogError(subprocess.CalledProcessError):
+    """`vog submit` failed: str() is vog's own message, not only its exit status."""
+
+    def __str__(self):
+        said = (self.stderr or self.stdout or "").strip()
+        status = f"exit status {self.returncode}"
+        return f"vog submit failed ({status}): {said}" if said else f"vog submit failed ({status}), saying nothing"
 
 
 def submit(checkpoints, out, dataset, format, model=None, state_dict_prefix=None,
@@ -38,5 +52,10 @@ def submit(checkpoints, out, dataset, format, model=None, state_dict_prefix=None
     if state_dict_prefix:
         args += ["--state-dict-prefix", state_dict_prefix]
     args += list(extra)
-    done = subprocess.run(args, check=True, capture_output=True, text=True)
+    try:
+        done = subprocess.run(args, capture_output=True, text=True)
+    except FileNotFoundError as e:
+        raise FileNotFoundError(e.errno, f"vog not found ({vog}): set $VOG_BIN, or put vog on $PATH", vog) from None
+    if done.returncode != 0:
+        raise VogError(done.returncode, args, done.stdout, done.stderr)
     return done.stdout.strip()
