@@ -20,7 +20,8 @@ func jobCmd(name string, args []string) (client.Client, string, time.Duration, e
 
 // jobCmdWait is jobCmd, also returning --server-wait.
 func jobCmdWait(name string, args []string) (client.Client, string, time.Duration, time.Duration, error) {
-	fs := newFlags(name, "--temporal HOST:PORT [flags] JOB")
+	fs := newFlags(name, "JOB --temporal HOST:PORT [flags]")
+	fs.maxArgs = 1
 	var tf temporalFlags
 	every := fs.Duration("progress", 5*time.Second, "interval between progress lines")
 	wait := fs.Duration("server-wait", 5*time.Minute, "how long to wait for a Temporal server that does not answer (restarting, say) before giving up; the job itself goes on")

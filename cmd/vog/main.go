@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 
 	_ "gocloud.dev/blob/azureblob"
@@ -46,7 +47,8 @@ Usage:
   vog schedule list|describe|pause|unpause|trigger|delete [NAME] --temporal HOST:PORT
   vog --version                                   vog's version and its engine's libtorch
 
-Run 'vog COMMAND --help' for a command's flags.
+Flags may come before or after a command's arguments. Run 'vog COMMAND --help'
+(or 'vog help COMMAND') for a command's flags.
 `
 
 var commands = map[string]func(context.Context, []string) error{
@@ -64,26 +66,48 @@ var commands = map[string]func(context.Context, []string) error{
 }
 
 func main() {
-	if len(os.Args) < 2 {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := vogMain(ctx, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// vogMain runs the command args name and returns the exit status.
+func vogMain(ctx context.Context, args []string) int {
+	name, err := dispatch(ctx, args)
+	return exitCode(name, err)
+}
+
+// dispatch runs the command args name and returns its error and the name
+// its messages go by: the command, "schedule SUB", or "" for vog itself.
+func dispatch(ctx context.Context, args []string) (string, error) {
+	if len(args) == 0 {
 		fmt.Fprint(os.Stderr, usage)
-		os.Exit(2)
+		return "", usagef("want a command")
 	}
-	name := os.Args[1]
+	name := args[0]
 	switch name {
 	case "-h", "-help", "--help", "help":
-		fmt.Print(usage)
-		return
+		if len(args) > 1 && (commands[args[1]] != nil || args[1] == "version") { // vog help CMD [SUB]: vog CMD [SUB] --help
+			return dispatch(ctx, append(slices.Clone(args[1:]), "--help"))
+		}
+		fmt.Fprint(stdout, usage)
+		return "", errHelp
 	case "-version", "--version", "version":
+		if len(args) > 1 && slices.Contains([]string{"-h", "-help", "--help"}, args[1]) {
+			fmt.Fprintln(stdout, "Usage: vog version\n\nPrints vog's version, its scoring code's version and its engine's libtorch.")
+			return "", errHelp
+		}
 		printVersion()
-		return
+		return "", nil
 	}
 	cmd, ok := commands[name]
 	if !ok {
-		fmt.Fprintf(os.Stderr, "vog: unknown command %q (see 'vog --help')\n", name)
-		os.Exit(2)
+		return "", usagef("unknown command %q", name)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := cmd(ctx, os.Args[2:])
-	stop()
-	os.Exit(exitCode(name, err))
+	err := cmd(ctx, args[1:])
+	if name == "schedule" && len(args) > 1 && slices.Contains(scheduleSubs, args[1]) {
+		name += " " + args[1] // its errors point to vog schedule SUB --help
+	}
+	return name, err
 }

@@ -82,11 +82,8 @@ func parseJobWith(name, synopsis string, args []string, extra func(*flags), fill
 	if extra != nil {
 		extra(fs)
 	}
-	if err := parse(fs, args); err != nil {
+	if err := parse(fs, args); err != nil { // refuses arguments beyond fs.maxArgs
 		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, usagef("unexpected argument %q", fs.Arg(0))
 	}
 	if j.checkpoints != "" {
 		spec.Checkpoints = strings.Split(j.checkpoints, ",")

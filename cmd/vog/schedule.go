@@ -4,11 +4,27 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	vogclient "github.com/vogscore/vog/client"
 	"github.com/vogscore/vog/job"
 )
+
+// scheduleUsage is vog schedule's usage, for vog schedule --help.
+const scheduleUsage = `Usage: vog schedule SUBCOMMAND [NAME] [flags]
+
+Schedules score each training run under a folder once it has finished.
+
+  vog schedule create NAME --every D --runs URL --out-prefix URL [job flags]
+  vog schedule list --temporal HOST:PORT
+  vog schedule describe|pause|unpause|trigger|delete NAME --temporal HOST:PORT
+
+Run 'vog schedule SUBCOMMAND --help' for its flags.
+`
+
+// scheduleSubs are vog schedule's subcommands.
+var scheduleSubs = []string{"create", "list", "describe", "pause", "unpause", "trigger", "delete"}
 
 // scheduleCmd manages schedules that score each training run once it has
 // finished: vog schedule create|list|describe|pause|unpause|trigger|delete.
@@ -17,20 +33,33 @@ func scheduleCmd(ctx context.Context, args []string) error {
 		return usagef("want a subcommand: create, list, describe, pause, unpause, trigger or delete")
 	}
 	sub, args := args[0], args[1:]
-	if sub == "create" {
+	switch {
+	case sub == "-h" || sub == "-help" || sub == "--help" || sub == "help" && len(args) == 0:
+		fmt.Fprint(stdout, scheduleUsage)
+		return errHelp
+	case sub == "help": // vog schedule help SUB
+		return scheduleCmd(ctx, []string{args[0], "--help"})
+	case !slices.Contains(scheduleSubs, sub):
+		return usagef("unknown subcommand %q: want create, list, describe, pause, unpause, trigger or delete", sub)
+	case sub == "create":
 		return scheduleCreateCmd(ctx, args)
 	}
-	fs := newFlags("schedule "+sub, "--temporal HOST:PORT [NAME]")
+	synopsis := "NAME --temporal HOST:PORT [flags]"
+	if sub == "list" {
+		synopsis = "--temporal HOST:PORT [flags]"
+	}
+	fs := newFlags("schedule "+sub, synopsis)
+	fs.maxArgs = 1
 	var tf temporalFlags
 	tf.register(fs.FlagSet)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if tf.hostPort == "" {
-		return usagef("--temporal: missing (or set TEMPORAL_ADDRESS): schedules live on a server that stays up, such as vog server")
-	}
 	if want := map[bool]int{true: 0, false: 1}[sub == "list"]; fs.NArg() != want {
 		return usagef("vog schedule %s takes %d argument(s), the schedule's NAME", sub, want)
+	}
+	if tf.hostPort == "" {
+		return usagef("--temporal: missing (or set TEMPORAL_ADDRESS): schedules live on a server that stays up, such as vog server")
 	}
 	c, err := tf.dial()
 	if err != nil {
@@ -47,25 +76,25 @@ func scheduleCmd(ctx context.Context, args []string) error {
 		return vogclient.PauseSchedule(ctx, c, name, sub == "pause")
 	case "trigger":
 		return vogclient.TriggerSchedule(ctx, c, name)
-	case "delete":
+	default: // "delete"
 		return vogclient.DeleteSchedule(ctx, c, name)
 	}
-	return usagef("unknown subcommand %q: want create, list, describe, pause, unpause, trigger or delete", sub)
 }
 
 func scheduleCreateCmd(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] == "" || args[0][0] == '-' {
-		return usagef("vog schedule create NAME --every D --runs URL --marker FILE --out-prefix URL [job flags]")
-	}
-	name := args[0]
 	var scan job.ScanRequest
 	var every time.Duration
-	j, err := parseJobWith("schedule create", "NAME --every D --runs URL --marker FILE --out-prefix URL --format FORMAT --dataset URL [flags]", args[1:], func(fs *flags) {
+	var fs *flags
+	j, err := parseJobWith("schedule create", "NAME --every D --runs URL --marker FILE --out-prefix URL --format FORMAT --dataset URL [flags]", args, func(f *flags) {
+		fs, f.maxArgs = f, 1 // the schedule's NAME
 		fs.DurationVar(&every, "every", time.Hour, "how often the runs are scanned")
 		fs.StringVar(&scan.Runs, "runs", "", "the folder whose sub-folders are training runs")
 		fs.StringVar(&scan.Marker, "marker", "DONE", "the file, in a run's folder, that says it has finished")
 		fs.StringVar(&scan.OutPrefix, "out-prefix", "", "each run's scores go to OUT-PREFIX/<run folder name>")
 	}, func(s *job.Spec) error {
+		if fs.NArg() != 1 || fs.Arg(0) == "" {
+			return usagef("NAME: missing: vog schedule create NAME --every D --runs URL --out-prefix URL [job flags]")
+		}
 		if scan.Runs == "" || scan.OutPrefix == "" {
 			return usagef("--runs and --out-prefix: both needed")
 		}
@@ -78,6 +107,7 @@ func scheduleCreateCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	name := fs.Arg(0)
 	if j.tf.hostPort == "" {
 		return usagef("--temporal: missing (or set TEMPORAL_ADDRESS): schedules live on a server that stays up, such as vog server")
 	}
