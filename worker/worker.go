@@ -34,12 +34,15 @@ type Config struct {
 	// EngineLib is the path of libvogtorch.so; empty searches for it
 	// (torch.Find).
 	EngineLib string
-	// Device is "cpu" (default), "cuda" or "cuda:N".
+	// Device is "auto" (the default, also ""): the first CUDA device where
+	// the engine library was built against a CUDA torch and one is
+	// visible, else the CPU; or "cpu", "cuda" or "cuda:N".
 	Device string
 	// ChannelsLast stores weights and inputs NHWC (--channels-last).
 	ChannelsLast bool
 	// Devices, when set, overrides Device: one gradient worker per device,
 	// each scoring one shard at a time on its device with its own models.
+	// "auto" may be one of them.
 	Devices []string
 	// Threads is libtorch's thread count; 0 means the number of CPUs.
 	Threads int
@@ -74,8 +77,14 @@ func (c Config) Validate() error {
 
 // Workers are started Temporal workers.
 type Workers struct {
-	ws []sdkworker.Worker
+	ws      []sdkworker.Worker
+	devices []string
 }
+
+// Devices returns the devices the gradient workers compute on, "auto"
+// resolved: empty where they serve no gradient work, or where
+// Config.Loader stands in for the engine.
+func (w *Workers) Devices() []string { return w.devices }
 
 // Start starts workers on c for the configured queues.
 func Start(c client.Client, cfg Config) (*Workers, error) {
@@ -87,10 +96,11 @@ func Start(c client.Client, cfg Config) (*Workers, error) {
 	interceptors := []interceptor.WorkerInterceptor{&activities.Interceptor{}}
 	w := &Workers{}
 	if cfg.serves(QueueGradient) {
-		loaders, err := engines(cfg)
+		loaders, devices, err := engines(cfg)
 		if err != nil {
 			return nil, err
 		}
+		w.devices = devices
 		for _, l := range loaders {
 			ga := &activities.Activities{Loader: l}
 			// One shard at a time per device: the engine uses every
@@ -132,26 +142,77 @@ func Start(c client.Client, cfg Config) (*Workers, error) {
 	return w, nil
 }
 
-// engines returns one loader per device of a gradient worker.
-func engines(cfg Config) ([]engine.Loader, error) {
+// engines returns one loader per device of a gradient worker, and the
+// devices, "auto" resolved.
+func engines(cfg Config) ([]engine.Loader, []string, error) {
 	if cfg.Loader != nil {
-		return []engine.Loader{cfg.Loader}, nil
-	}
-	devices := cfg.Devices
-	if len(devices) == 0 {
-		devices = []string{cfg.Device}
+		return []engine.Loader{cfg.Loader}, nil, nil
 	}
 	var loaders []engine.Loader
-	for _, dev := range devices {
+	var devices []string
+	for _, dev := range configDevices(cfg) {
 		one := cfg
 		one.Device = dev
 		l, err := OpenEngine(one)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		loaders = append(loaders, l)
+		devices = append(devices, resolved(l, dev))
 	}
-	return loaders, nil
+	return loaders, devices, nil
+}
+
+// configDevices returns cfg's devices as given: Devices, else Device.
+func configDevices(cfg Config) []string {
+	if len(cfg.Devices) > 0 {
+		return cfg.Devices
+	}
+	return []string{cfg.Device}
+}
+
+// resolved returns the device loader l, opened for dev, computes on.
+func resolved(l engine.Loader, dev string) string {
+	if d, ok := l.(interface{ Device() string }); ok {
+		return d.Device()
+	}
+	return dev
+}
+
+// Devices returns the devices the gradient workers of cfg compute on, with
+// "auto" resolved (which opens the engine library, and checks that each
+// device is there): one per Config.Devices, else Config.Device. It is
+// empty where cfg serves no gradient work, or where Config.Loader stands in
+// for the engine.
+func Devices(cfg Config) ([]string, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if !cfg.serves(QueueGradient) || cfg.Loader != nil {
+		return nil, nil
+	}
+	lib, err := library(cfg, 0)
+	if err != nil {
+		return nil, err
+	}
+	var devices []string
+	for _, dev := range configDevices(cfg) {
+		d, err := device(lib, dev)
+		if err != nil {
+			return nil, err
+		}
+		devices = append(devices, d)
+	}
+	return devices, nil
+}
+
+// device resolves and checks dev ("" is auto) on lib.
+func device(lib *torch.Library, dev string) (string, error) {
+	if dev == "" {
+		dev = torch.Auto
+	}
+	dev = lib.ResolveDevice(dev)
+	return dev, lib.CheckDevice(dev)
 }
 
 // CheckEngines opens the engine on each of cfg's devices and checks that
@@ -162,7 +223,7 @@ func CheckEngines(cfg Config, precision string) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	loaders, err := engines(cfg)
+	loaders, _, err := engines(cfg)
 	if err != nil || precision == engine.Precisions[0] {
 		return err
 	}
@@ -185,8 +246,27 @@ func (w *Workers) Stop() {
 	}
 }
 
-// OpenEngine opens the libtorch engine for cfg's device and threads.
+// OpenEngine opens the libtorch engine for cfg's device ("auto"
+// resolved) and threads.
 func OpenEngine(cfg Config) (engine.Loader, error) {
+	threads := cfg.Threads
+	if threads == 0 {
+		threads = runtime.NumCPU()
+	}
+	lib, err := library(cfg, threads)
+	if err != nil {
+		return nil, err
+	}
+	dev, err := device(lib, cfg.Device)
+	if err != nil {
+		return nil, err
+	}
+	return lib.Loader(torch.Options{Device: dev, ChannelsLast: cfg.ChannelsLast})
+}
+
+// library opens cfg's engine library, setting libtorch's threads where
+// threads > 0.
+func library(cfg Config, threads int) (*torch.Library, error) {
 	path := cfg.EngineLib
 	if path == "" {
 		var err error
@@ -194,20 +274,5 @@ func OpenEngine(cfg Config) (engine.Loader, error) {
 			return nil, err
 		}
 	}
-	threads := cfg.Threads
-	if threads == 0 {
-		threads = runtime.NumCPU()
-	}
-	lib, err := torch.Open(path, threads)
-	if err != nil {
-		return nil, err
-	}
-	device := cfg.Device
-	if device == "" {
-		device = "cpu"
-	}
-	if err := lib.CheckDevice(device); err != nil {
-		return nil, err
-	}
-	return lib.Loader(torch.Options{Device: device, ChannelsLast: cfg.ChannelsLast})
+	return torch.Open(path, threads)
 }

@@ -1,7 +1,10 @@
 package worker_test
 
 import (
+	"errors"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +15,7 @@ import (
 
 	vogclient "github.com/vogscore/vog/client"
 	"github.com/vogscore/vog/engine/linear"
+	"github.com/vogscore/vog/engine/torch"
 	"github.com/vogscore/vog/internal/testjob"
 	"github.com/vogscore/vog/job"
 	"github.com/vogscore/vog/temporalserver"
@@ -106,5 +110,44 @@ func TestQueuesOnSeparateWorkers(t *testing.T) {
 	}
 	if res.Rows != 30 || res.Shards != 3 {
 		t.Fatalf("result %+v", res)
+	}
+}
+
+// TestDevicesAuto: the default device, auto, is the first CUDA device
+// where the engine sees one, else the cpu; a reduce worker has none.
+func TestDevicesAuto(t *testing.T) {
+	path, err := torch.Find()
+	if errors.Is(err, torch.ErrNotFound) && os.Getenv("VOG_REQUIRE_TORCH") == "" {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	lib, err := torch.Open(path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auto := "cpu"
+	if lib.CUDADevices() > 0 {
+		auto = "cuda:0"
+	}
+	for _, tt := range []struct {
+		cfg  worker.Config
+		want []string
+	}{
+		{worker.Config{}, []string{auto}},
+		{worker.Config{Device: "auto"}, []string{auto}},
+		{worker.Config{Device: "cpu"}, []string{"cpu"}},
+		{worker.Config{Devices: []string{"auto", "cpu"}}, []string{auto, "cpu"}},
+		{worker.Config{Queues: []string{worker.QueueReduce}}, nil},
+		{worker.Config{Loader: linear.Loader{}}, nil},
+	} {
+		got, err := worker.Devices(tt.cfg)
+		if err != nil || !slices.Equal(got, tt.want) {
+			t.Errorf("%+v: %q, %v; want %q", tt.cfg, got, err, tt.want)
+		}
+	}
+	if _, err := worker.Devices(worker.Config{Device: "gpu"}); err == nil || !strings.Contains(err.Error(), "--device") {
+		t.Errorf("gpu: %v, want an error naming --device", err)
 	}
 }

@@ -143,9 +143,9 @@ type engineFlags struct{ cfg worker.Config }
 
 func (e *engineFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&e.cfg.EngineLib, "engine-lib", "", "path of libvogtorch.so (default $VOG_ENGINE_LIB, beside vog, or ./build)")
-	fs.StringVar(&e.cfg.Device, "device", "cpu", "device for the models: cpu, cuda or cuda:N")
+	fs.StringVar(&e.cfg.Device, "device", "auto", "device for the models: auto (the first CUDA device where the engine was built against a CUDA torch and one is visible, else the cpu), cpu, cuda or cuda:N")
 	fs.BoolVar(&e.cfg.ChannelsLast, "channels-last", false, "store weights and inputs channels-last (NHWC), which tensor-core convolutions prefer")
-	fs.Func("devices", "comma-separated devices, one gradient worker each (e.g. cuda:0,cuda:1); overrides --device", func(v string) error {
+	fs.Func("devices", "comma-separated devices, one gradient worker each (e.g. cuda:0,cuda:1); overrides --device (default: --device)", func(v string) error {
 		e.cfg.Devices = strings.Split(v, ",")
 		return nil
 	})

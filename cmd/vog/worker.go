@@ -27,6 +27,13 @@ func workerCmd(ctx context.Context, args []string) error {
 		return usagef("--temporal: missing (or set TEMPORAL_ADDRESS)")
 	}
 	ef.cfg.Queues = strings.Split(queues, ",")
+	// The engine and its devices first: a missing library or device is
+	// reported at once, and the first line says where the models compute.
+	devices, err := worker.Devices(ef.cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "vog worker: %s; connecting to %s\n", workDescription(ef.cfg.Queues, devices), tf.hostPort)
 	c, err := tf.dialPatiently(ctx, 2*time.Minute)
 	if err != nil {
 		return err
@@ -40,4 +47,19 @@ func workerCmd(ctx context.Context, args []string) error {
 	<-ctx.Done()
 	w.Stop()
 	return nil
+}
+
+// workDescription says what work a worker takes, and where its gradient
+// work computes: "gradient work on cpu, reduce work".
+func workDescription(queues, devices []string) string {
+	var parts []string
+	for _, q := range queues {
+		if q == worker.QueueGradient && len(devices) > 0 {
+			q += " work on " + strings.Join(devices, ",")
+		} else {
+			q += " work"
+		}
+		parts = append(parts, q)
+	}
+	return strings.Join(parts, ", ")
 }

@@ -9,3 +9,9 @@ func ForceStage(l engine.Loader) engine.Loader {
 	ld.stage = true
 	return ld
 }
+
+// ResolveDeviceWith is resolveDevice: Auto's resolution for a given number
+// of CUDA devices, tested without a GPU.
+func ResolveDeviceWith(device string, cudaDevices int) string {
+	return resolveDevice(device, func() int { return cudaDevices })
+}

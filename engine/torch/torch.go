@@ -135,21 +135,45 @@ func (l *Library) TorchVersion() string { return l.torchVersion() }
 // CUDADevices returns the number of CUDA devices libtorch sees.
 func (l *Library) CUDADevices() int { return int(l.cudaCount()) }
 
-// CheckDevice returns an error naming --device unless device is "cpu", or
-// "cuda" or "cuda:N" for a CUDA device that this library sees.
+// Auto is the device that stands for the first CUDA device where libtorch
+// sees one, else the CPU (ResolveDevice).
+const Auto = "auto"
+
+// ResolveDevice returns the device Auto stands for with this library:
+// cuda:0 where libtorch sees a CUDA device (the library was built against
+// a CUDA torch, and a device is visible), else cpu. Other devices are
+// returned as they are.
+func (l *Library) ResolveDevice(device string) string {
+	return resolveDevice(device, l.CUDADevices)
+}
+
+// resolveDevice is ResolveDevice with cudaDevices counting the CUDA
+// devices.
+func resolveDevice(device string, cudaDevices func() int) string {
+	if device != Auto {
+		return device
+	}
+	if cudaDevices() > 0 {
+		return "cuda:0"
+	}
+	return "cpu"
+}
+
+// CheckDevice returns an error naming --device unless device is "auto",
+// "cpu", or "cuda" or "cuda:N" for a CUDA device that this library sees.
 func (l *Library) CheckDevice(device string) error {
-	if device == "cpu" {
+	if device == "cpu" || device == Auto {
 		return nil
 	}
 	index := 0
 	if rest, ok := strings.CutPrefix(device, "cuda:"); ok {
 		n, err := strconv.Atoi(rest)
 		if err != nil || n < 0 {
-			return fmt.Errorf("--device %q: want cpu, cuda or cuda:N", device)
+			return fmt.Errorf("--device %q: want auto, cpu, cuda or cuda:N", device)
 		}
 		index = n
 	} else if device != "cuda" {
-		return fmt.Errorf("--device %q: want cpu, cuda or cuda:N", device)
+		return fmt.Errorf("--device %q: want auto, cpu, cuda or cuda:N", device)
 	}
 	switch count := l.CUDADevices(); {
 	case count == 0:
@@ -181,6 +205,9 @@ func (l *Library) Loader(o Options) (engine.Loader, error) {
 	}
 	return ld.WithPrecision(o.Precision)
 }
+
+// Device returns the device the loader's models compute on.
+func (ld loader) Device() string { return ld.opts.Device }
 
 // WithPrecision returns the loader in another of engine.Precisions.
 func (ld loader) WithPrecision(precision string) (engine.Loader, error) {

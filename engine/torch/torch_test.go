@@ -278,7 +278,7 @@ func TestCheckDevice(t *testing.T) {
 		t.Errorf("cpu: %v", err)
 	}
 	for _, d := range []string{"gpu", "cuda:x", "cuda:-1", "CUDA"} {
-		if err := lib.CheckDevice(d); err == nil || !strings.Contains(err.Error(), "want cpu, cuda or cuda:N") {
+		if err := lib.CheckDevice(d); err == nil || !strings.Contains(err.Error(), "want auto, cpu, cuda or cuda:N") {
 			t.Errorf("%s: got %v", d, err)
 		}
 	}
@@ -289,6 +289,37 @@ func TestCheckDevice(t *testing.T) {
 	}
 	if err := lib.CheckDevice("cuda"); (err == nil) != (n > 0) {
 		t.Errorf("cuda with %d devices: got %v", n, err)
+	}
+	if err := lib.CheckDevice("auto"); err != nil {
+		t.Errorf("auto: %v", err)
+	}
+}
+
+// TestResolveDevice: auto is the first CUDA device where libtorch sees
+// one, else the cpu; other devices stay as they are.
+func TestResolveDevice(t *testing.T) {
+	for _, tt := range []struct {
+		device string
+		cuda   int
+		want   string
+	}{
+		{"auto", 0, "cpu"},
+		{"auto", 1, "cuda:0"},
+		{"auto", 4, "cuda:0"},
+		{"cpu", 4, "cpu"},
+		{"cuda:1", 0, "cuda:1"},
+	} {
+		if got := torch.ResolveDeviceWith(tt.device, tt.cuda); got != tt.want {
+			t.Errorf("%s with %d CUDA devices: %s, want %s", tt.device, tt.cuda, got, tt.want)
+		}
+	}
+	lib := openLibrary(t)
+	want := "cpu"
+	if lib.CUDADevices() > 0 {
+		want = "cuda:0"
+	}
+	if got := lib.ResolveDevice("auto"); got != want {
+		t.Errorf("auto with %d CUDA devices: %s, want %s", lib.CUDADevices(), got, want)
 	}
 }
 
