@@ -56,6 +56,40 @@ type grid struct {
 	Cells []cell
 }
 
+// MaxGridColumns is the most images in a row of a grid: 12 cells of 96
+// pixels and their gaps fit a 1280-pixel laptop screen.
+const MaxGridColumns = 12
+
+// Cols is the number of columns the grid is laid out in (GridColumns).
+func (g grid) Cols() int { return GridColumns(len(g.Cells), MaxGridColumns) }
+
+// GridColumns returns the number of columns that lay out n images in rows
+// of at most maxCols and leave the last row as full as they can: the
+// fewest cells left empty over the fewest rows and the next number of rows
+// (so 25 images make rows of 9, 9 and 7, not 12, 12 and 1, and 100 make
+// 10 rows of 10 rather than 8 rows of 12 and one of 4); on a tie, the
+// fewer rows. n <= maxCols is one row.
+func GridColumns(n, maxCols int) int {
+	if maxCols < 1 {
+		maxCols = 1
+	}
+	if n <= maxCols {
+		return max(n, 1)
+	}
+	rows := (n + maxCols - 1) / maxCols
+	best, bestEmpty := 0, 0
+	for r := rows; r <= rows+1; r++ {
+		c := (n + r - 1) / r // the fewest columns that hold n in r rows
+		if c > maxCols {
+			continue
+		}
+		if empty := r*c - n; best == 0 || empty < bestEmpty {
+			best, bestEmpty = c, empty
+		}
+	}
+	return best
+}
+
 type figure struct {
 	Src   template.URL
 	Title string
@@ -558,9 +592,9 @@ var page = template.Must(template.New("report").Parse(`<!DOCTYPE html>
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 h2{border-bottom:1px solid #ccc}
 .plots img{width:480px;margin:4px}
-.grid{display:flex;flex-wrap:wrap;gap:6px;margin-bottom:1.5em}
-.cell{width:96px;font-size:11px;text-align:center}
-.cell img{width:84px;height:84px;image-rendering:pixelated;border:1px solid #ddd}
+.grid{display:grid;gap:6px;margin-bottom:1.5em;justify-content:start}
+.cell{font-size:11px;text-align:center;overflow-wrap:anywhere}
+.cell img{width:84px;max-width:100%;height:auto;aspect-ratio:1;object-fit:contain;image-rendering:pixelated;border:1px solid #ddd}
 .wrong{color:#b00}
 </style></head><body>
 <h1>{{.Title}}</h1>
@@ -569,7 +603,7 @@ respect to the input; averaged over pixels; z-scored within each class (vog_norm
 {{range .Sections}}
 <h2 id="window-{{.Window}}">Window {{.Window}} ({{.Rows}} examples)</h2>
 <div class="plots">{{range .Plots}}<img src="{{.Src}}" alt="{{.Title}}" title="{{.Title}}">{{end}}</div>
-{{range .Grids}}<h3>{{.Title}}</h3><div class="grid">{{range .Cells}}
+{{range .Grids}}<h3>{{.Title}}</h3><div class="grid" style="grid-template-columns:repeat({{.Cols}},minmax(0,96px))">{{range .Cells}}
 <div class="cell">{{if .Src}}<img src="{{.Src}}" alt="{{.ID}}">{{end}}<br>{{.ID}}<br>label {{.Label}}
 <span{{if ne .Label .Pred}} class="wrong"{{end}}>pred {{.Pred}}</span><br>vog {{printf "%.3g" .VoG}} ({{printf "%+.2f" .VoGNorm}})</div>{{end}}
 </div>{{end}}

@@ -55,8 +55,8 @@ func TestJPEGDecoders(t *testing.T) {
 		}
 	}
 	// score runs the folder with $VOG_TURBOJPEG set to lib ("" leaves it
-	// unset) and returns the job and its rows.
-	score := func(root, lib string) (job.Job, []job.ScoreRow) {
+	// unset) and returns the job, its rows and its output.
+	score := func(root, lib string) (job.Job, []job.ScoreRow, string) {
 		t.Helper()
 		t.Setenv(preprocess.TurboJPEGEnv, lib)
 		out := t.TempDir()
@@ -65,10 +65,10 @@ func TestJPEGDecoders(t *testing.T) {
 		if r.err != nil {
 			t.Fatalf("VOG_TURBOJPEG=%q: %v\n%s", lib, r.err, r.stderr)
 		}
-		return readJobJSON(t, out), readRows(t, out)
+		return readJobJSON(t, out), readRows(t, out), out
 	}
-	turboJob, turbo := score(root, "")
-	goJob, fallback := score(root, "none")
+	turboJob, turbo, turboOut := score(root, "")
+	goJob, fallback, _ := score(root, "none")
 	if turboJob.JPEGDecoder != preprocess.DecoderTurboJPEG || goJob.JPEGDecoder != preprocess.DecoderGoJPEG {
 		t.Fatalf("jpeg_decoder %q and %q, want %q and %q (is libturbojpeg0 installed?)",
 			turboJob.JPEGDecoder, goJob.JPEGDecoder, preprocess.DecoderTurboJPEG, preprocess.DecoderGoJPEG)
@@ -118,8 +118,8 @@ func TestJPEGDecoders(t *testing.T) {
 	// PNG: the same rows whichever JPEG decoder the job records.
 	pngs := t.TempDir()
 	writeImageFolder(t, pngs, len(ref.Examples))
-	_, withTurbo := score(pngs, "")
-	_, withGo := score(pngs, "none")
+	_, withTurbo, _ := score(pngs, "")
+	_, withGo, _ := score(pngs, "none")
 	if !slices.Equal(withTurbo, withGo) {
 		t.Fatal("a PNG ImageFolder gives other rows with VOG_TURBOJPEG=none")
 	}
@@ -137,6 +137,15 @@ func TestJPEGDecoders(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Fatalf("refusal %q does not say %q", err, want)
 		}
+	}
+	// vog report on a machine without libjpeg-turbo (a laptop) shows the
+	// libjpeg-turbo job's images with Go's decoder, saying so.
+	r := runVog(t, "report", "--out", turboOut)
+	if r.err != nil || !strings.Contains(r.stderr, "which this machine lacks") {
+		t.Fatalf("report of a libjpeg-turbo job with VOG_TURBOJPEG=none: %v\n%s%s", r.err, r.stdout, r.stderr)
+	}
+	if html, err := os.ReadFile(filepath.Join(turboOut, "report.html")); err != nil || !strings.Contains(string(html), "data:image/png") {
+		t.Fatalf("report.html: %v", err)
 	}
 	// The other way works: a worker that has libjpeg-turbo can still
 	// decode with Go's decoder.

@@ -724,7 +724,12 @@ func TestReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"Window all (256 examples)", "Window early", "Window late", "25 highest VoG", "class 9: ", "Error (1 - correct_last) by VoG decile"} {
+	// The fixture is the start of Fashion-MNIST's test set: its classes get
+	// their names.
+	if !strings.Contains(r.stdout, "classes: Fashion-MNIST's names") {
+		t.Errorf("report did not name Fashion-MNIST's classes:\n%s", r.stdout)
+	}
+	for _, want := range []string{"Window all (256 examples)", "Window early", "Window late", "25 highest VoG", "class Ankle boot: ", "label Sneaker", "Error (1 - correct_last) by VoG decile"} {
 		if !bytes.Contains(html, []byte(want)) && !strings.Contains(string(html), strings.ReplaceAll(want, "(", "(")) {
 			t.Errorf("report lacks %q", want)
 		}
@@ -732,6 +737,11 @@ func TestReport(t *testing.T) {
 	// Per window: 4 plots, and 2 grids overall and 2 per class (10).
 	if grids := strings.Count(string(html), "<h3>"); grids != 3*22 {
 		t.Errorf("%d image grids, want %d", grids, 3*22)
+	}
+	// 25 images a grid, in rows of 9, 9 and 7 (report.GridColumns): at
+	// least the two grids of all classes (a class may have fewer images).
+	if n := strings.Count(string(html), "grid-template-columns:repeat(9,"); n < 3*2 {
+		t.Errorf("%d grids of 9 columns, want at least %d", n, 3*2)
 	}
 	if imgs := strings.Count(string(html), `src="data:image/png;base64,`); imgs < 3*(4+2*25+10*2*5) {
 		t.Errorf("only %d embedded images", imgs)
