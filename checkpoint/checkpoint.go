@@ -97,13 +97,10 @@ func Read(data []byte, opts Options) ([]Tensor, error) {
 func read(data []byte, opts Options) ([]Tensor, []string, error) {
 	opts.Prefix = withDot(opts.Prefix)
 	switch f := Detect(data); f {
-	case TorchZip:
-		return readTorchZip(data, opts, &budget{left: 4 * int64(len(data))})
+	case TorchZip, TorchLegacy:
+		return readTorchPickle(data, opts, &budget{left: 4 * int64(len(data))})
 	case Safetensors:
 		return readSafetensors(data, opts)
-	case TorchLegacy:
-		return nil, nil, fmt.Errorf("legacy torch.save format (PyTorch before 1.6, or _use_new_zipfile_serialization=False) is not read; " +
-			"re-save it with torch.save(torch.load(path), new_path) on PyTorch 1.6 or later")
 	case TorchScript:
 		return nil, nil, errTorchScript
 	case ShardIndex:

@@ -71,7 +71,7 @@ func FuzzPickle(f *testing.F) {
 		}
 		data := torchZip(t, files...)
 		bounded(t, data, func() {
-			if v, err := unpickle(pkl); err == nil {
+			if v, _, err := unpickle(pkl); err == nil {
 				describe(v)
 			}
 			Read(data, Options{})

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"math/big"
 	"strconv"
 )
 
@@ -20,7 +21,7 @@ type (
 	tuple  []any
 	list   struct{ items []any }
 	global struct{ module, name string }
-	bigInt struct{}
+	bigInt struct{ hex string } // an int beyond int64, as "0x..." (torch's legacy magic number)
 
 	// dict keeps insertion order, as Python's dicts do. String keys are
 	// indexed so that a repeated key replaces its value.
@@ -35,14 +36,16 @@ type (
 	object struct {
 		class string
 		items *dict
+		state any // what BUILD gave it: a module's attributes in TorchScript
 	}
 
 	// storageRef is a torch storage named by a persistent id: the record
 	// data/<key> of the archive, holding numel elements of dtype.
 	storageRef struct {
-		key   string
-		dtype DType
-		numel int64
+		key    string
+		dtype  DType
+		numel  int64
+		offset int64 // elements into the stored storage: a legacy view
 	}
 
 	// tensorRef is a tensor rebuilt by torch._utils._rebuild_tensor_v2: a
@@ -143,21 +146,22 @@ type unpickler struct {
 }
 
 // unpickle returns the object that data, a pickle of protocol 2 to 5,
-// describes.
-func unpickle(data []byte) (any, error) {
+// describes, and the length of the pickle, which ends at its STOP.
+func unpickle(data []byte) (any, int, error) {
 	u := &unpickler{data: data, memo: map[uint32]any{}}
 	for {
 		at := u.pos
 		op, err := u.byte()
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		done, err := u.step(op)
 		if err != nil {
-			return nil, fmt.Errorf("pickle opcode 0x%02x at offset %d: %w", op, at, err)
+			return nil, 0, fmt.Errorf("pickle opcode 0x%02x at offset %d: %w", op, at, err)
 		}
 		if done {
-			return u.pop()
+			v, err := u.pop()
+			return v, u.pos, err
 		}
 	}
 }
@@ -502,11 +506,15 @@ func (u *unpickler) step(op byte) (bool, error) {
 		cls, err := u.pop()
 		u.push(instance(cls))
 		return false, err
-	case 'b': // BUILD: object state is of no use here
-		if _, err := u.pop(); err != nil {
+	case 'b': // BUILD: an object keeps its state, for TorchScript modules
+		state, err := u.pop()
+		if err != nil {
 			return false, err
 		}
-		_, err := u.top()
+		target, err := u.top()
+		if o, ok := target.(*object); ok && o.state == nil {
+			o.state = state
+		}
 		return false, err
 	case 'Q': // BINPERSID
 		pid, err := u.pop()
@@ -580,7 +588,14 @@ func asDict(v any) (*dict, bool) {
 // long decodes a little-endian two's complement integer.
 func long(b []byte) any {
 	if len(b) > 8 {
-		return bigInt{}
+		if len(b) > 64 || b[len(b)-1]&0x80 != 0 {
+			return bigInt{} // too large or negative: no use here
+		}
+		be := make([]byte, len(b))
+		for i, x := range b {
+			be[len(b)-1-i] = x
+		}
+		return bigInt{hex: "0x" + new(big.Int).SetBytes(be).Text(16)}
 	}
 	var v int64
 	for i := len(b) - 1; i >= 0; i-- {
@@ -701,15 +716,16 @@ func ints(v any) ([]int64, error) {
 }
 
 // persistent resolves a persistent id. torch.save writes storages as
-// ('storage', storage class, key, location, numel); anything else becomes
-// an opaque object.
+// ('storage', storage class, key, location, numel), and its legacy format
+// adds a sixth field, a view of the storage as (view key, offset, numel)
+// or None; anything else becomes an opaque object.
 func persistent(pid any) (any, error) {
 	t, ok := pid.(tuple)
 	if !ok || len(t) == 0 || t[0] != "storage" {
 		return &object{class: "persistent id"}, nil
 	}
-	if len(t) != 5 {
-		return nil, fmt.Errorf("storage persistent id with %d fields, want 5", len(t))
+	if len(t) != 5 && len(t) != 6 {
+		return nil, fmt.Errorf("storage persistent id with %d fields, want 5 or 6", len(t))
 	}
 	cls, ok := t[1].(global)
 	dtype := storageTypes[cls.name]
@@ -724,5 +740,18 @@ func persistent(pid any) (any, error) {
 	if !ok || n < 0 {
 		return nil, fmt.Errorf("storage %s size %v", key, t[4])
 	}
-	return &storageRef{key: key, dtype: dtype, numel: n}, nil
+	s := &storageRef{key: key, dtype: dtype, numel: n}
+	if len(t) == 6 && t[5] != nil {
+		v, ok := t[5].(tuple)
+		if !ok || len(v) != 3 {
+			return nil, fmt.Errorf("storage %s view %s", key, describe(t[5]))
+		}
+		off, ok1 := v[1].(int64)
+		vn, ok2 := v[2].(int64)
+		if !ok1 || !ok2 || off < 0 || vn < 0 || off > n || vn > n-off {
+			return nil, fmt.Errorf("storage %s: view %v of a %d-element storage", key, v, n)
+		}
+		s.offset, s.numel = off, vn
+	}
+	return s, nil
 }

@@ -31,7 +31,7 @@ func TestOpcodes(t *testing.T) {
 		{"\x8a\x01\xff.", int64(-1)},
 		{"\x8a\x02\x00\x80.", int64(-32768)},
 		{"\x8a\x08\x00\x00\x00\x00\x00\x00\x00\x80.", int64(-1 << 63)},
-		{"\x8a\x09\x00\x00\x00\x00\x00\x00\x00\x00\x01.", bigInt{}},
+		{"\x8a\x09\x00\x00\x00\x00\x00\x00\x00\x00\x01.", bigInt{hex: "0x10000000000000000"}},
 		{"\x8b\x01\x00\x00\x00\x07.", int64(7)},
 		{"I01\n.", true},
 		{"I00\n.", false},
@@ -69,7 +69,7 @@ func TestOpcodes(t *testing.T) {
 		{"\x80\x04\x95\x02\x00\x00\x00\x00\x00\x00\x00N.", nil},
 		{"\x8c\x01m\x8c\x01n\x93.", global{"m", "n"}},
 		{"cm\nC\n.", global{"m", "C"}},
-		{"cm\nC\n)\x81}b.", &object{class: "m.C"}},
+		{"cm\nC\n)\x81}b.", &object{class: "m.C", state: &dict{}}},
 		{"cm\nC\n)}\x92.", &object{class: "m.C"}},
 		{"cm\nC\n)\x81U\x01kK\x01s.", &object{class: "m.C", items: dictOf("k", int64(1))}},
 		{"cm\nC\n)\x81K\x01a.", &object{class: "m.C"}},
@@ -80,7 +80,7 @@ func TestOpcodes(t *testing.T) {
 		{"(U\x07storagecm\nX\nK\x01K\x02t\x85Q.", &object{class: "persistent id"}},
 		{"ctorch._utils\n_rebuild_parameter\nK\x01\x85R.", int64(1)},
 	} {
-		got, err := unpickle([]byte(c.pickle))
+		got, _, err := unpickle([]byte(c.pickle))
 		if err != nil {
 			t.Errorf("%q: %v", c.pickle, err)
 		} else if !reflect.DeepEqual(got, c.want) {
@@ -118,7 +118,7 @@ func TestOpcodeErrors(t *testing.T) {
 		{"q\x00.", "stack underflow"},
 		{"\x00", "unsupported opcode"},
 	} {
-		_, err := unpickle([]byte(c.pickle))
+		_, _, err := unpickle([]byte(c.pickle))
 		if err == nil {
 			t.Errorf("%q: no error", c.pickle)
 			continue

@@ -93,6 +93,9 @@ func (a *archive) record(name string) ([]byte, error) {
 // elements long.
 func (a *archive) storage(s *storageRef, b *budget) ([]byte, error) {
 	name := a.prefix + "data/" + s.key
+	if s.offset != 0 {
+		return nil, fmt.Errorf("%s: a storage view, which only the legacy format writes", name)
+	}
 	data, ok := a.storages[s.key]
 	if !ok {
 		var err error
@@ -116,8 +119,20 @@ func (a *archive) storage(s *storageRef, b *budget) ([]byte, error) {
 	return data, nil
 }
 
-// readTorchZip returns the tensors of a torch.save zip.
-func readTorchZip(data []byte, opts Options, b *budget) ([]Tensor, []string, error) {
+// storer gives the bytes of a pickle's storages.
+type storer interface {
+	storage(s *storageRef, b *budget) ([]byte, error)
+	// where names the storage for error messages.
+	where(s *storageRef) string
+	big() bool
+}
+
+func (a *archive) where(s *storageRef) string { return a.prefix + "data/" + s.key }
+func (a *archive) big() bool                  { return a.bigEndian }
+
+// openTorchZip returns the unpickled object of a torch.save zip and the
+// store of its storages.
+func openTorchZip(data []byte) (any, storer, error) {
 	a, err := openArchive(data)
 	if err != nil {
 		return nil, nil, err
@@ -126,41 +141,72 @@ func readTorchZip(data []byte, opts Options, b *budget) ([]Tensor, []string, err
 	if err != nil {
 		return nil, nil, err
 	}
-	top, err := unpickle(pkl)
+	top, _, err := unpickle(pkl)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%sdata.pkl: %w", a.prefix, err)
+	}
+	return top, a, nil
+}
+
+// readTorchZip returns the tensors of a torch.save zip, or of a legacy
+// torch.save stream.
+func readTorchPickle(data []byte, opts Options, b *budget) ([]Tensor, []string, error) {
+	top, st, err := openTorch(data)
+	if err != nil {
+		return nil, nil, err
 	}
 	sd, where, err := stateDict(top, opts.Entry)
 	if err != nil {
 		return nil, nil, err
 	}
+	return tensorsOf(sd, where, st, opts.Prefix, b, true)
+}
+
+// openTorch opens either kind of torch.save file.
+func openTorch(data []byte) (any, storer, error) {
+	if Detect(data) == TorchLegacy {
+		return openLegacy(data)
+	}
+	return openTorchZip(data)
+}
+
+// tensorsOf materialises the tensors of state dict sd under prefix, and
+// returns the names of those outside it. strict refuses a value that is
+// not a tensor; otherwise such values are passed over.
+func tensorsOf(sd *dict, where string, st storer, prefix string, b *budget, strict bool) ([]Tensor, []string, error) {
 	var kept []Tensor
 	var dropped []string
 	for i, k := range sd.keys {
 		key, ok := k.(string)
 		if !ok {
+			if !strict {
+				continue
+			}
 			return nil, nil, fmt.Errorf("key %d%s is %s, not a string", i, where, describe(k))
 		}
-		name, ok := strip(key, opts.Prefix)
+		t, ok := sd.vals[i].(*tensorRef)
+		if !ok {
+			if !strict {
+				continue
+			}
+			return nil, nil, fmt.Errorf("key %q%s: value is %s, not a tensor", key, where, describe(sd.vals[i]))
+		}
+		name, ok := strip(key, prefix)
 		if !ok {
 			dropped = append(dropped, key)
 			continue
 		}
-		t, ok := sd.vals[i].(*tensorRef)
-		if !ok {
-			return nil, nil, fmt.Errorf("key %q%s: value is %s, not a tensor", key, where, describe(sd.vals[i]))
-		}
-		if t.dtype != t.storage.dtype && a.bigEndian {
+		if t.dtype != t.storage.dtype && st.big() {
 			return nil, nil, fmt.Errorf("key %q%s: a %s view of a %s storage in a big-endian file", key, where, t.dtype, t.storage.dtype)
 		}
-		store, err := a.storage(t.storage, b)
+		store, err := st.storage(t.storage, b)
 		if err != nil {
 			return nil, nil, fmt.Errorf("key %q%s: %w", key, where, err)
 		}
 		v := view{dtype: t.dtype, store: store, offset: t.offset, shape: t.shape, stride: t.stride}
 		out, err := v.materialise(b)
 		if err != nil {
-			return nil, nil, fmt.Errorf("key %q%s (%sdata/%s): %w", key, where, a.prefix, t.storage.key, err)
+			return nil, nil, fmt.Errorf("key %q%s (%s): %w", key, where, st.where(t.storage), err)
 		}
 		kept = append(kept, Tensor{Name: name, DType: t.dtype, Shape: t.shape, Data: out})
 	}
