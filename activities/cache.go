@@ -44,7 +44,7 @@ func (a *Activities) loadModels(ctx context.Context, j *job.Job, indices ...int)
 		return nil, err
 	}
 	var key strings.Builder
-	fmt.Fprint(&key, j.Shape, " ", j.Spec.Precision, " ", j.Spec.StateDictPrefix)
+	fmt.Fprint(&key, j.Shape, " ", j.Spec.Precision, " ", j.Spec.StateDictPrefix, " ", j.Spec.StateDictEntry)
 	if j.Model != nil {
 		key.WriteString(" model " + j.Model.SHA256)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -22,111 +23,231 @@ import (
 )
 
 // checkpointExts are the files a folder of checkpoints is read for: from
-// torch.jit.save or torch.save (.pt, .pth, .bin), Lightning (.ckpt) and
-// safetensors.
-var checkpointExts = []string{".pt", ".pth", ".bin", ".ckpt", ".safetensors"}
+// torch.jit.save or torch.save (.pt, .pth, .pth.tar and .tar as timm and
+// PyTorch's tutorials name them, .bin), Lightning (.ckpt) and safetensors.
+var checkpointExts = []string{".pt", ".pth", ".pth.tar", ".tar", ".bin", ".ckpt", ".safetensors"}
 
 // hfWeights are the files a Hugging Face Trainer checkpoint-N/ folder holds
 // its model's weights in, in order of preference.
 var hfWeights = []string{"model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json"}
 
-// resolveCheckpoints expands a single folder into its checkpoints in
-// natural order, leaves out the --model file, and hashes every checkpoint.
-func resolveCheckpoints(ctx context.Context, list []string, model string) ([]job.Checkpoint, error) {
-	urls := list
-	if len(list) == 1 {
-		expanded, err := expandFolder(ctx, list[0])
+// hasCheckpointExt reports whether a key names a checkpoint file by its
+// extension.
+func hasCheckpointExt(key string) bool {
+	return slices.ContainsFunc(checkpointExts, func(ext string) bool { return strings.HasSuffix(key, ext) })
+}
+
+// aliasName matches the names training scripts give a copy of one of a
+// run's checkpoints rather than a step of it: torchvision's and timm's
+// checkpoint.pth and last.pth.tar, Lightning's last.ckpt and last-v1.ckpt,
+// and anything "best".
+var aliasName = regexp.MustCompile(`^(checkpoint|last|latest)(-v[0-9]+)?$|best`)
+
+// isAlias reports whether a checkpoint file's name is an alias's.
+func isAlias(key string) bool {
+	base := strings.ToLower(path.Base(key))
+	for _, ext := range checkpointExts {
+		if b, ok := strings.CutSuffix(base, ext); ok {
+			base = b
+			break
+		}
+	}
+	return aliasName.MatchString(base)
+}
+
+// resolved is a job's checkpoints as planning found them, with what it
+// says about them.
+type resolved struct {
+	ckpts []job.Checkpoint
+	notes []string
+}
+
+// resolveCheckpoints expands a single folder or glob into its checkpoints
+// in natural order, leaving out aliases, copies and the --model file, and
+// hashes every checkpoint. With a model, it finds each state dict's
+// weights as loading will, so that a checkpoint that does not fit fails
+// the plan, not a shard.
+func resolveCheckpoints(ctx context.Context, spec job.Spec, model []byte) (resolved, error) {
+	var res resolved
+	urls := spec.Checkpoints
+	expanded := false
+	if len(urls) == 1 {
+		list, left, err := expandFolder(ctx, urls[0], spec.Model)
 		if err != nil {
-			return nil, err
+			return res, err
 		}
-		if expanded != nil {
-			urls = expanded
-		}
-	}
-	if model != "" {
-		m, err := storage.Parse(model)
-		if err == nil {
-			urls = slices.DeleteFunc(slices.Clone(urls), func(u string) bool {
-				l, err := storage.Parse(u)
-				return err == nil && l == m
-			})
+		if list != nil {
+			urls, expanded = list, true
+			res.notes = append(res.notes, left...)
 		}
 	}
-	out := make([]job.Checkpoint, len(urls))
-	for i, u := range urls {
+	var params []checkpoint.Param
+	if model != nil {
+		var err error
+		if params, err = checkpoint.ModuleParams(model); err != nil {
+			return res, job.BadJob("--model %s: %v", spec.Model, err)
+		}
+	}
+	seen := map[string]string{}
+	weights := map[string][]string{} // where the weights were -> checkpoints
+	var order []string
+	for _, u := range urls {
 		activity.RecordHeartbeat(ctx, "hashing "+u)
 		data, err := readCheckpoint(ctx, u)
 		if err != nil {
-			return nil, err
+			return res, err
 		}
 		sum, err := checkpointHash(ctx, u, data)
 		if err != nil {
-			return nil, err
+			return res, err
 		}
-		out[i] = job.Checkpoint{URL: u, SHA256: sum}
+		if first, ok := seen[sum]; ok && expanded {
+			res.notes = append(res.notes, fmt.Sprintf("left out %s: the same bytes as %s", u, first))
+			continue
+		}
+		seen[sum] = u
+		if params != nil && checkpoint.Detect(data) != checkpoint.TorchScript {
+			f, err := findWeights(ctx, spec, u, data, params)
+			if err != nil {
+				return res, err
+			}
+			w := f.String()
+			if weights[w] == nil {
+				order = append(order, w)
+			}
+			weights[w] = append(weights[w], u)
+		}
+		res.ckpts = append(res.ckpts, job.Checkpoint{URL: u, SHA256: sum})
 	}
-	if len(out) == 0 {
-		return nil, job.BadJob("--checkpoints: none but the --model file")
+	if len(res.ckpts) == 0 {
+		return res, job.BadJob("--checkpoints: none but the --model file")
 	}
-	return out, nil
+	if expanded {
+		names := make([]string, len(res.ckpts))
+		for i, c := range res.ckpts {
+			names[i] = path.Base(c.URL)
+		}
+		res.notes = append([]string{fmt.Sprintf("checkpoints, in training order: %s", strings.Join(names, ", "))}, res.notes...)
+	}
+	for _, w := range order {
+		if len(order) == 1 {
+			res.notes = append(res.notes, "weights: "+w+" of every state dict")
+		} else {
+			res.notes = append(res.notes, fmt.Sprintf("weights: %s of %s", w, strings.Join(weights[w], ", ")))
+		}
+	}
+	return res, nil
 }
 
-// expandFolder lists the checkpoints under raw when raw is a folder or
-// prefix rather than an object, in natural order: the weights of each
-// Hugging Face checkpoint-N/ folder where there are such folders, else
-// every file of checkpointExts. It returns nil for an object.
-func expandFolder(ctx context.Context, raw string) ([]string, error) {
+// findWeights finds the weights of the job's model in checkpoint u.
+func findWeights(ctx context.Context, spec job.Spec, u string, data []byte, params []checkpoint.Param) (checkpoint.Found, error) {
+	f, err := checkpoint.Find(u, data, siblingOf(ctx, u), params,
+		checkpoint.Options{Prefix: spec.StateDictPrefix, Entry: spec.StateDictEntry})
+	if err != nil {
+		return f, job.BadJob("checkpoint %v", err)
+	}
+	return f, nil
+}
+
+// globChars are the characters that make a --checkpoints path a pattern.
+const globChars = "*?["
+
+// expandFolder lists the checkpoints under raw when raw is a folder,
+// prefix or glob pattern rather than an object, in natural order: the
+// weights of each Hugging Face checkpoint-N/ folder where there are such
+// folders, else every file of checkpointExts but aliases (isAlias) and the
+// --model file. It returns nil for an object, and says which files it left
+// out and why.
+func expandFolder(ctx context.Context, raw, model string) (urls, left []string, err error) {
 	l, err := storage.Parse(raw)
 	if err != nil {
-		return nil, job.BadJob("--checkpoints: %v", err)
+		return nil, nil, job.BadJob("--checkpoints: %v", err)
 	}
 	b, err := storage.Open(ctx, l)
 	if err != nil {
-		return nil, job.BadJob("--checkpoints: %v", err)
+		return nil, nil, job.BadJob("--checkpoints: %v", err)
 	}
 	defer b.Close()
-	if ok, _ := b.Exists(ctx, l.Key); ok && !strings.HasSuffix(l.Key, "/") {
-		return nil, nil
-	}
+	pattern := ""
 	prefix := strings.TrimSuffix(l.Key, "/") + "/"
+	if i := strings.IndexAny(l.Key, globChars); i >= 0 {
+		if _, err := path.Match(l.Key, ""); err != nil {
+			return nil, nil, job.BadJob("--checkpoints %s: a bad pattern: %v", raw, err)
+		}
+		pattern = l.Key
+		prefix = l.Key[:strings.LastIndex(l.Key[:i], "/")+1]
+	} else if ok, _ := b.Exists(ctx, l.Key); ok && !strings.HasSuffix(l.Key, "/") {
+		return nil, nil, nil
+	}
+	var modelKey string
+	if m, err := storage.Parse(model); model != "" && err == nil && m.BucketURL == l.BucketURL {
+		modelKey = m.Key
+	}
 	var files, dirs []string
-	it := b.List(&blob.ListOptions{Prefix: prefix, Delimiter: "/"})
+	// A pattern lists its folder's whole tree only if it spans folders.
+	delim := "/"
+	if pattern != "" && strings.Contains(pattern[len(prefix):], "/") {
+		delim = ""
+	}
+	it := b.List(&blob.ListOptions{Prefix: prefix, Delimiter: delim})
 	for {
 		obj, err := it.Next(ctx)
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("--checkpoints: list %s: %w", raw, err)
+			return nil, nil, fmt.Errorf("--checkpoints: list %s: %w", raw, err)
+		}
+		key := strings.TrimSuffix(obj.Key, "/")
+		name := strings.TrimPrefix(obj.Key, prefix)
+		if pattern != "" {
+			if ok, _ := path.Match(pattern, key); !ok {
+				continue
+			}
 		}
 		switch {
-		case obj.IsDir && strings.HasPrefix(path.Base(obj.Key), "checkpoint-"):
+		case obj.IsDir && strings.HasPrefix(path.Base(key), "checkpoint-"):
 			dirs = append(dirs, obj.Key)
-		case !obj.IsDir && slices.Contains(checkpointExts, path.Ext(obj.Key)):
-			files = append(files, obj.Key)
+		case obj.IsDir:
+		case key == modelKey:
+			left = append(left, fmt.Sprintf("left out %s: the --model file", name))
+		case !hasCheckpointExt(key):
+			if pattern != "" {
+				files = append(files, key) // named by the user's pattern
+			}
+		case isAlias(key):
+			left = append(left, fmt.Sprintf("left out %s: a name training scripts give a copy of the latest or best checkpoint", name))
+		default:
+			files = append(files, key)
 		}
 	}
 	keys := files
 	if len(dirs) > 0 {
+		for _, f := range files {
+			left = append(left, fmt.Sprintf("left out %s: the folder's checkpoint-N/ folders are the run", strings.TrimPrefix(f, prefix)))
+		}
 		keys = nil
 		for _, d := range dirs {
 			k, err := hfCheckpoint(ctx, b, d)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			keys = append(keys, k)
 		}
 	}
 	if len(keys) == 0 {
-		return nil, job.BadJob("--checkpoints %s: no such file, and as a folder no checkpoint-N/ folders and no files of %s in it",
+		if pattern != "" {
+			return nil, nil, job.BadJob("--checkpoints %s: no file matches the pattern", raw)
+		}
+		return nil, nil, job.BadJob("--checkpoints %s: no such file, and as a folder no checkpoint-N/ folders and no files of %s in it",
 			raw, strings.Join(checkpointExts, ", "))
 	}
 	sort.Slice(keys, func(i, j int) bool { return shard.NaturalLess(keys[i], keys[j]) })
-	urls := make([]string, len(keys))
+	urls = make([]string, len(keys))
 	for i, k := range keys {
 		urls[i] = storage.Location{BucketURL: l.BucketURL, Key: k}.String()
 	}
-	return urls, nil
+	return urls, left, nil
 }
 
 // hfCheckpoint returns the key of the weights in a Trainer checkpoint-N/
@@ -205,9 +326,13 @@ func loadCheckpoint(ctx context.Context, j *job.Job, c job.Checkpoint, model []b
 	if model == nil {
 		return nil, job.BadJob("checkpoint %s is a %s, not a TorchScript module: give --model, a TorchScript export of the architecture, to load its weights into", c.URL, format)
 	}
-	weights, err := checkpoint.ReadFrom(c.URL, data, siblingOf(ctx, c.URL), checkpoint.Options{Prefix: j.Spec.StateDictPrefix})
+	params, err := checkpoint.ModuleParams(model)
 	if err != nil {
-		return nil, job.BadJob("checkpoint %s: %v", c.URL, err)
+		return nil, job.BadJob("--model %s: %v", j.Model.URL, err)
 	}
-	return engine.LoadWeights(loader, model, weights, c.URL, j.Shape)
+	f, err := findWeights(ctx, j.Spec, c.URL, data, params)
+	if err != nil {
+		return nil, err
+	}
+	return engine.LoadWeights(loader, model, f.Tensors, c.URL, j.Shape)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/vogscore/vog/checkpoint"
 	"github.com/vogscore/vog/dataset"
 	"github.com/vogscore/vog/job"
+	"github.com/vogscore/vog/modelzoo"
 	"github.com/vogscore/vog/storage"
 	"github.com/vogscore/vog/window"
 )
@@ -28,11 +29,16 @@ func (a *Activities) Plan(ctx context.Context, in job.PlanInput) (job.PlanResult
 		return job.PlanResult{}, job.BadJob("%v", err)
 	}
 	defer heartbeatWhile(ctx)()
-	ckpts, err := resolveCheckpoints(ctx, spec.Checkpoints, spec.Model)
+	model, modelData, err := planModel(ctx, spec)
 	if err != nil {
 		return job.PlanResult{}, err
 	}
-	j, listing, err := planJob(ctx, spec, ckpts)
+	res, err := resolveCheckpoints(ctx, spec, modelData)
+	if err != nil {
+		return job.PlanResult{}, err
+	}
+	ckpts := res.ckpts
+	j, listing, err := planJob(ctx, spec, ckpts, model)
 	if err != nil {
 		return job.PlanResult{}, err
 	}
@@ -60,6 +66,9 @@ func (a *Activities) Plan(ctx context.Context, in job.PlanInput) (job.PlanResult
 			return job.PlanResult{}, fmt.Errorf("--out %s: another job was planned there while its outputs were removed (%v)", spec.Out, err)
 		}
 	}
+	if err := writeModel(ctx, b, spec, model, modelData); err != nil {
+		return job.PlanResult{}, err
+	}
 	// The index is written after job.json, and rewritten unless it is this
 	// dataset's: a crash between the two, or another job's index, cannot
 	// leave a wrong one.
@@ -80,24 +89,100 @@ func (a *Activities) Plan(ctx context.Context, in job.PlanInput) (job.PlanResult
 		ShardSize:   j.Layout().Shard,
 		Checkpoints: len(ckpts),
 		Groups:      len(j.Groups()),
+		Notes:       res.notes,
 	}, nil
+}
+
+// planModel reads and hashes the job's --model, if it has one, or exports
+// the torchvision architecture it names.
+func planModel(ctx context.Context, spec job.Spec) (*job.Checkpoint, []byte, error) {
+	if spec.Model == "" {
+		return nil, nil, nil
+	}
+	if modelzoo.IsName(spec.Model) {
+		return exportModel(ctx, spec)
+	}
+	data, err := readCheckpoint(ctx, spec.Model)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--model: %w", err)
+	}
+	if f := checkpoint.Detect(data); f != checkpoint.TorchScript {
+		return nil, nil, job.BadJob("--model %s is a %s: it must be a TorchScript module (torch.jit.script or trace, then save)", spec.Model, f)
+	}
+	sum := sha256.Sum256(data)
+	return &job.Checkpoint{URL: spec.Model, SHA256: hex.EncodeToString(sum[:])}, data, nil
+}
+
+// exportModel makes the TorchScript module of the torchvision
+// architecture that --model names, with as many classes as the first
+// checkpoint's weights have. It is named by its hash under --out, where
+// Plan writes it (writeModel) for the workers to read.
+func exportModel(ctx context.Context, spec job.Spec) (*job.Checkpoint, []byte, error) {
+	arch, err := modelzoo.Arch(spec.Model)
+	if err != nil {
+		return nil, nil, job.BadJob("%v", err)
+	}
+	activity.RecordHeartbeat(ctx, "exporting "+spec.Model)
+	data, err := modelzoo.Export(ctx, modelzoo.Python(), arch, modelzoo.DefaultClasses)
+	if err != nil {
+		return nil, nil, job.BadJob("--model %v", err)
+	}
+	params, err := checkpoint.ModuleParams(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--model %s: %w", spec.Model, err)
+	}
+	if len(spec.Checkpoints) == 0 {
+		return nil, nil, job.BadJob("--model %s: the number of classes comes from the first checkpoint, which a watch does not have yet: "+
+			"give --model a TorchScript file (modelzoo/export.py NAME CLASSES FILE writes one)", spec.Model)
+	}
+	first := spec.Checkpoints[0]
+	if list, _, err := expandFolder(ctx, first, ""); err != nil {
+		return nil, nil, err
+	} else if list != nil {
+		first = list[0]
+	}
+	ck, err := readCheckpoint(ctx, first)
+	if err != nil {
+		return nil, nil, err
+	}
+	classes, err := checkpoint.Classes(first, ck, siblingOf(ctx, first), params, modelzoo.DefaultClasses,
+		checkpoint.Options{Prefix: spec.StateDictPrefix, Entry: spec.StateDictEntry})
+	if err != nil {
+		return nil, nil, job.BadJob("--model %s: checkpoint %v", spec.Model, err)
+	}
+	if classes != modelzoo.DefaultClasses {
+		if data, err = modelzoo.Export(ctx, modelzoo.Python(), arch, classes); err != nil {
+			return nil, nil, job.BadJob("--model %v", err)
+		}
+	}
+	sum := sha256.Sum256(data)
+	hash := hex.EncodeToString(sum[:])
+	l, err := storage.Parse(spec.Out)
+	if err != nil {
+		return nil, nil, job.BadJob("--out: %v", err)
+	}
+	url := l.Join(storage.ModelsPrefix + hash + ".pt").String()
+	return &job.Checkpoint{URL: url, SHA256: hash}, data, nil
+}
+
+// writeModel writes an exported --model under --out, unless it is there.
+func writeModel(ctx context.Context, b *blob.Bucket, spec job.Spec, model *job.Checkpoint, data []byte) error {
+	if model == nil || !modelzoo.IsName(spec.Model) {
+		return nil
+	}
+	key := storage.ModelsPrefix + model.SHA256 + ".pt"
+	if ok, err := storage.Exists(ctx, b, key); err != nil || ok {
+		return err
+	}
+	if err := b.WriteAll(ctx, key, data, nil); err != nil {
+		return fmt.Errorf("--out %s: write %s: %w", spec.Out, key, err)
+	}
+	return nil
 }
 
 // planJob lists the dataset of spec and resolves everything about a job
 // of the checkpoints ckpts, which it seals.
-func planJob(ctx context.Context, spec job.Spec, ckpts []job.Checkpoint) (*job.Job, []job.IndexRow, error) {
-	var model *job.Checkpoint
-	if spec.Model != "" {
-		data, err := readCheckpoint(ctx, spec.Model)
-		if err != nil {
-			return nil, nil, fmt.Errorf("--model: %w", err)
-		}
-		if f := checkpoint.Detect(data); f != checkpoint.TorchScript {
-			return nil, nil, job.BadJob("--model %s is a %s: it must be a TorchScript module (torch.jit.script or trace, then save)", spec.Model, f)
-		}
-		sum := sha256.Sum256(data)
-		model = &job.Checkpoint{URL: spec.Model, SHA256: hex.EncodeToString(sum[:])}
-	}
+func planJob(ctx context.Context, spec job.Spec, ckpts []job.Checkpoint, model *job.Checkpoint) (*job.Job, []job.IndexRow, error) {
 	windows, err := window.Parse(spec.Windows, max(len(ckpts), 1))
 	if err != nil {
 		return nil, nil, job.BadJob("%v", err)

@@ -28,7 +28,11 @@ func (a *Activities) PlanWatch(ctx context.Context, in job.WatchPlanInput) (job.
 		return job.WatchPlan{}, job.BadJob("vog watch: --label predicted needs the run's last checkpoint before any can be folded; score the run with vog run once it ends")
 	}
 	defer heartbeatWhile(ctx)()
-	j, rows, err := planJob(ctx, spec, nil)
+	model, _, err := planModel(ctx, spec)
+	if err != nil {
+		return job.WatchPlan{}, err
+	}
+	j, rows, err := planJob(ctx, spec, nil, model)
 	if err != nil {
 		return job.WatchPlan{}, err
 	}
@@ -171,7 +175,7 @@ func (a *Activities) AddCheckpoint(ctx context.Context, in job.AddCheckpointInpu
 func (a *Activities) ListRun(ctx context.Context, in job.ListRunInput) (job.ListRunResult, error) {
 	defer heartbeatWhile(ctx)()
 	var res job.ListRunResult
-	urls, err := expandFolder(ctx, in.Run)
+	urls, _, err := expandFolder(ctx, in.Run, in.Exclude)
 	if err != nil && !errors.Is(err, job.ErrBadJob) { // none yet is no error
 		return res, err
 	}

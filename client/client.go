@@ -57,13 +57,25 @@ func start(ctx context.Context, c client.Client, id, workflow string, in any) er
 // the job's own end, or ctx, ends Follow.
 func Follow(ctx context.Context, c client.Client, id string, w io.Writer, interval time.Duration) (job.Result, error) {
 	meter := newMeter(time.Now())
-	return FollowWith(ctx, c, id, w, interval, func(ctx context.Context) []string {
+	planned := false
+	res, err := FollowWith(ctx, c, id, w, interval, func(ctx context.Context) []string {
 		st, err := Status(ctx, c, id)
 		if err != nil {
 			return nil // the job may not have set its query handler yet
 		}
-		return append([]string{meter.line(time.Now(), st.Progress)}, prefixed("  retrying: ", st.Retrying)...)
+		var lines []string
+		if !planned && st.Stage != job.StagePlanning {
+			lines, planned = prefixed("plan: ", st.Plan), true
+		}
+		lines = append(lines, meter.line(time.Now(), st.Progress))
+		return append(lines, prefixed("  retrying: ", st.Retrying)...)
 	})
+	if !planned {
+		for _, l := range prefixed("plan: ", res.Plan) {
+			fmt.Fprintln(w, l)
+		}
+	}
+	return res, err
 }
 
 func prefixed(prefix string, lines []string) []string {

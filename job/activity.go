@@ -22,6 +22,9 @@ type PlanResult struct {
 	// Groups is the number of checkpoint groups: 1 unless
 	// --checkpoint-group splits them.
 	Groups int
+	// Notes say what planning chose: the checkpoints of a folder in
+	// order, the files it left out and why, where the weights were found.
+	Notes []string `json:",omitempty"`
 }
 
 // GroupInput asks to fold one checkpoint group of one shard.

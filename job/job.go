@@ -129,7 +129,8 @@ func (j *Job) GroupFingerprint(lo, hi int) string {
 		Layout                                                    shard.Layout
 		Model                                                     *Checkpoint
 		Checkpoints                                               []string
-	}{Version: j.Version, Label: j.Spec.Label, Target: j.Spec.Target, Precision: j.Spec.Precision, Prefix: j.Spec.StateDictPrefix,
+		Entry                                                     string `json:",omitempty"`
+	}{Entry: j.Spec.StateDictEntry, Version: j.Version, Label: j.Spec.Label, Target: j.Spec.Target, Precision: j.Spec.Precision, Prefix: j.Spec.StateDictPrefix,
 		Index: j.IndexSHA256, Decoder: j.JPEGDecoder, Dataset: j.Spec.Dataset, Shape: j.Shape, Layout: j.Layout(), Model: j.Model}
 	for _, c := range j.Checkpoints[lo:hi] {
 		g.Checkpoints = append(g.Checkpoints, c.SHA256)

@@ -64,6 +64,10 @@ type Spec struct {
 	// StateDictPrefix is stripped from the state dicts' keys (Lightning's
 	// "model."); keys without it are left out.
 	StateDictPrefix string `json:"state_dict_prefix,omitempty"`
+	// StateDictEntry names the entry of a torch.save'd dict that holds the
+	// weights, where several do (timm's "state_dict_ema" beside
+	// "state_dict"); empty lets planning find it (checkpoint.Find).
+	StateDictEntry string `json:"state_dict_entry,omitempty"`
 	// Out is the URL under which the job's outputs are written.
 	Out string `json:"out"`
 }
@@ -175,6 +179,9 @@ func (s Spec) Validate() error {
 	}
 	if s.StateDictPrefix != "" && s.Model == "" {
 		return errors.New("--state-dict-prefix: give --model too (the architecture the state dicts fill)")
+	}
+	if s.StateDictEntry != "" && s.Model == "" {
+		return errors.New("--state-dict-entry: give --model too (the architecture the state dicts fill)")
 	}
 	if s.CheckpointGroup < 0 {
 		return fmt.Errorf("--checkpoint-group %d: must not be negative", s.CheckpointGroup)

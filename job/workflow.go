@@ -121,6 +121,8 @@ type Result struct {
 	// Seconds spent planning, scoring shards, and reducing (merging,
 	// normalising, writing, sealing), by the workflow's clock.
 	PlanSeconds, ScoreSeconds, ReduceSeconds float64
+	// Plan holds what planning chose (PlanResult.Notes).
+	Plan []string `json:",omitempty"`
 }
 
 // Progress is what ProgressQuery returns.
@@ -136,4 +138,6 @@ type Progress struct {
 	ExamplesFailed int64
 	// Failed lists the shards that have failed so far, and why.
 	Failed []ShardFailure
+	// Plan holds what planning chose (PlanResult.Notes).
+	Plan []string `json:",omitempty"`
 }

@@ -14,6 +14,9 @@ const (
 	// WatchKey is vog watch's job: the checkpoints folded so far.
 	WatchKey   = "watch.json"
 	SuccessKey = "_SUCCESS"
+	// ModelsPrefix holds the TorchScript modules that planning exported
+	// for --model torchvision:NAME, named by their sha256.
+	ModelsPrefix = "models/"
 )
 
 // ShardRowsKey is where shard i's per-example scores (before class

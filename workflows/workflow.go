@@ -49,8 +49,8 @@ func ScoreJob(ctx workflow.Context, in job.Request) (job.Result, error) {
 	if err := workflow.ExecuteActivity(rctx, a.Plan, job.PlanInput{Spec: in.Spec, Overwrite: in.Overwrite}).Get(ctx, &plan); err != nil {
 		return job.Result{}, err
 	}
-	res := job.Result{Ref: plan.Ref, Examples: plan.Examples, Shards: plan.Shards}
-	p.Stage, p.Examples, p.Shards = job.StageScoring, plan.Examples, plan.Shards
+	res := job.Result{Ref: plan.Ref, Examples: plan.Examples, Shards: plan.Shards, Plan: plan.Notes}
+	p.Stage, p.Examples, p.Shards, p.Plan = job.StageScoring, plan.Examples, plan.Shards, plan.Notes
 	t1 := workflow.Now(ctx)
 	res.PlanSeconds = t1.Sub(t0).Seconds()
 

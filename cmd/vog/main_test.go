@@ -965,56 +965,116 @@ func TestTargetsMatchPyTorch(t *testing.T) {
 
 // TestNativeCheckpoints scores the fixtures' weights saved as training
 // runs save them (native_checkpoints.py: torch.save state dicts, a
-// Lightning-style .ckpt, safetensors, a Hugging Face Trainer folder) into a
-// TorchScript --model, and checks that every format gives the rows of the
-// TorchScript checkpoints, bit for bit; state dicts that do not fit are
-// refused with the keys or shapes named.
+// Lightning-style .ckpt, safetensors, a Hugging Face Trainer folder,
+// torchvision's reference script, timm's CheckpointSaver, PyTorch's
+// tutorial layout, DistributedDataParallel's and torch.compile's key
+// prefixes, the legacy format) into a TorchScript --model, with no flag to
+// say where the weights are, and checks that every format gives the rows of
+// the TorchScript checkpoints, bit for bit, and that the folders' aliases
+// and copies are left out; state dicts that do not fit are refused with
+// the keys or shapes named.
 func TestNativeCheckpoints(t *testing.T) {
 	vog(t)
 	dir := t.TempDir()
 	testref.Python(t, "native_checkpoints.py", dir)
 	model := filepath.Join(fixtures, "ckpt", "ckpt_1.pt")
-	score := func(extra ...string) []job.ScoreRow {
+	score := func(extra ...string) ([]job.ScoreRow, string) {
 		t.Helper()
 		out := t.TempDir()
-		if r := runVog(t, scoreArgs(t, out, extra...)...); r.err != nil {
+		r := runVog(t, scoreArgs(t, out, extra...)...)
+		if r.err != nil {
 			t.Fatalf("%v: %v\n%s", extra, r.err, r.stderr)
 		}
-		return readRows(t, out)
+		return readRows(t, out), r.stderr
 	}
-	want := readRows(t, func() string {
-		out := t.TempDir()
-		if r := runVog(t, scoreArgs(t, out)...); r.err != nil {
-			t.Fatalf("%v\n%s", r.err, r.stderr)
-		}
-		return out
-	}())
+	want, _ := score()
 	for _, c := range []struct {
 		name string
 		args []string
+		says []string // in what the plan prints
 	}{
-		{"torch.save state dicts", []string{"--checkpoints", filepath.Join(dir, "statedict"), "--model", model}},
-		{"Lightning checkpoints", []string{"--checkpoints", filepath.Join(dir, "lightning"), "--model", model, "--state-dict-prefix", "model."}},
-		{"safetensors", []string{"--checkpoints", filepath.Join(dir, "safetensors"), "--model", model}},
-		{"a Hugging Face Trainer folder", []string{"--checkpoints", filepath.Join(dir, "hf"), "--model", model}},
+		{"torch.save state dicts", []string{"--checkpoints", filepath.Join(dir, "statedict"), "--model", model}, nil},
+		{"Lightning checkpoints", []string{"--checkpoints", filepath.Join(dir, "lightning"), "--model", model},
+			[]string{`plan: weights: entry "state_dict", key prefix "model." of every state dict`}},
+		{"Lightning checkpoints, prefix named", []string{"--checkpoints", filepath.Join(dir, "lightning"), "--model", model, "--state-dict-prefix", "model."}, nil},
+		{"safetensors", []string{"--checkpoints", filepath.Join(dir, "safetensors"), "--model", model}, nil},
+		{"a Hugging Face Trainer folder", []string{"--checkpoints", filepath.Join(dir, "hf"), "--model", model}, nil},
+		{"torchvision's reference script", []string{"--checkpoints", filepath.Join(dir, "tvref"), "--model", model},
+			[]string{"plan: checkpoints, in training order: model_1.pth, model_2.pth, model_3.pth, model_4.pth, model_5.pth, model_6.pth, model_7.pth, model_8.pth, model_9.pth, model_10.pth, model_11.pth, model_12.pth",
+				"plan: left out checkpoint.pth: a name training scripts give a copy", `plan: weights: entry "model", no key prefix`}},
+		{"timm", []string{"--checkpoints", filepath.Join(dir, "timm"), "--model", model},
+			[]string{"left out last.pth.tar", "left out model_best.pth.tar", `weights: entry "state_dict", no key prefix`}},
+		{"PyTorch's tutorial", []string{"--checkpoints", filepath.Join(dir, "tutorial"), "--model", model}, []string{`entry "model_state_dict"`}},
+		{"DistributedDataParallel", []string{"--checkpoints", filepath.Join(dir, "ddp"), "--model", model}, []string{`key prefix "module."`}},
+		{"torch.compile", []string{"--checkpoints", filepath.Join(dir, "compiled"), "--model", model}, []string{`key prefix "_orig_mod."`}},
+		{"the legacy format", []string{"--checkpoints", filepath.Join(dir, "legacy"), "--model", model}, nil},
+		{"a glob", []string{"--checkpoints", filepath.Join(dir, "tvref", "model_*.pth"), "--model", model}, nil},
 	} {
 		// Each args list overrides scoreArgs's --checkpoints.
-		if got := score(c.args...); !slices.Equal(got, want) {
+		got, log := score(c.args...)
+		if !slices.Equal(got, want) {
 			t.Errorf("%s: rows differ from the TorchScript checkpoints'", c.name)
 		}
+		for _, s := range c.says {
+			if !strings.Contains(log, s) {
+				t.Errorf("%s: no %q in\n%s", c.name, s, log)
+			}
+		}
 	}
-	for _, c := range []struct{ file, want string }{
-		{"renamed.pt", "missing conv1.bias, conv1.weight; unexpected features.conv1.bias, features.conv1.weight"},
-		{"shape.pt", "size mismatch for fc.weight: the checkpoint has [5, 784], the model [10, 784]"},
+	// timm's EMA weights, by name, give the rows of the same weights as
+	// TorchScript.
+	ema, _ := score("--checkpoints", filepath.Join(dir, "timm_ema"))
+	if got, _ := score("--checkpoints", filepath.Join(dir, "timm"), "--model", model, "--state-dict-entry", "state_dict_ema"); !slices.Equal(got, ema) {
+		t.Errorf("--state-dict-entry state_dict_ema: rows differ from the EMA weights as TorchScript")
+	}
+	if slices.Equal(ema, want) {
+		t.Errorf("the EMA weights score as the plain ones: the test cannot tell them apart")
+	}
+	for _, c := range []struct {
+		file string
+		want []string
+	}{
+		{"renamed.pt", []string{`missing "conv1.weight", "conv1.bias"`, `not in the model "features.conv1.weight"`}},
+		{"shape.pt", []string{`"fc.weight" is [5 784] in the file, [10 784] in the model`}},
 	} {
 		r := runVog(t, scoreArgs(t, t.TempDir(), "--checkpoints", filepath.Join(dir, "mismatch", c.file), "--model", model)...)
-		if r.err == nil || !strings.Contains(r.stderr, c.want) || !strings.Contains(r.stderr, c.file) {
-			t.Errorf("%s: %v\n%s", c.file, r.err, r.stderr)
+		for _, w := range append(c.want, c.file, "--state-dict-entry") {
+			if r.err == nil || !strings.Contains(r.stderr, w) {
+				t.Errorf("%s: want %q in %v\n%s", c.file, w, r.err, r.stderr)
+			}
 		}
 	}
 	// A state dict without --model says what to give.
 	r := runVog(t, scoreArgs(t, t.TempDir(), "--checkpoints", filepath.Join(dir, "statedict"))...)
 	if r.err == nil || !strings.Contains(r.stderr, "not a TorchScript module: give --model") {
 		t.Errorf("no --model: %v\n%s", r.err, r.stderr)
+	}
+}
+
+// TestTorchvisionModel scores torchvision's resnet18, saved with 10 classes
+// in the reference script's layout, with --model torchvision:resnet18 (no
+// arch.pt: planning exports it with Debian's torchvision and reads the
+// classes from the weights), and checks the rows against those of the same
+// weights as TorchScript, bit for bit.
+func TestTorchvisionModel(t *testing.T) {
+	vog(t)
+	dir := t.TempDir()
+	testref.Python(t, "native_checkpoints.py", dir)
+	score := func(extra ...string) []job.ScoreRow {
+		t.Helper()
+		out := t.TempDir()
+		r := runVog(t, scoreArgs(t, out, append([]string{"--channels", "3", "--batch-size", "64"}, extra...)...)...)
+		if r.err != nil {
+			t.Fatalf("%v: %v\n%s", extra, r.err, r.stderr)
+		}
+		return readRows(t, out)
+	}
+	want := score("--checkpoints", filepath.Join(dir, "resnet_ts"))
+	if got := score("--checkpoints", filepath.Join(dir, "resnet"), "--model", "torchvision:resnet18"); !slices.Equal(got, want) {
+		t.Errorf("--model torchvision:resnet18: rows differ from the TorchScript checkpoints'")
+	}
+	r := runVog(t, scoreArgs(t, t.TempDir(), "--checkpoints", filepath.Join(dir, "resnet"), "--model", "torchvision:resnet19")...)
+	if r.err == nil || !strings.Contains(r.stderr, "no classification model 'resnet19'") {
+		t.Errorf("an unknown architecture: %v\n%s", r.err, r.stderr)
 	}
 }

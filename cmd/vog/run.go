@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -12,6 +13,7 @@ import (
 
 	vogclient "github.com/vogscore/vog/client"
 	"github.com/vogscore/vog/job"
+	"github.com/vogscore/vog/modelzoo"
 	"github.com/vogscore/vog/storage"
 	"github.com/vogscore/vog/temporalserver"
 	"github.com/vogscore/vog/worker"
@@ -53,7 +55,8 @@ func parseJobWith(name, synopsis string, args []string, extra func(*flags), fill
 	fs.StringVar(&spec.Dataset.URL, "dataset", "", "dataset URL or path (idx: the prefix of -images-idx3-ubyte[.gz]; imagefolder: the folder of class folders; webdataset: the folder of *.tar shards; parquet: the folder of *.parquet files)")
 	fs.StringVar(&j.checkpoints, "checkpoints", "", "comma-separated checkpoint URLs in training order, or one folder of them (natural order): TorchScript modules, or with --model state dicts (torch.save .pt/.pth/.bin, Lightning .ckpt, .safetensors, Hugging Face checkpoint-N/ folders)")
 	fs.StringVar(&spec.Model, "model", "", "a TorchScript module (exported once) giving the architecture that state-dict --checkpoints fill")
-	fs.StringVar(&spec.StateDictPrefix, "state-dict-prefix", "", "strip this prefix from state-dict keys, such as model. for a Lightning module's attribute")
+	fs.StringVar(&spec.StateDictPrefix, "state-dict-prefix", "", "remove this prefix from state-dict keys, keeping only the keys that have it (default: found by matching the keys to --model's: module., model., _orig_mod. or any other)")
+	fs.StringVar(&spec.StateDictEntry, "state-dict-entry", "", "the entry of a torch.save'd dict that holds the weights, e.g. state_dict_ema for timm's EMA weights (default: the one whose tensors fit --model, the plain weights where several do)")
 	fs.StringVar(&spec.Out, "out", "", "output URL or path")
 	fs.StringVar(&spec.Label, "label", job.LabelTrue, "the class whose scalar is differentiated: true (the label) or predicted (by the window's last checkpoint)")
 	fs.StringVar(&spec.Target, "target", "logit", "the scalar of that class whose input gradient is taken: logit (pre-softmax, the paper's Eq. 1), prob (softmax probability, as the authors' toy) or loss (cross-entropy)")
@@ -93,11 +96,53 @@ func parseJobWith(name, synopsis string, args []string, extra func(*flags), fill
 			return nil, err
 		}
 	}
+	if err := absolute(spec); err != nil {
+		return nil, usageError{err}
+	}
 	j.spec = spec.WithDefaults()
 	if err := j.spec.Validate(); err != nil {
 		return nil, usageError{err}
 	}
 	return j, nil
+}
+
+// absolute names the spec's local paths by absolute file:// URLs, so that
+// a path typed in one working directory means the same file to a worker
+// started in another (which must still be able to read it: object storage
+// or a shared file system).
+func absolute(spec *job.Spec) error {
+	var err error
+	abs := func(flag string, p *string) {
+		if err != nil || *p == "" || strings.Contains(*p, "://") {
+			return
+		}
+		var u string
+		if u, err = storage.Canonical(*p); err != nil {
+			err = fmt.Errorf("--%s: %w", flag, err)
+			return
+		}
+		*p = u
+	}
+	abs("dataset", &spec.Dataset.URL)
+	abs("out", &spec.Out)
+	if !modelzoo.IsName(spec.Model) {
+		abs("model", &spec.Model)
+	}
+	for i := range spec.Checkpoints {
+		abs("checkpoints", &spec.Checkpoints[i])
+	}
+	return err
+}
+
+// printSubmitted says what a job was submitted with, as the workers will
+// read it.
+func printSubmitted(w io.Writer, spec job.Spec) {
+	fmt.Fprintf(w, "  dataset:     %s (%s)\n", spec.Dataset.URL, spec.Dataset.Format)
+	if spec.Model != "" {
+		fmt.Fprintf(w, "  model:       %s\n", spec.Model)
+	}
+	fmt.Fprintf(w, "  checkpoints: %s\n", strings.Join(spec.Checkpoints, ", "))
+	fmt.Fprintf(w, "  out:         %s\n", spec.Out)
 }
 
 // submitCmd starts a job on a Temporal server and prints its id.
@@ -118,6 +163,8 @@ func submitCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(os.Stderr, "submitted job %s:\n", id)
+	printSubmitted(os.Stderr, j.spec)
 	fmt.Println(id)
 	return nil
 }
@@ -148,7 +195,8 @@ func runCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "job %s: scoring %s\n", id, j.spec.Dataset.URL)
+	fmt.Fprintf(os.Stderr, "job %s: scoring\n", id)
+	printSubmitted(os.Stderr, j.spec)
 	res, err := vogclient.Follow(ctx, c, id, os.Stderr, j.every)
 	if err != nil {
 		return followErr(ctx, id, err, j.interrupted())
