@@ -337,9 +337,25 @@ func (ld loader) load(how string, call func(device string, precision, channelsLa
 	h := call(ld.opts.Device, ld.precision, channelsLast, &buf[0])
 	if h == 0 {
 		releaseTF32(mode)
-		return nil, fmt.Errorf("cannot load %s on %s: %s", how, ld.opts.Device, firstLine(cString(buf)))
+		msg := firstLine(cString(buf))
+		return nil, fmt.Errorf("cannot load %s on %s: %s%s", how, ld.opts.Device, msg, tooNew(msg, ld.lib.TorchVersion()))
 	}
 	return &model{lib: ld.lib, h: h, stage: ld.stage, tf32Mode: mode}, nil
+}
+
+// tooNewSigns are what libtorch says of a TorchScript file that a newer
+// PyTorch saved: a newer file format, or operators and types it lacks.
+var tooNewSigns = []string{"maximum supported version", "Unknown builtin op", "Unknown type name", "Unknown opcode", "Unknown attribute", "too old"}
+
+// tooNew explains a load error that a file from a newer PyTorch causes.
+func tooNew(msg, version string) string {
+	for _, s := range tooNewSigns {
+		if strings.Contains(msg, s) {
+			return fmt.Sprintf(" (this engine's libtorch is %s, and the file may come from a newer PyTorch: TorchScript loads in the version that saved it and later ones. "+
+				"Save it again with PyTorch %s, e.g. Debian's python3-torch, or give --model torchvision:NAME for a torchvision architecture)", version, version)
+		}
+	}
+	return ""
 }
 
 // model is one loaded TorchScript module. Calls may run concurrently:

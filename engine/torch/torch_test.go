@@ -1,7 +1,10 @@
 package torch_test
 
 import (
+	"archive/zip"
+	"bytes"
 	"errors"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -419,4 +422,64 @@ func TestTupleOutput(t *testing.T) {
 	if !slices.Equal(g1, g2) || !slices.Equal(l1, l2) {
 		t.Fatal("the tuple's first element gives other gradients than the module it wraps")
 	}
+}
+
+// TestTooNewTorchScript: a TorchScript file that needs a newer libtorch
+// (a newer file format, an operator it lacks) is refused with the engine's
+// version and what to do, not only libtorch's words.
+func TestTooNewTorchScript(t *testing.T) {
+	lib := openLibrary(t)
+	cpu := loaderFor(t, lib, torch.Options{})
+	data, err := os.ReadFile(filepath.Join(fixtures, "ckpt", "ckpt_1.pt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, record, old, new string
+	}{
+		{"a newer file format", "ckpt_1/version", "3\n", "99\n"},
+		{"an operator it lacks", "ckpt_1/code/__torch__/torch/nn/modules/linear.py", "torch.linear(", "torch.linear_v9("},
+	} {
+		forged := rewriteRecord(t, data, c.record, c.old, c.new)
+		_, err := engine.Load(cpu, forged, "new.pt", engine.Shape{C: 1, H: 28, W: 28})
+		if err == nil || !strings.Contains(err.Error(), "this engine's libtorch is "+lib.TorchVersion()) || !strings.Contains(err.Error(), "torchvision:NAME") {
+			t.Errorf("%s: %v", c.name, err)
+		}
+	}
+}
+
+// rewriteRecord returns the zip data with one record's text replaced.
+func rewriteRecord(t *testing.T, data []byte, name, old, new string) []byte {
+	t.Helper()
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	zw := zip.NewWriter(&out)
+	for _, f := range zr.File {
+		r, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Name == name {
+			if !bytes.Contains(b, []byte(old)) {
+				t.Fatalf("%s has no %q", name, old)
+			}
+			b = bytes.ReplaceAll(b, []byte(old), []byte(new))
+		}
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: f.Name, Method: zip.Store})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(b)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
 }
