@@ -108,6 +108,8 @@ func scheduleCreateCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	name := fs.Arg(0)
+	// What the workers read, named where it was typed (absolute).
+	scan.Runs, scan.OutPrefix = j.spec.Checkpoints[0], j.spec.Out
 	if j.tf.hostPort == "" {
 		return usagef("--temporal: missing (or set TEMPORAL_ADDRESS): schedules live on a server that stays up, such as vog server")
 	}

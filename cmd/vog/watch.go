@@ -8,6 +8,7 @@ import (
 	"time"
 
 	vogclient "github.com/vogscore/vog/client"
+	"github.com/vogscore/vog/internal/bytesize"
 	"github.com/vogscore/vog/job"
 	"github.com/vogscore/vog/storage"
 	"github.com/vogscore/vog/temporalserver"
@@ -24,10 +25,14 @@ func watchCmd(ctx context.Context, args []string) error {
 		return watchControlCmd(ctx, args)
 	}
 	var req job.WatchRequest
+	maxState := bytesize.Flag(job.DefaultMaxWatchState)
 	j, err := parseJobWith("watch", "--run URL --out URL --format FORMAT --dataset URL [flags]", args, func(fs *flags) {
 		fs.StringVar(&req.Run, "run", "", "the training run's folder: each new checkpoint file in it (or Hugging Face checkpoint-N/ folder) is scored as it appears")
 		fs.StringVar(&req.Marker, "marker", "DONE", "the file, in --run, whose appearance says the run has finished: then the run is scored")
 		fs.DurationVar(&req.Poll, "poll", job.DefaultWatchPoll, "how often --run is listed for new checkpoints")
+		fs.Var(&maxState, "max-state", "the most storage (a `SIZE`: 500GB, 2TiB; 0: no bound) the watch's state may take under --out, "+
+			"all checkpoints together, 8 bytes per pixel per example per checkpoint: a watch whose one checkpoint takes more is refused "+
+			"before anything is scored, and a checkpoint that would take the total over is refused")
 	}, func(s *job.Spec) error {
 		if req.Run == "" {
 			return usagef("--run: missing")
@@ -44,6 +49,9 @@ func watchCmd(ctx context.Context, args []string) error {
 	if req.Run, err = storage.Canonical(req.Run); err != nil {
 		return usagef("--run: %v", err)
 	}
+	if req.MaxState = int64(maxState); req.MaxState == 0 {
+		req.MaxState = -1 // no bound
+	}
 	req.Job = j.request()
 	if req.Job.Spec.Out, err = storage.Canonical(req.Job.Spec.Out); err != nil {
 		return usagef("--out: %v", err)
@@ -59,6 +67,7 @@ func watchCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "watch %s: scoring each new checkpoint of %s; %s there ends the run (vog watch --add CKPT announces one)\n", id, req.Run, req.Marker)
+	printSubmitted(os.Stderr, req.Job.Spec)
 	res, err := vogclient.FollowWatch(ctx, c, id, os.Stderr, j.every)
 	if err != nil {
 		if ctx.Err() != nil {
