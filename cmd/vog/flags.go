@@ -41,7 +41,7 @@ func (t *temporalFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&t.tlsCA, "tls-ca", os.Getenv("TEMPORAL_TLS_CA"), "PEM file of the CA that signed the server's certificate, for a private CA; turns TLS on (default $TEMPORAL_TLS_CA)")
 	fs.StringVar(&t.tlsServerName, "tls-server-name", os.Getenv("TEMPORAL_TLS_SERVER_NAME"), "the name the server's certificate holds, where it is not the --temporal host (default $TEMPORAL_TLS_SERVER_NAME)")
 	t.apiKey = os.Getenv("TEMPORAL_API_KEY")
-	fs.Var(secret{&t.apiKey}, "api-key", "API key, e.g. for Temporal Cloud (default $TEMPORAL_API_KEY"+setNote("TEMPORAL_API_KEY")+")")
+	fs.Var(secret{&t.apiKey}, "api-key", "API `key`, e.g. for Temporal Cloud (default $TEMPORAL_API_KEY"+setNote("TEMPORAL_API_KEY")+")")
 }
 
 // secret is a flag whose value is never printed: usage texts show only
@@ -145,7 +145,7 @@ func (e *engineFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&e.cfg.EngineLib, "engine-lib", "", "path of libvogtorch.so (default $VOG_ENGINE_LIB, beside vog, or ./build)")
 	fs.StringVar(&e.cfg.Device, "device", "auto", "device for the models: auto (the first CUDA device where the engine was built against a CUDA torch and one is visible, else the cpu), cpu, cuda or cuda:N")
 	fs.BoolVar(&e.cfg.ChannelsLast, "channels-last", false, "store weights and inputs channels-last (NHWC), which tensor-core convolutions prefer")
-	fs.Func("devices", "comma-separated devices, one gradient worker each (e.g. cuda:0,cuda:1); overrides --device (default: --device)", func(v string) error {
+	fs.Func("devices", "a comma-separated `list` of devices, one gradient worker each (e.g. cuda:0,cuda:1); overrides --device (default: --device alone)", func(v string) error {
 		e.cfg.Devices = strings.Split(v, ",")
 		return nil
 	})
