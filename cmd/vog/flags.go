@@ -34,7 +34,7 @@ type temporalFlags struct {
 }
 
 func (t *temporalFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&t.hostPort, "temporal", os.Getenv("TEMPORAL_ADDRESS"), "Temporal frontend host:port (default $TEMPORAL_ADDRESS; empty: run an embedded server)")
+	fs.StringVar(&t.hostPort, "temporal", os.Getenv("TEMPORAL_ADDRESS"), "Temporal frontend host:port (default $TEMPORAL_ADDRESS; without one, vog run and vog watch start an embedded server, and vog watch --add|--finish reach it)")
 	fs.StringVar(&t.namespace, "namespace", envOr("TEMPORAL_NAMESPACE", temporalserver.Namespace), "Temporal namespace (default $TEMPORAL_NAMESPACE if set)")
 	fs.StringVar(&t.tlsCert, "tls-cert", os.Getenv("TEMPORAL_TLS_CERT"), "client certificate file for mTLS (default $TEMPORAL_TLS_CERT)")
 	fs.StringVar(&t.tlsKey, "tls-key", os.Getenv("TEMPORAL_TLS_KEY"), "client key file for mTLS (default $TEMPORAL_TLS_KEY)")

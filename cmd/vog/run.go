@@ -65,7 +65,7 @@ func parseJobWith(name, synopsis string, args []string, extra func(*flags), fill
 	fs.StringVar(&spec.Windows, "windows", "", "windows of checkpoints scored separately, as Python slices: early=0:3,late=-3: (default: all)")
 	fs.IntVar(&spec.CheckpointGroup, "checkpoint-group", 0, "map checkpoints in groups of N, writing per-pixel partial moments that a shard reduce merges (default: all in one pass)")
 	fs.StringVar(&spec.Precision, "precision", "fp32", "engine precision, part of the job: fp32, tf32 (CUDA matmuls and convolutions) or bf16")
-	fs.IntVar(&spec.Dataset.Channels, "channels", 0, "input channels the model takes, 1 or 3 (default: 1 for idx, 3 for imagefolder)")
+	fs.IntVar(&spec.Dataset.Channels, "channels", 0, "input channels the model takes, 1 or 3 (default: 1 for idx, else 3)")
 	fs.IntVar(&spec.Dataset.Resize, "resize", 0, "imagefolder: resize the shorter side to this many pixels")
 	fs.IntVar(&spec.Dataset.Crop, "crop", 0, "imagefolder: centre-crop to this square size")
 	fs.Float64Var(&spec.Dataset.DCTScale, "dct-scale", 0, "JPEGs: let libjpeg-turbo decode at 1/2, 1/4 or 1/8 size while the shorter side stays at least this factor times --resize (2 keeps every pixel within 6 of 255 levels); 0 decodes at full size, as torchvision does")
