@@ -53,8 +53,8 @@ func parseJobWith(name, synopsis string, args []string, extra func(*flags), fill
 	fs, spec := j.fs, &j.spec
 	fs.StringVar(&spec.Dataset.Format, "format", "", "dataset format: idx, imagefolder, webdataset or parquet")
 	fs.StringVar(&spec.Dataset.URL, "dataset", "", "dataset URL or path (idx: the prefix of -images-idx3-ubyte[.gz]; imagefolder: the folder of class folders; webdataset: the folder of *.tar shards; parquet: the folder of *.parquet files)")
-	fs.StringVar(&j.checkpoints, "checkpoints", "", "comma-separated checkpoint URLs in training order, or one folder of them (natural order): TorchScript modules, or with --model state dicts (torch.save .pt/.pth/.bin, Lightning .ckpt, .safetensors, Hugging Face checkpoint-N/ folders)")
-	fs.StringVar(&spec.Model, "model", "", "a TorchScript module (exported once) giving the architecture that state-dict --checkpoints fill")
+	fs.StringVar(&j.checkpoints, "checkpoints", "", "comma-separated checkpoint URLs in training order, or one folder or glob of them (natural order, leaving out aliases such as checkpoint.pth, last.*, *best* and byte copies): TorchScript modules, or with --model state dicts (torch.save .pt/.pth/.pth.tar/.tar/.bin, Lightning .ckpt, .safetensors, Hugging Face checkpoint-N/ folders)")
+	fs.StringVar(&spec.Model, "model", "", "the architecture that state-dict --checkpoints fill: a TorchScript module (PyTorch 1.13 or earlier for the CPU engine), or torchvision:NAME for a torchvision classification model (exported with Debian's python3-torchvision, with the checkpoints' number of classes)")
 	fs.StringVar(&spec.StateDictPrefix, "state-dict-prefix", "", "remove this prefix from state-dict keys, keeping only the keys that have it (default: found by matching the keys to --model's: module., model., _orig_mod. or any other)")
 	fs.StringVar(&spec.StateDictEntry, "state-dict-entry", "", "the entry of a torch.save'd dict that holds the weights, e.g. state_dict_ema for timm's EMA weights (default: the one whose tensors fit --model, the plain weights where several do)")
 	fs.StringVar(&spec.Out, "out", "", "output URL or path")
