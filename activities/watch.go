@@ -36,6 +36,12 @@ func (a *Activities) PlanWatch(ctx context.Context, in job.WatchPlanInput) (job.
 	if err != nil {
 		return job.WatchPlan{}, err
 	}
+	// The state each checkpoint will take is known now, before anything is
+	// written or scored.
+	state := watchState(j)
+	if in.MaxState > 0 && state.PerCheckpoint > in.MaxState {
+		return job.WatchPlan{}, state.TooLarge(in.MaxState)
+	}
 	b, err := openOut(ctx, spec.Out)
 	if err != nil {
 		return job.WatchPlan{}, err
@@ -46,7 +52,7 @@ func (a *Activities) PlanWatch(ctx context.Context, in job.WatchPlanInput) (job.
 		return job.WatchPlan{}, err
 	}
 	if old != nil && old.Fingerprint == j.Fingerprint {
-		return job.WatchPlan{Ref: job.Ref{Out: spec.Out, Fingerprint: j.Fingerprint, Watch: len(old.Checkpoints)}, Shards: j.Shards}, nil
+		return job.WatchPlan{Ref: job.Ref{Out: spec.Out, Fingerprint: j.Fingerprint, Watch: len(old.Checkpoints)}, Shards: j.Shards, State: state}, nil
 	}
 	if old != nil && !in.Overwrite {
 		return job.WatchPlan{}, job.BadJob("--out %s holds another watch (%s; this one is %s): choose another --out, or give --overwrite", spec.Out, old.Fingerprint, j.Fingerprint)
@@ -69,7 +75,15 @@ func (a *Activities) PlanWatch(ctx context.Context, in job.WatchPlanInput) (job.
 	if err := b.WriteAll(ctx, storage.WatchKey, j.Encode(), nil); err != nil {
 		return job.WatchPlan{}, fmt.Errorf("write %s: %w", storage.WatchKey, err)
 	}
-	return job.WatchPlan{Ref: job.Ref{Out: spec.Out, Fingerprint: j.Fingerprint}, Shards: j.Shards}, nil
+	return job.WatchPlan{Ref: job.Ref{Out: spec.Out, Fingerprint: j.Fingerprint}, Shards: j.Shards, State: state}, nil
+}
+
+// watchState is the storage each checkpoint of watch j takes: a partial
+// moments file of one checkpoint per shard.
+func watchState(j *job.Job) job.WatchStateSize {
+	p := j.Shape.Pixels()
+	return job.WatchStateSize{Examples: j.Examples, Pixels: p,
+		PerCheckpoint: storage.MomentsBytes(j.Examples, p, 1) + int64(max(j.Shards-1, 0))*storage.MomentsBytes(0, p, 1)}
 }
 
 // CheckCheckpoint loads a checkpoint as the watch's job would (through its

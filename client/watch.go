@@ -8,6 +8,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/vogscore/vog/internal/bytesize"
 	"github.com/vogscore/vog/job"
 	"github.com/vogscore/vog/storage"
 )
@@ -77,24 +78,42 @@ func WatchStatus(ctx context.Context, c client.Client, id string) (job.WatchProg
 // interval while checkpoints are folded, then the final job's progress,
 // and returns the final job's result.
 func FollowWatch(ctx context.Context, c client.Client, id string, w io.Writer, interval time.Duration) (job.Result, error) {
-	refused := 0
+	refused, sized := 0, false
 	return FollowWith(ctx, c, id, w, interval, func(ctx context.Context) []string {
 		p, err := WatchStatus(ctx, c, id)
 		if err != nil {
 			return nil
 		}
-		var lines []string
+		var head, lines []string
+		if !sized && p.State.PerCheckpoint > 0 {
+			sized = true
+			head = append(head, StateLine(p.State, p.MaxState))
+		}
 		for _, r := range p.Refused[min(refused, len(p.Refused)):] {
 			lines = append(lines, fmt.Sprintf("  refused %s: %s", r.Checkpoint, r.Reason))
 		}
 		refused = len(p.Refused)
-		line := fmt.Sprintf("watching: %d checkpoint(s) folded, %d waiting, %d refused", len(p.Folded), len(p.Pending), len(p.Refused))
+		line := fmt.Sprintf("watching: %d checkpoint(s) folded", len(p.Folded))
+		if p.State.PerCheckpoint > 0 {
+			line += fmt.Sprintf(" (%s of state)", bytesize.Format(int64(len(p.Folded))*p.State.PerCheckpoint))
+		}
+		line += fmt.Sprintf(", %d waiting, %d refused", len(p.Pending), len(p.Refused))
 		if p.Folding != "" {
 			line += "; folding " + p.Folding
 		}
 		if p.Finish {
 			line += "; the run is over: scoring it"
 		}
-		return append([]string{line}, lines...)
+		return append(append(head, line), lines...)
 	})
+}
+
+// StateLine says what storage a watch's state takes, and how many
+// checkpoints maxState (a bound as job.MaxWatchState gives it) holds.
+func StateLine(s job.WatchStateSize, maxState int64) string {
+	line := "watch state: " + s.String() + ", kept under --out"
+	if fits := s.Fits(maxState); fits >= 0 {
+		return line + fmt.Sprintf("; --max-state %s holds %d checkpoint(s)", bytesize.Format(maxState), fits)
+	}
+	return line + "; no --max-state bound"
 }

@@ -312,3 +312,59 @@ func TestSchedule(t *testing.T) {
 		t.Fatalf("describe: %v\n%s", err, desc.String())
 	}
 }
+
+// TestWatchMaxState: a watch whose one checkpoint's state is over its
+// MaxState fails when planned, naming --max-state, with nothing written;
+// one whose bound holds two checkpoints folds two, refuses the third with
+// the reason and goes on, and reports the state's size.
+func TestWatchMaxState(t *testing.T) {
+	c := cluster(t, linear.Loader{})
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	// 50 examples of 4x4 in 2 shards: 2 x 52 + 50 x (8 x 16 + 42) bytes.
+	const perCheckpoint = 8604
+	spec := toySpec(t)
+	run := t.TempDir()
+	ckpts := testjob.Linear(3, 3, 4, 4)
+	for k := range 3 {
+		writeCheckpoint(t, filepath.Join(run, "epoch_"+string(rune('1'+k))+".pt"), ckpts[k])
+	}
+
+	small := spec
+	small.Out = t.TempDir()
+	id, err := client.StartWatch(ctx, c, job.WatchRequest{Job: job.Request{Spec: small}, Run: run, Marker: "DONE", Poll: 50 * time.Millisecond, MaxState: perCheckpoint - 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines bytes.Buffer
+	_, err = client.FollowWatch(ctx, c, id, &lines, 20*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "over --max-state 8.603 kB") || !strings.Contains(err.Error(), "8.604 kB per checkpoint (50 examples x 16 pixels x 8 bytes") {
+		t.Fatalf("a watch over its --max-state: %v\n%s", err, lines.String())
+	}
+	if entries, _ := os.ReadDir(small.Out); len(entries) != 0 {
+		t.Fatalf("the refused watch wrote %d entries into --out", len(entries))
+	}
+
+	id, err = client.StartWatch(ctx, c, job.WatchRequest{Job: job.Request{Spec: spec}, Run: run, Marker: "DONE", Poll: 50 * time.Millisecond, MaxState: 2*perCheckpoint + 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p job.WatchProgress
+	waitFor(t, "two checkpoints folded and one refused", func() bool {
+		p, err = client.WatchStatus(ctx, c, id)
+		return err == nil && len(p.Folded) == 2 && len(p.Refused) == 1
+	})
+	if p.State.PerCheckpoint != perCheckpoint || p.MaxState != 2*perCheckpoint+100 || !strings.HasSuffix(p.Refused[0].Checkpoint, "epoch_3.pt") ||
+		!strings.Contains(p.Refused[0].Reason, "would take 25.81 kB with it, over --max-state 17.31 kB") {
+		t.Fatalf("progress %+v", p)
+	}
+	os.WriteFile(filepath.Join(run, "DONE"), nil, 0o644)
+	lines.Reset()
+	res, err := client.FollowWatch(ctx, c, id, &lines, 20*time.Millisecond)
+	if err != nil || res.Rows != 50 {
+		t.Fatalf("%+v %v\n%s", res, err, lines.String())
+	}
+	if !strings.Contains(lines.String(), "watch state: 8.604 kB per checkpoint") || !strings.Contains(lines.String(), "--max-state 17.31 kB holds 2 checkpoint(s)") {
+		t.Errorf("FollowWatch did not say the state's size:\n%s", lines.String())
+	}
+}

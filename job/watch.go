@@ -1,6 +1,11 @@
 package job
 
-import "time"
+import (
+	"fmt"
+	"time"
+
+	"github.com/vogscore/vog/internal/bytesize"
+)
 
 // Names of vog watch's and schedules' workflows, updates and query.
 const (
@@ -27,6 +32,14 @@ const (
 	// workflow folds before it continues as new, so that its history stays
 	// small for runs of hundreds of checkpoints.
 	CheckpointsPerWatchRun = 100
+	// DefaultMaxWatchState bounds the storage a watch's state takes, all
+	// its checkpoints together (WatchRequest.MaxState): 100 GB, what a
+	// disk or a bucket gives without anyone deciding it. It holds
+	// hundreds of checkpoints of Fashion-MNIST's or CIFAR-10's training
+	// set (0.38 and 0.41 GB each), four of ImageNet-1k's validation set at
+	// 224x224 (20 GB each), and refuses ImageNet-1k's training set (514 GB
+	// each, 6.2 TB for 12 checkpoints) until it is raised.
+	DefaultMaxWatchState int64 = 100e9
 )
 
 // WatchRequest starts vog watch on one training run: each checkpoint that
@@ -48,6 +61,13 @@ type WatchRequest struct {
 	// PerRun is how many checkpoints one run of the workflow folds before
 	// continuing as new; 0 means CheckpointsPerWatchRun.
 	PerRun int
+	// MaxState bounds, in bytes, the partial moments the watch keeps under
+	// Job.Spec.Out, all its checkpoints together (WatchStateSize): a watch
+	// whose one checkpoint would take more is refused when planned, before
+	// anything is scored, and a checkpoint that would take the total over
+	// is refused, with the reason. 0 means DefaultMaxWatchState; a
+	// negative value, no bound.
+	MaxState int64 `json:",omitempty"`
 	// State is carried from a run of the workflow to the next.
 	State WatchState
 }
@@ -78,6 +98,57 @@ type WatchProgress struct {
 	// Stage is StageScoring while checkpoints are folded, then the final
 	// job's.
 	Stage Stage
+	// State is the storage each folded checkpoint takes, once the watch
+	// is planned (zero before), and MaxState the bound on all of them
+	// (negative: none).
+	State    WatchStateSize
+	MaxState int64
+}
+
+// MaxWatchState is the bound a WatchRequest's MaxState sets: v, or
+// DefaultMaxWatchState where v is 0; negative means none.
+func MaxWatchState(v int64) int64 {
+	if v == 0 {
+		return DefaultMaxWatchState
+	}
+	return v
+}
+
+// WatchStateSize is the storage each checkpoint a watch folds takes: its
+// partial moments, one file per shard (storage.MomentsBytes), 8 bytes a
+// pixel of the channel-averaged gradient and a few per example, kept under
+// --out until the run ends and after (they serve later jobs of the same
+// checkpoints).
+type WatchStateSize struct {
+	Examples int64
+	// Pixels is H x W of one example.
+	Pixels int
+	// PerCheckpoint is the bytes of one checkpoint's files.
+	PerCheckpoint int64
+}
+
+// Fits returns how many checkpoints' state fits in maxState bytes (a
+// WatchRequest's bound, MaxWatchState), or -1 where there is no bound.
+func (s WatchStateSize) Fits(maxState int64) int64 {
+	if maxState < 0 || s.PerCheckpoint <= 0 {
+		return -1
+	}
+	return maxState / s.PerCheckpoint
+}
+
+// String describes the size: "376.8 MB per checkpoint (60000 examples x
+// 784 pixels x 8 bytes, and their scores)".
+func (s WatchStateSize) String() string {
+	return fmt.Sprintf("%s per checkpoint (%d examples x %d pixels x 8 bytes, and their scores)",
+		bytesize.Format(s.PerCheckpoint), s.Examples, s.Pixels)
+}
+
+// TooLarge is the error of a watch whose one checkpoint's state is over
+// maxState: it names --max-state, what would fit it, and vog run.
+func (s WatchStateSize) TooLarge(maxState int64) error {
+	return BadJob("vog watch: its state would take %s, over --max-state %s: give a larger --max-state "+
+		"(%s holds 12 checkpoints), or score the run with vog run once it ends (it keeps no state)",
+		s, bytesize.Format(maxState), bytesize.Format(12*s.PerCheckpoint))
 }
 
 // WatchPlanInput asks to plan a watch: the dataset and everything but the
@@ -85,6 +156,9 @@ type WatchProgress struct {
 type WatchPlanInput struct {
 	Spec      Spec
 	Overwrite bool
+	// MaxState bounds one checkpoint's state (MaxWatchState: negative
+	// means none; 0 none either, as before the bound).
+	MaxState int64 `json:",omitempty"`
 }
 
 // WatchPlan is a planned watch: the Ref of its job (with the checkpoints
@@ -92,6 +166,8 @@ type WatchPlanInput struct {
 type WatchPlan struct {
 	Ref    Ref
 	Shards int
+	// State is the storage each folded checkpoint takes.
+	State WatchStateSize
 }
 
 // AddCheckpointInput asks to check a checkpoint against a watch's (Check)

@@ -36,6 +36,15 @@ const momentsVersion = 2
 // fingerprintLen is the length of a job fingerprint (job.Fingerprint).
 const fingerprintLen = 24
 
+// MomentsBytes is the size of a partial moments file of examples records
+// over pixels pixels and checkpoints checkpoints, none of them failed (a
+// failure adds its message's length): the header and checksum, 52 bytes,
+// and per record 18 bytes of index, labels and failure length, 8 bytes a
+// pixel (mean and M2) and 24 a checkpoint (its six scores).
+func MomentsBytes(examples int64, pixels, checkpoints int) int64 {
+	return 24 + fingerprintLen + 4 + examples*(18+8*int64(pixels)+24*int64(checkpoints))
+}
+
 var momentsMagic = [4]byte{'V', 'O', 'G', 'M'}
 
 // ErrCorruptMoments marks a partial moments file that is truncated, altered

@@ -112,3 +112,19 @@ func FuzzMomentsReader(f *testing.F) {
 		}
 	})
 }
+
+// TestMomentsBytes: MomentsBytes is the size of the file the writer
+// writes, for examples with no failure.
+func TestMomentsBytes(t *testing.T) {
+	for _, c := range []struct{ examples, pixels, checkpoints int }{{0, 1, 1}, {1, 1, 1}, {3, 784, 1}, {5, 16, 4}} {
+		h := storage.MomentsHeader{Pixels: c.pixels, Examples: c.examples, Checkpoints: c.checkpoints, Fingerprint: fp}
+		var recs []storage.MomentsRecord
+		for i := range c.examples {
+			recs = append(recs, storage.MomentsRecord{Index: int64(i), N: int64(c.checkpoints), Mean: make([]float64, c.pixels), M2: make([]float64, c.pixels),
+				Logits: make([]score.Logits, c.checkpoints), GradNorms: make([]float64, c.checkpoints)})
+		}
+		if got, want := storage.MomentsBytes(int64(c.examples), c.pixels, c.checkpoints), int64(len(writeMoments(t, recs, h))); got != want {
+			t.Errorf("%+v: MomentsBytes %d, the file %d bytes", c, got, want)
+		}
+	}
+}

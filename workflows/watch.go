@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/vogscore/vog/activities"
+	"github.com/vogscore/vog/internal/bytesize"
 	"github.com/vogscore/vog/job"
 )
 
@@ -30,11 +31,13 @@ type pending struct {
 func WatchRun(ctx workflow.Context, in job.WatchRequest) (job.Result, error) {
 	var a *activities.Activities
 	st := in.State
+	var plan job.WatchPlan
+	maxState := job.MaxWatchState(in.MaxState)
 	var queue []pending
 	folding := ""
 	stage := job.StageScoring
 	progress := func() (job.WatchProgress, error) {
-		p := job.WatchProgress{WatchState: st, Folding: folding, Stage: stage}
+		p := job.WatchProgress{WatchState: st, Folding: folding, Stage: stage, State: plan.State, MaxState: maxState}
 		for _, q := range queue {
 			p.Pending = append(p.Pending, q.URL)
 		}
@@ -47,8 +50,7 @@ func WatchRun(ctx workflow.Context, in job.WatchRequest) (job.Result, error) {
 	rctx, gctx := opts.reduce(ctx), opts.gradient(ctx)
 	spec := in.Job.Spec
 	spec.Checkpoints, spec.CheckpointGroup = []string{orDefault(in.Run, "vog watch")}, 1
-	var plan job.WatchPlan
-	if err := workflow.ExecuteActivity(rctx, a.PlanWatch, job.WatchPlanInput{Spec: spec, Overwrite: in.Job.Overwrite}).Get(ctx, &plan); err != nil {
+	if err := workflow.ExecuteActivity(rctx, a.PlanWatch, job.WatchPlanInput{Spec: spec, Overwrite: in.Job.Overwrite, MaxState: maxState}).Get(ctx, &plan); err != nil {
 		return job.Result{}, err
 	}
 
@@ -72,9 +74,27 @@ func WatchRun(ctx workflow.Context, in job.WatchRequest) (job.Result, error) {
 		}
 		return ""
 	}
+	// overState says why one more checkpoint's state would not fit under
+	// maxState, with those folded, waiting and being checked.
+	overState := func() string {
+		held := int64(len(st.Folded) + len(queue) + len(checking))
+		if folding != "" {
+			held++
+		}
+		if fits := plan.State.Fits(maxState); fits < 0 || held < fits {
+			return ""
+		}
+		return fmt.Sprintf("the watch's state would take %s with it, over --max-state %s (%s): the watch goes on without it; "+
+			"score the run with vog run once it ends, or watch with a larger --max-state",
+			bytesize.Format((held+1)*plan.State.PerCheckpoint), bytesize.Format(maxState), plan.State)
+	}
 	// accept checks a checkpoint on a gradient worker, and queues it or
 	// records why it does not fit.
 	accept := func(ctx workflow.Context, url string) error {
+		if why := overState(); why != "" {
+			st.Refused = append(st.Refused, job.Refusal{Checkpoint: url, Reason: why})
+			return errors.New(why)
+		}
 		checking[url] = true
 		defer delete(checking, url)
 		var outputs int

@@ -92,6 +92,11 @@ func TestWatchCLI(t *testing.T) {
 		t.Fatal("vog watch did not end after the marker")
 	}
 
+	// It said what its state takes: 256 examples of 28x28, one shard.
+	if data, _ := os.ReadFile(logPath); !strings.Contains(string(data), "watch state: 1.616 MB per checkpoint (256 examples x 784 pixels x 8 bytes, and their scores), kept under --out; --max-state 100 GB holds 61864 checkpoint(s)") {
+		t.Errorf("vog watch did not say what its state takes:\n%s", data)
+	}
+
 	single := t.TempDir()
 	if r := runVog(t, scoreArgs(t, single, "--checkpoints", strings.Join(order, ","), "--checkpoint-group", "1")...); r.err != nil {
 		t.Fatalf("%v\n%s", r.err, r.stderr)
@@ -104,5 +109,26 @@ func TestWatchCLI(t *testing.T) {
 		if rel(got[i].VoG, want[i].VoG) > 1e-5 || math.Abs(got[i].VoGNorm-want[i].VoGNorm) > 1e-4 {
 			t.Fatalf("row %d: %+v, want %+v", i, got[i], want[i])
 		}
+	}
+}
+
+// TestWatchMaxState: vog watch refuses, before it scores anything, a run
+// whose one checkpoint's state is over --max-state, naming the flag and
+// the size; --max-state takes sizes as people write them.
+func TestWatchMaxState(t *testing.T) {
+	run, out := t.TempDir(), t.TempDir()
+	args := func(max string) []string {
+		return []string{"watch", "--run", run, "--out", out, "--state-dir", t.TempDir(), "--max-state", max,
+			"--format", "idx", "--dataset", fixtures + "/small", "--threads", "2"}
+	}
+	r := runVog(t, args("1MB")...)
+	if r.err == nil || !strings.Contains(r.stderr, "its state would take 1.616 MB per checkpoint") || !strings.Contains(r.stderr, "over --max-state 1 MB: give a larger --max-state") {
+		t.Fatalf("a watch over --max-state: %v\n%s%s", r.err, r.stdout, r.stderr)
+	}
+	if entries, _ := os.ReadDir(out); len(entries) != 0 {
+		t.Fatalf("the refused watch wrote %d entries into --out", len(entries))
+	}
+	if r := runVog(t, args("lots")...); r.err == nil || !strings.Contains(r.stderr, `invalid value "lots" for flag --max-state`) {
+		t.Fatalf("--max-state lots: %v\n%s", r.err, r.stderr)
 	}
 }
