@@ -249,6 +249,8 @@ func TestBadValues(t *testing.T) {
 		{"server --port 70000", "--port 70000: must be a port number"},
 		{"run --threads -2", "--threads -2: must not be negative"},
 		{"run --progress", "flag needs an argument: --progress"},
+		{"schedule --temporal 127.0.0.1:1 list", "the subcommand comes first"},
+		{"schedule lsit", "unknown subcommand \"lsit\""},
 	} {
 		code, _, err := runIn(t, strings.Fields(tt.args)...)
 		if code != 2 || err == nil || !strings.Contains(err.Error(), tt.want) {

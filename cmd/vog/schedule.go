@@ -39,6 +39,8 @@ func scheduleCmd(ctx context.Context, args []string) error {
 		return errHelp
 	case sub == "help": // vog schedule help SUB
 		return scheduleCmd(ctx, []string{args[0], "--help"})
+	case len(sub) > 1 && sub[0] == '-':
+		return usagef("%s: the subcommand comes first, as in vog schedule trigger NAME --temporal HOST:PORT", sub)
 	case !slices.Contains(scheduleSubs, sub):
 		return usagef("unknown subcommand %q: want create, list, describe, pause, unpause, trigger or delete", sub)
 	case sub == "create":
