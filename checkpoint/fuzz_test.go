@@ -54,6 +54,25 @@ func FuzzRead(f *testing.F) {
 	})
 }
 
+// FuzzFind reads each input as a TorchScript module and as a checkpoint
+// whose weights Find looks for (those of the module when it is one).
+func FuzzFind(f *testing.F) {
+	addFixtures(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		bounded(t, data, func() {
+			want, err := ModuleParams(data)
+			if err != nil || len(want) == 0 {
+				want = []Param{{"weight", []int64{3, 4}}, {"bias", []int64{3}}}
+			}
+			noSibling := func(string) ([]byte, error) { return nil, os.ErrNotExist }
+			if found, err := Find("fuzz", data, noSibling, want, Options{}); err == nil && len(found.Tensors) != len(want) {
+				t.Fatalf("found %d tensors for %d parameters", len(found.Tensors), len(want))
+			}
+			Classes("fuzz", data, noSibling, want, 3, Options{})
+		})
+	})
+}
+
 // FuzzPickle reads each input as the data.pkl of a torch.save zip whose
 // storages data/0 to data/19 hold 512 bytes each, so that fuzzed tensor
 // views reach the code that materialises them.

@@ -84,7 +84,7 @@ func openLegacy(data []byte) (any, storer, error) {
 	// it; a storage no tensor names is skipped by its byte count alone,
 	// which needs the element size too, so collect them first.
 	sizes := map[string]int{}
-	collectStorages(top, sizes, 0)
+	collectStorages(top, sizes, map[any]bool{})
 	st := &legacyStore{data: map[string][]byte{}}
 	for _, k := range keys.items {
 		key, ok := k.(string)
@@ -110,11 +110,15 @@ func openLegacy(data []byte) (any, storer, error) {
 	return top, st, nil
 }
 
-// collectStorages records the element size of every storage under v, to a
-// bounded depth.
-func collectStorages(v any, sizes map[string]int, depth int) {
-	if depth > 64 {
-		return
+// collectStorages records the element size of every storage under v,
+// visiting each container once (the memo can share one many times).
+func collectStorages(v any, sizes map[string]int, seen map[any]bool) {
+	switch v.(type) {
+	case *dict, *object, *list:
+		if seen[v] {
+			return
+		}
+		seen[v] = true
 	}
 	switch v := v.(type) {
 	case *tensorRef:
@@ -123,22 +127,22 @@ func collectStorages(v any, sizes map[string]int, depth int) {
 		sizes[v.key] = v.dtype.Size()
 	case *dict:
 		for _, x := range v.vals {
-			collectStorages(x, sizes, depth+1)
+			collectStorages(x, sizes, seen)
 		}
 	case *object:
 		if v.items != nil {
-			collectStorages(v.items, sizes, depth+1)
+			collectStorages(v.items, sizes, seen)
 		}
 		if v.state != nil {
-			collectStorages(v.state, sizes, depth+1)
+			collectStorages(v.state, sizes, seen)
 		}
 	case *list:
 		for _, x := range v.items {
-			collectStorages(x, sizes, depth+1)
+			collectStorages(x, sizes, seen)
 		}
 	case tuple:
 		for _, x := range v {
-			collectStorages(x, sizes, depth+1)
+			collectStorages(x, sizes, seen)
 		}
 	}
 }

@@ -58,6 +58,7 @@ func ModuleParams(data []byte) ([]Param, error) {
 
 type moduleWalk struct {
 	a       *archive
+	visits  int                        // modules walked, bounded: the memo can share one many times
 	classes map[string]map[string]bool // class -> its state's tensor names; nil: unknown
 	out     []Param
 }
@@ -68,6 +69,9 @@ type moduleWalk struct {
 func (m *moduleWalk) walk(o *object, prefix string, depth int) error {
 	if depth > 256 {
 		return fmt.Errorf("modules nested more than 256 deep")
+	}
+	if m.visits++; m.visits > 1<<20 {
+		return fmt.Errorf("more than %d modules", 1<<20)
 	}
 	st, ok := o.state.(*dict)
 	if !ok {
