@@ -25,7 +25,7 @@ func reportCmd(ctx context.Context, args []string) error {
 	out := fs.String("out", "", "a finished job's output URL or path")
 	grid := fs.Int("grid", 25, "examples per image grid")
 	maxClasses := fs.Int("max-classes", 10, "classes that get their own grids")
-	classes := fs.String("classes", "", "class names: a file (path or URL) of one name per line, class 0 first; "+
+	classes := fs.String("classes", "", "class names: a `FILE` (path or URL) of one name per line, class 0 first; "+
 		"fashion-mnist or cifar10; or none (indices). Default: classes.txt in the dataset's folder, "+
 		"else the ImageFolder's folder names, else Fashion-MNIST's names where the labels are Fashion-MNIST's")
 	if err := parse(fs, args); err != nil {
