@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 
@@ -131,12 +132,15 @@ func exportModel(ctx context.Context, spec job.Spec) (*job.Checkpoint, []byte, e
 	if err != nil {
 		return nil, nil, fmt.Errorf("--model %s: %w", spec.Model, err)
 	}
+	noneYet := job.BadJob("--model %s: the number of classes comes from the run's first checkpoint, and there is none yet: "+
+		"start once one is written, or give --model a TorchScript file (python3 modelzoo/export.py %s CLASSES FILE writes one)", spec.Model, arch)
 	if len(spec.Checkpoints) == 0 {
-		return nil, nil, job.BadJob("--model %s: the number of classes comes from the first checkpoint, which a watch does not have yet: "+
-			"give --model a TorchScript file (modelzoo/export.py NAME CLASSES FILE writes one)", spec.Model)
+		return nil, nil, noneYet
 	}
 	first := spec.Checkpoints[0]
-	if list, _, err := expandFolder(ctx, first, ""); err != nil {
+	if list, _, err := expandFolder(ctx, first, ""); errors.Is(err, job.ErrBadJob) && len(spec.Checkpoints) == 1 {
+		return nil, nil, fmt.Errorf("%w (%v)", noneYet, err)
+	} else if err != nil {
 		return nil, nil, err
 	} else if list != nil {
 		first = list[0]

@@ -28,7 +28,7 @@ func (a *Activities) PlanWatch(ctx context.Context, in job.WatchPlanInput) (job.
 		return job.WatchPlan{}, job.BadJob("vog watch: --label predicted needs the run's last checkpoint before any can be folded; score the run with vog run once it ends")
 	}
 	defer heartbeatWhile(ctx)()
-	model, _, err := planModel(ctx, spec)
+	model, modelData, err := planModel(ctx, spec)
 	if err != nil {
 		return job.WatchPlan{}, err
 	}
@@ -47,6 +47,9 @@ func (a *Activities) PlanWatch(ctx context.Context, in job.WatchPlanInput) (job.
 		return job.WatchPlan{}, err
 	}
 	defer b.Close()
+	if err := writeModel(ctx, b, spec, model, modelData); err != nil {
+		return job.WatchPlan{}, err
+	}
 	old, err := storage.ReadJobKey(ctx, b, storage.WatchKey)
 	if err != nil {
 		return job.WatchPlan{}, err
