@@ -308,9 +308,13 @@ func TestSchedule(t *testing.T) {
 	if err := client.ListSchedules(ctx, c, &list); err != nil || !strings.Contains(list.String(), "nightly\t") {
 		t.Fatalf("list: %v\n%s", err, list.String())
 	}
-	if err := client.DescribeSchedule(ctx, c, "nightly", &desc); err != nil || !strings.Contains(desc.String(), "started vog-") || !strings.Contains(desc.String(), ": paused;") {
-		t.Fatalf("describe: %v\n%s", err, desc.String())
-	}
+	// The server's description can lag the pause by a moment (once seen
+	// here: "active" seconds after Pause returned), so wait for it.
+	waitFor(t, "describe to show the pause and the jobs started", func() bool {
+		desc.Reset()
+		err := client.DescribeSchedule(ctx, c, "nightly", &desc)
+		return err == nil && strings.Contains(desc.String(), "started vog-") && strings.Contains(desc.String(), ": paused;")
+	})
 }
 
 // TestWatchMaxState: a watch whose one checkpoint's state is over its
