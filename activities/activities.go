@@ -14,6 +14,7 @@ import (
 
 	"github.com/vogscore/vog/engine"
 	"github.com/vogscore/vog/job"
+	"github.com/vogscore/vog/location"
 	"github.com/vogscore/vog/storage"
 	"github.com/vogscore/vog/window"
 )
@@ -33,7 +34,7 @@ type Activities struct {
 
 // openOut opens a job's output location as a directory.
 func openOut(ctx context.Context, out string) (*blob.Bucket, error) {
-	l, err := storage.Parse(out)
+	l, err := location.Parse(out)
 	if err != nil {
 		return nil, job.BadJob("--out: %v", err)
 	}

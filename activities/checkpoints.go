@@ -18,6 +18,7 @@ import (
 	"github.com/vogscore/vog/checkpoint"
 	"github.com/vogscore/vog/engine"
 	"github.com/vogscore/vog/job"
+	"github.com/vogscore/vog/location"
 	"github.com/vogscore/vog/shard"
 	"github.com/vogscore/vog/storage"
 )
@@ -159,7 +160,7 @@ const globChars = "*?["
 // --model file. It returns nil for an object, and says which files it left
 // out and why.
 func expandFolder(ctx context.Context, raw, model string) (urls, left []string, err error) {
-	l, err := storage.Parse(raw)
+	l, err := location.Parse(raw)
 	if err != nil {
 		return nil, nil, job.BadJob("--checkpoints: %v", err)
 	}
@@ -180,7 +181,7 @@ func expandFolder(ctx context.Context, raw, model string) (urls, left []string, 
 		return nil, nil, nil
 	}
 	var modelKey string
-	if m, err := storage.Parse(model); model != "" && err == nil && m.BucketURL == l.BucketURL {
+	if m, err := location.Parse(model); model != "" && err == nil && m.BucketURL == l.BucketURL {
 		modelKey = m.Key
 	}
 	var files, dirs []string
@@ -245,7 +246,7 @@ func expandFolder(ctx context.Context, raw, model string) (urls, left []string, 
 	sort.Slice(keys, func(i, j int) bool { return shard.NaturalLess(keys[i], keys[j]) })
 	urls = make([]string, len(keys))
 	for i, k := range keys {
-		urls[i] = storage.Location{BucketURL: l.BucketURL, Key: k}.String()
+		urls[i] = location.Location{BucketURL: l.BucketURL, Key: k}.String()
 	}
 	return urls, left, nil
 }
@@ -285,7 +286,7 @@ func checkpointHash(ctx context.Context, url string, data []byte) (string, error
 // siblingOf returns a reader of the files beside url.
 func siblingOf(ctx context.Context, url string) func(string) ([]byte, error) {
 	return func(name string) ([]byte, error) {
-		l, err := storage.Parse(url)
+		l, err := location.Parse(url)
 		if err != nil {
 			return nil, job.BadJob("%v", err)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/vogscore/vog/checkpoint"
 	"github.com/vogscore/vog/dataset"
 	"github.com/vogscore/vog/job"
+	"github.com/vogscore/vog/location"
 	"github.com/vogscore/vog/modelzoo"
 	"github.com/vogscore/vog/storage"
 	"github.com/vogscore/vog/window"
@@ -161,7 +162,7 @@ func exportModel(ctx context.Context, spec job.Spec) (*job.Checkpoint, []byte, e
 	}
 	sum := sha256.Sum256(data)
 	hash := hex.EncodeToString(sum[:])
-	l, err := storage.Parse(spec.Out)
+	l, err := location.Parse(spec.Out)
 	if err != nil {
 		return nil, nil, job.BadJob("--out: %v", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"gocloud.dev/blob"
 
 	"github.com/vogscore/vog/job"
+	"github.com/vogscore/vog/location"
 	"github.com/vogscore/vog/storage"
 	"github.com/vogscore/vog/window"
 )
@@ -196,9 +197,9 @@ func (a *Activities) ListRun(ctx context.Context, in job.ListRunInput) (job.List
 	if err != nil && !errors.Is(err, job.ErrBadJob) { // none yet is no error
 		return res, err
 	}
-	ex, _ := storage.Parse(in.Exclude)
+	ex, _ := location.Parse(in.Exclude)
 	for _, u := range urls {
-		if l, err := storage.Parse(u); in.Exclude == "" || err != nil || l != ex {
+		if l, err := location.Parse(u); in.Exclude == "" || err != nil || l != ex {
 			res.Checkpoints = append(res.Checkpoints, u)
 		}
 	}
@@ -214,7 +215,7 @@ func (a *Activities) ListRun(ctx context.Context, in job.ListRunInput) (job.List
 func (a *Activities) ListRuns(ctx context.Context, in job.ListRunsInput) (job.ListRunsResult, error) {
 	defer heartbeatWhile(ctx)()
 	var res job.ListRunsResult
-	l, err := storage.Parse(in.Runs)
+	l, err := location.Parse(in.Runs)
 	if err != nil {
 		return res, job.BadJob("--runs: %v", err)
 	}
@@ -237,7 +238,7 @@ func (a *Activities) ListRuns(ctx context.Context, in job.ListRunsInput) (job.Li
 			continue
 		}
 		name := path.Base(obj.Key)
-		run := job.RunFolder{Name: name, URL: storage.Location{BucketURL: l.BucketURL, Key: obj.Key}.String(), Out: joinURL(in.OutPrefix, name)}
+		run := job.RunFolder{Name: name, URL: location.Location{BucketURL: l.BucketURL, Key: obj.Key}.String(), Out: joinURL(in.OutPrefix, name)}
 		finished, err := objectExists(ctx, joinURL(run.URL, in.Marker))
 		if err != nil {
 			return res, err
@@ -259,7 +260,7 @@ func (a *Activities) ListRuns(ctx context.Context, in job.ListRunsInput) (job.Li
 
 // joinURL names file name under the folder URL or path dir.
 func joinURL(dir, name string) string {
-	l, err := storage.Parse(dir)
+	l, err := location.Parse(dir)
 	if err != nil {
 		return strings.TrimSuffix(dir, "/") + "/" + name
 	}
@@ -267,7 +268,7 @@ func joinURL(dir, name string) string {
 }
 
 func objectExists(ctx context.Context, raw string) (bool, error) {
-	l, err := storage.Parse(raw)
+	l, err := location.Parse(raw)
 	if err != nil {
 		return false, job.BadJob("%v", err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/vogscore/vog/client"
 	"github.com/vogscore/vog/engine"
 	"github.com/vogscore/vog/engine/linear"
+	"github.com/vogscore/vog/internal/short"
 	"github.com/vogscore/vog/internal/testjob"
 	"github.com/vogscore/vog/job"
 	"github.com/vogscore/vog/temporalserver"
@@ -59,6 +60,7 @@ func (d gatedDriver) Grad(b *engine.Batch, s engine.Shape, t engine.Target, targ
 // cluster is an embedded server with one worker of both queues.
 func cluster(t *testing.T, loader engine.Loader) sdkclient.Client {
 	t.Helper()
+	short.Skip(t, "a Temporal server")
 	// The test's temporary directories go in a cleanup registered by the
 	// first t.TempDir; taking one first removes them after the worker and
 	// server below have stopped, not under a job still writing there.

@@ -10,7 +10,7 @@ import (
 
 	"github.com/vogscore/vog/internal/bytesize"
 	"github.com/vogscore/vog/job"
-	"github.com/vogscore/vog/storage"
+	"github.com/vogscore/vog/location"
 )
 
 // WatchID returns the id of the watch of run writing to out: one watch
@@ -41,7 +41,7 @@ func StartWatch(ctx context.Context, c client.Client, in job.WatchRequest) (stri
 // not fit the run. It is named as the watch's listing of its run names
 // files, so that a checkpoint announced and also found there is one.
 func AddCheckpoint(ctx context.Context, c client.Client, id, checkpoint string) error {
-	url, err := storage.Canonical(checkpoint)
+	url, err := location.Canonical(checkpoint)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/vogscore/vog/engine"
 	"github.com/vogscore/vog/job"
+	"github.com/vogscore/vog/location"
 	"github.com/vogscore/vog/storage"
 )
 
@@ -34,7 +35,7 @@ type idxFile struct {
 const maxIDXBytes = 1 << 36
 
 // openIDXFile opens <prefix>-<kind>-idx<ndim>-ubyte, gzipped or plain.
-func openIDXFile(ctx context.Context, prefix storage.Location, kind string, ndim int) (*idxFile, error) {
+func openIDXFile(ctx context.Context, prefix location.Location, kind string, ndim int) (*idxFile, error) {
 	b, err := storage.Open(ctx, prefix)
 	if err != nil {
 		return nil, err
@@ -45,7 +46,7 @@ func openIDXFile(ctx context.Context, prefix storage.Location, kind string, ndim
 	for _, key := range []string{base + ".gz", base} {
 		rc, err = b.NewReader(ctx, key, nil)
 		if err == nil {
-			name = storage.Location{BucketURL: prefix.BucketURL, Key: key}.String()
+			name = location.Location{BucketURL: prefix.BucketURL, Key: key}.String()
 			break
 		}
 		if gcerrors.Code(err) != gcerrors.NotFound {
@@ -55,7 +56,7 @@ func openIDXFile(ctx context.Context, prefix storage.Location, kind string, ndim
 	}
 	if rc == nil {
 		b.Close()
-		return nil, badData("%s[.gz]: no such file", storage.Location{BucketURL: prefix.BucketURL, Key: base})
+		return nil, badData("%s[.gz]: no such file", location.Location{BucketURL: prefix.BucketURL, Key: base})
 	}
 	closeAll := func() error { rc.Close(); return b.Close() }
 	br := bufio.NewReaderSize(rc, 1<<20)
@@ -141,7 +142,7 @@ func (f *idxFile) readAll() ([]byte, error) {
 	return data, nil
 }
 
-func readLabels(ctx context.Context, prefix storage.Location) ([]byte, string, error) {
+func readLabels(ctx context.Context, prefix location.Location) ([]byte, string, error) {
 	f, err := openIDXFile(ctx, prefix, "labels", 1)
 	if err != nil {
 		return nil, "", err
@@ -155,7 +156,7 @@ func listIDX(ctx context.Context, s job.Dataset) (*Listing, error) {
 	if s.Resize != 0 || s.Crop != 0 {
 		return nil, errors.New("--resize and --crop apply to imagefolder datasets, not idx")
 	}
-	prefix, err := storage.Parse(s.URL)
+	prefix, err := location.Parse(s.URL)
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +196,7 @@ type idxReader struct {
 }
 
 func openIDX(ctx context.Context, s job.Dataset, shape engine.Shape) (*idxReader, error) {
-	prefix, err := storage.Parse(s.URL)
+	prefix, err := location.Parse(s.URL)
 	if err != nil {
 		return nil, err
 	}

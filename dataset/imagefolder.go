@@ -17,6 +17,7 @@ import (
 
 	"github.com/vogscore/vog/engine"
 	"github.com/vogscore/vog/job"
+	"github.com/vogscore/vog/location"
 	"github.com/vogscore/vog/preprocess"
 	"github.com/vogscore/vog/storage"
 )
@@ -104,7 +105,7 @@ func (r *imageReader) setShape(ctx context.Context, l *Listing) error {
 // (ImageFolder), members of tar shards (WebDataset) or Parquet cells.
 type imageReader struct {
 	s     job.Dataset
-	root  storage.Location
+	root  location.Location
 	b     *blob.Bucket
 	shape engine.Shape
 	pre   *preprocess.Preprocessor
@@ -113,7 +114,7 @@ type imageReader struct {
 // openImages opens an image dataset. decoder, where not empty, is the JPEG
 // decoder the job was planned with: the reader decodes with it, or fails.
 func openImages(ctx context.Context, s job.Dataset, shape engine.Shape, decoder string) (*imageReader, error) {
-	root, err := storage.Parse(s.URL)
+	root, err := location.Parse(s.URL)
 	if err != nil {
 		return nil, err
 	}

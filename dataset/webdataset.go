@@ -14,8 +14,8 @@ import (
 	"gocloud.dev/blob"
 
 	"github.com/vogscore/vog/job"
+	"github.com/vogscore/vog/location"
 	"github.com/vogscore/vog/shard"
-	"github.com/vogscore/vog/storage"
 )
 
 // listWebDataset indexes WebDataset tar shards: every *.tar under the URL in
@@ -69,7 +69,7 @@ func (r *imageReader) filesWithSuffix(ctx context.Context, suffix string) ([]str
 	return files, nil
 }
 
-func indexTar(ctx context.Context, b *blob.Bucket, root storage.Location, key string, l *Listing) error {
+func indexTar(ctx context.Context, b *blob.Bucket, root location.Location, key string, l *Listing) error {
 	name := root.Join(key).String()
 	attrs, err := b.Attributes(ctx, key)
 	if err != nil {

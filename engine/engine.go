@@ -11,22 +11,15 @@ package engine
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/vogscore/vog/checkpoint"
 	"github.com/vogscore/vog/internal/fault"
+	"github.com/vogscore/vog/job"
 )
 
-// Shape is the shape of one input example: channels, height, width.
-type Shape struct{ C, H, W int }
-
-// Len returns the number of values in one example.
-func (s Shape) Len() int { return s.C * s.H * s.W }
-
-// Pixels returns the number of values in one channel-averaged gradient map.
-func (s Shape) Pixels() int { return s.H * s.W }
-
-func (s Shape) String() string { return fmt.Sprintf("%dx%dx%d", s.C, s.H, s.W) }
+// Shape is job.Shape, the shape of one input example: the job contract
+// names it, and the engine computes with it.
+type Shape = job.Shape
 
 // Batch is N examples of a model's input shape in X, row-major NCHW
 // float32. A batch from Model.Stage may also hold the driver's own copy
@@ -52,42 +45,22 @@ func (b *Batch) Close() error {
 // Staged is a driver's copy of a batch.
 type Staged interface{ Close() error }
 
-// Target is the scalar whose input gradient is taken for each example and
-// its class p: p's pre-softmax logit (the paper's Eq. 1, the authors'
-// ImageNet and CIFAR code), p's softmax probability (the authors' toy,
-// bounded), or the cross-entropy loss of p.
-type Target int
+// Target is job.Target, the scalar whose input gradient is taken; its
+// values are also its codes in the engine library's C interface.
+type Target = job.Target
 
-// Targets, in the order of their values, which are also their codes in
-// the engine library's C interface.
+// The targets.
 const (
-	TargetLogit Target = iota
-	TargetProb
-	TargetLoss
+	TargetLogit = job.TargetLogit
+	TargetProb  = job.TargetProb
+	TargetLoss  = job.TargetLoss
 )
 
 // Targets names the targets, by value.
-var Targets = []string{"logit", "prob", "loss"}
-
-func (t Target) String() string {
-	if t < 0 || int(t) >= len(Targets) {
-		return fmt.Sprintf("Target(%d)", int(t))
-	}
-	return Targets[t]
-}
+var Targets = job.Targets
 
 // ParseTarget returns the target of a name in Targets; "" is the logit.
-func ParseTarget(name string) (Target, error) {
-	if name == "" {
-		return TargetLogit, nil
-	}
-	for i, n := range Targets {
-		if n == name {
-			return Target(i), nil
-		}
-	}
-	return 0, fmt.Errorf("--target %q: want one of %s", name, strings.Join(Targets, ", "))
-}
+func ParseTarget(name string) (Target, error) { return job.ParseTarget(name) }
 
 // Driver is implemented by engine backends. Model calls it; users do not.
 //
@@ -256,11 +229,10 @@ type Loader interface {
 	Load(data []byte, name string) (Driver, error)
 }
 
-// Precisions are the precisions a job may compute in: float32 (the
-// default), TF32 matmuls and convolutions (CUDA), bfloat16 weights and
-// inputs. A Loader loads float32 models unless it is a PrecisionLoader.
-// Each one's index is its code in the engine library's C interface.
-var Precisions = []string{"fp32", "tf32", "bf16"}
+// Precisions are job.Precisions: a Loader loads float32 models unless it
+// is a PrecisionLoader. Each one's index is its code in the engine
+// library's C interface.
+var Precisions = job.Precisions
 
 // PrecisionLoader is a Loader that can load models in the other Precisions.
 type PrecisionLoader interface {

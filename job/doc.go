@@ -3,7 +3,9 @@
 // inputs and results that workflows and activities exchange, progress and
 // its stages, and the kinds of error that decide retries.
 //
-// It does no I/O and imports only pure packages (engine's shapes and
-// precisions, window): neither Temporal, nor blob drivers, nor Parquet, so
-// that a client that only submits and follows jobs links none of them. docs/design.md describes the contract as a whole.
+// It does no I/O and imports only pure packages (shard, window): neither
+// the engine (Shape, Target and the precisions are defined here, and
+// package engine computes with them), nor the checkpoint reader, storage,
+// dataset readers, Temporal, blob drivers or Parquet, so that a client that
+// only submits and follows jobs links none of them (internal/deps checks). docs/design.md describes the contract as a whole.
 package job

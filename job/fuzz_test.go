@@ -9,7 +9,6 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/vogscore/vog/engine"
 	"github.com/vogscore/vog/job"
 	"github.com/vogscore/vog/window"
 )
@@ -109,7 +108,7 @@ func FuzzEncode(f *testing.F) {
 			Spec: job.Spec{Dataset: job.Dataset{Format: "imagefolder", URL: url, Preprocess: job.Preprocess{Resize: side, Crop: side, Mean: []float32{mean}, Std: []float32{std}}},
 				Checkpoints: []string{ckpt}, Label: "true", ShardSize: 10000, BatchSize: batch, Windows: windows, Out: url + "/out"},
 			Checkpoints: []job.Checkpoint{{URL: ckpt, SHA256: "aa"}},
-			Shape:       engine.Shape{C: 1, H: side, W: side},
+			Shape:       job.Shape{C: 1, H: side, W: side},
 			Windows:     []window.Window{{Name: windows, Lo: batch, Hi: side}},
 			Examples:    examples, Shards: batch, IndexSHA256: "ii", Version: job.Version,
 		}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/vogscore/vog/engine"
 	"github.com/vogscore/vog/shard"
 	"github.com/vogscore/vog/window"
 )
@@ -28,8 +27,8 @@ type Job struct {
 	Spec        Spec         `json:"spec"`
 	Checkpoints []Checkpoint `json:"checkpoints"`
 	// Model is Spec.Model resolved, where it is set.
-	Model *Checkpoint  `json:"model,omitempty"`
-	Shape engine.Shape `json:"shape"`
+	Model *Checkpoint `json:"model,omitempty"`
+	Shape Shape       `json:"shape"`
 	// Windows are Spec.Windows resolved against the checkpoints.
 	Windows  []window.Window `json:"windows"`
 	Examples int64           `json:"examples"`
@@ -125,7 +124,7 @@ func (j *Job) GroupFingerprint(lo, hi int) string {
 	g := struct {
 		Version, Label, Target, Precision, Prefix, Index, Decoder string
 		Dataset                                                   Dataset
-		Shape                                                     engine.Shape
+		Shape                                                     Shape
 		Layout                                                    shard.Layout
 		Model                                                     *Checkpoint
 		Checkpoints                                               []string

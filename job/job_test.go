@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vogscore/vog/engine"
 	"github.com/vogscore/vog/job"
 	"github.com/vogscore/vog/window"
 )
@@ -16,7 +15,7 @@ func planned() job.Job {
 		Spec: job.Spec{Dataset: job.Dataset{Format: "imagefolder", URL: "s3://b/imagenet/val", Preprocess: job.Preprocess{Resize: 256, Crop: 224, Mean: []float32{0.485, 0.456, 0.406}, Std: []float32{0.229, 0.224, 0.225}}},
 			Checkpoints: []string{"s3://b/ckpt/"}, Label: "true", ShardSize: 10000, BatchSize: 128, Windows: "early=0:3,late=-3:", Precision: "bf16", Out: "s3://b/out"},
 		Checkpoints: []job.Checkpoint{{URL: "s3://b/ckpt/a.pt", SHA256: "aa"}, {URL: "s3://b/ckpt/b.pt", SHA256: "bb"}},
-		Shape:       engine.Shape{C: 3, H: 224, W: 224},
+		Shape:       job.Shape{C: 3, H: 224, W: 224},
 		Windows:     []window.Window{{Name: "early", Lo: 0, Hi: 1}, {Name: "late", Lo: 1, Hi: 2}},
 		Examples:    50000, Shards: 5, Classes: []string{"a", "b"}, IndexSHA256: "ii", Version: "vog/1",
 	}

@@ -7,8 +7,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-
-	"github.com/vogscore/vog/engine"
 )
 
 // Label modes: whose logit's gradient is taken.
@@ -35,7 +33,7 @@ type Spec struct {
 	// Label is LabelTrue (default) or LabelPredicted.
 	Label string `json:"label"`
 	// Target is the scalar whose input gradient is taken, one of
-	// engine.Targets: "" (the logit, the paper's Eq. 1), "prob" (the
+	// Targets: "" (the logit, the paper's Eq. 1), "prob" (the
 	// softmax probability, as the authors' toy) or "loss" (cross-entropy).
 	// It is part of the job: it changes every score of VoG.
 	Target string `json:"target,omitempty"`
@@ -51,7 +49,7 @@ type Spec struct {
 	// per shard and group writes per-pixel partial moments, and a shard
 	// reduce merges them. 0 scores all checkpoints in one pass.
 	CheckpointGroup int `json:"checkpoint_group,omitempty"`
-	// Precision is one of engine.Precisions; "" means the first, float32,
+	// Precision is one of Precisions; "" means the first, float32,
 	// so that float32 jobs keep the fingerprints they had before precisions
 	// existed. It is part of the job because it changes the scores: every
 	// worker computes a job in its precision.
@@ -127,29 +125,29 @@ func (s Spec) WithDefaults() Spec {
 	if s.BatchSize == 0 {
 		s.BatchSize = DefaultBatchSize
 	}
-	if s.Precision == engine.Precisions[0] {
+	if s.Precision == Precisions[0] {
 		s.Precision = ""
 	}
 	if s.Dataset.MaxPixels == DefaultMaxPixels {
 		s.Dataset.MaxPixels = 0 // the default keeps fingerprints as they were
 	}
-	if s.Target == engine.Targets[engine.TargetLogit] {
+	if s.Target == Targets[TargetLogit] {
 		s.Target = "" // logit jobs keep the fingerprints they had before targets
 	}
 	return s
 }
 
 // EngineTarget returns the spec's target.
-func (s Spec) EngineTarget() engine.Target {
-	t, _ := engine.ParseTarget(s.Target) // checked by Validate
+func (s Spec) EngineTarget() Target {
+	t, _ := ParseTarget(s.Target) // checked by Validate
 	return t
 }
 
 // EnginePrecision returns the spec's precision as the engine names it: one
-// of engine.Precisions, never "".
+// of Precisions, never "".
 func (s Spec) EnginePrecision() string {
 	if s.Precision == "" {
-		return engine.Precisions[0]
+		return Precisions[0]
 	}
 	return s.Precision
 }
@@ -165,7 +163,7 @@ func (s Spec) Validate() error {
 	if s.Label != LabelTrue && s.Label != LabelPredicted {
 		return fmt.Errorf("--label %q: want %q or %q", s.Label, LabelTrue, LabelPredicted)
 	}
-	if _, err := engine.ParseTarget(s.Target); err != nil {
+	if _, err := ParseTarget(s.Target); err != nil {
 		return err
 	}
 	if s.ShardSize <= 0 {
@@ -174,8 +172,8 @@ func (s Spec) Validate() error {
 	if s.BatchSize <= 0 {
 		return fmt.Errorf("--batch-size %d: must be positive", s.BatchSize)
 	}
-	if s.Precision != "" && !slices.Contains(engine.Precisions, s.Precision) {
-		return fmt.Errorf("--precision %q: want %s", s.Precision, strings.Join(engine.Precisions, ", "))
+	if s.Precision != "" && !slices.Contains(Precisions, s.Precision) {
+		return fmt.Errorf("--precision %q: want %s", s.Precision, strings.Join(Precisions, ", "))
 	}
 	if s.StateDictPrefix != "" && s.Model == "" {
 		return errors.New("--state-dict-prefix: give --model too (the architecture the state dicts fill)")

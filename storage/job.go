@@ -12,6 +12,7 @@ import (
 	"gocloud.dev/gcerrors"
 
 	"github.com/vogscore/vog/job"
+	"github.com/vogscore/vog/location"
 )
 
 // ReadJobIn reads the job.json of the output location b, returning nil
@@ -44,7 +45,7 @@ func ReadJobKey(ctx context.Context, b *blob.Bucket, key string) (*job.Job, erro
 // one process only); object stores get a conditional write (S3
 // If-None-Match, GCS and Azure preconditions).
 func CreateJob(ctx context.Context, out string, j *job.Job) (*job.Job, error) {
-	l, err := Parse(out)
+	l, err := location.Parse(out)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +92,7 @@ func linkNew(path string, data []byte) error {
 
 // ReadJob reads the job.json of a job's output location.
 func ReadJob(ctx context.Context, out string) (*job.Job, error) {
-	l, err := Parse(out)
+	l, err := location.Parse(out)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +111,7 @@ func ReadJob(ctx context.Context, out string) (*job.Job, error) {
 // ReadObject reads a whole object named by URL or path. For a missing
 // object, IsNotFound(err) is true.
 func ReadObject(ctx context.Context, raw string) ([]byte, error) {
-	l, err := Parse(raw)
+	l, err := location.Parse(raw)
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	"gocloud.dev/gcerrors"
 
 	"github.com/vogscore/vog/job"
+	"github.com/vogscore/vog/location"
 )
 
 // Meta is the key-value metadata of a Parquet file's footer: vog writes the
@@ -184,7 +185,7 @@ func Exists(ctx context.Context, b *blob.Bucket, key string) (bool, error) {
 // ReadScores reads every row of a finished job's result at out, in part
 // order, after checking _SUCCESS: a partial or running job has none.
 func ReadScores(ctx context.Context, out string) ([]job.ScoreRow, error) {
-	l, err := Parse(out)
+	l, err := location.Parse(out)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"gocloud.dev/blob"
 
 	"github.com/vogscore/vog/job"
+	"github.com/vogscore/vog/location"
 )
 
 // ScanChunk is the most rows ScanScores and ScanParquet hand over at once.
@@ -30,7 +31,7 @@ const ScanChunk = 1024
 // checked against _SUCCESS; as fn has seen them by then, a caller should act
 // on what it gathered only when ScanScores returns nil.
 func ScanScores(ctx context.Context, out string, fn func([]job.ScoreRow) error) error {
-	l, err := Parse(out)
+	l, err := location.Parse(out)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/vogscore/vog/job"
+	"github.com/vogscore/vog/location"
 	"github.com/vogscore/vog/storage"
 )
 
@@ -19,7 +20,7 @@ func writeResult(t *testing.T, sizes ...int) (string, []job.ScoreRow) {
 	t.Helper()
 	ctx := t.Context()
 	dir := filepath.Join(t.TempDir(), "out")
-	b, err := storage.CreatePrefix(ctx, storage.Location{BucketURL: "file:///?metadata=skip&no_tmp_dir=true", Key: dir[1:]})
+	b, err := storage.CreatePrefix(ctx, location.Location{BucketURL: "file:///?metadata=skip&no_tmp_dir=true", Key: dir[1:]})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +91,7 @@ func TestScanScoresRefuses(t *testing.T) {
 	dir, _ := writeResult(t, 10)
 	s := job.Success{Rows: 11, Parts: []job.Part{{Key: storage.PartKey(0)}}}
 	data, _ := json.Marshal(s)
-	b, err := storage.OpenPrefix(t.Context(), storage.Location{BucketURL: "file:///?metadata=skip&no_tmp_dir=true", Key: dir[1:]})
+	b, err := storage.OpenPrefix(t.Context(), location.Location{BucketURL: "file:///?metadata=skip&no_tmp_dir=true", Key: dir[1:]})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,44 +10,16 @@ import (
 	_ "gocloud.dev/blob/memblob"
 
 	"github.com/vogscore/vog/job"
+	"github.com/vogscore/vog/location"
 	"github.com/vogscore/vog/storage"
 )
-
-func TestParse(t *testing.T) {
-	wd, _ := os.Getwd()
-	tests := []struct {
-		raw, bucket, key, str string
-	}{
-		{"/data/train", "file:///?metadata=skip&no_tmp_dir=true", "data/train", "file:///data/train"},
-		{"rel/x", "file:///?metadata=skip&no_tmp_dir=true", wd[1:] + "/rel/x", "file://" + wd + "/rel/x"},
-		{"file:///data/ckpt/", "file:///?metadata=skip&no_tmp_dir=true", "data/ckpt/", "file:///data/ckpt/"},
-		{"s3://bucket/path/to?region=eu-west-1", "s3://bucket?region=eu-west-1", "path/to", "s3://bucket/path/to?region=eu-west-1"},
-		{"gs://b/k", "gs://b", "k", "gs://b/k"},
-		{"mem://", "mem:", "", "mem:///"},
-	}
-	for _, tt := range tests {
-		l, err := storage.Parse(tt.raw)
-		if err != nil {
-			t.Fatalf("%s: %v", tt.raw, err)
-		}
-		if l.BucketURL != tt.bucket || l.Key != tt.key || l.String() != tt.str {
-			t.Errorf("%s: got %q %q %q, want %q %q %q", tt.raw, l.BucketURL, l.Key, l.String(), tt.bucket, tt.key, tt.str)
-		}
-	}
-	if _, err := storage.Parse(""); err == nil {
-		t.Error("empty location: no error")
-	}
-	if got := (storage.Location{BucketURL: "s3://b", Key: "out/"}).Join("job.json").Key; got != "out/job.json" {
-		t.Errorf("Join: %q", got)
-	}
-}
 
 // TestParquetRoundTrip writes rows to a local directory and reads ranges of
 // them back, as shards read their slice of the index.
 func TestParquetRoundTrip(t *testing.T) {
 	ctx := t.Context()
 	dir := filepath.Join(t.TempDir(), "new", "out")
-	b, err := storage.CreatePrefix(ctx, storage.Location{BucketURL: "file:///?metadata=skip&no_tmp_dir=true", Key: dir[1:]})
+	b, err := storage.CreatePrefix(ctx, location.Location{BucketURL: "file:///?metadata=skip&no_tmp_dir=true", Key: dir[1:]})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vogscore/vog/evaluate"
 	"github.com/vogscore/vog/job"
+	"github.com/vogscore/vog/location"
 	"github.com/vogscore/vog/storage"
 )
 
@@ -359,7 +360,7 @@ func (t *truthSet) firstUnseen(ctx context.Context) (string, error) {
 // with the example_id and the flag of each line until fn returns false; it
 // returns the flag column's name.
 func scanTruth(ctx context.Context, raw, column string, fn func(id string, flag bool) bool) (string, error) {
-	l, err := storage.Parse(raw)
+	l, err := location.Parse(raw)
 	if err != nil {
 		return "", fmt.Errorf("--truth: %w", err)
 	}

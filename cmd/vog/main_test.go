@@ -29,8 +29,10 @@ import (
 	"github.com/vogscore/vog/engine/torch"
 	"github.com/vogscore/vog/evaluate"
 	"github.com/vogscore/vog/internal/headless"
+	"github.com/vogscore/vog/internal/short"
 	"github.com/vogscore/vog/internal/testref"
 	"github.com/vogscore/vog/job"
+	"github.com/vogscore/vog/location"
 	"github.com/vogscore/vog/storage"
 )
 
@@ -45,6 +47,7 @@ var (
 // vog returns the vog binary: $VOG_BIN, or one built for the tests.
 func vog(t *testing.T) string {
 	t.Helper()
+	short.Skip(t, "the vog binary, libtorch and the embedded server")
 	if _, err := torch.Find(); errors.Is(err, torch.ErrNotFound) && os.Getenv("VOG_REQUIRE_TORCH") == "" {
 		t.Skip(err)
 	}
@@ -145,8 +148,8 @@ func readRows(t *testing.T, out string) []job.ScoreRow {
 	return rows
 }
 
-func mustParse(t *testing.T, raw string) storage.Location {
-	l, err := storage.Parse(raw)
+func mustParse(t *testing.T, raw string) location.Location {
+	l, err := location.Parse(raw)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vogscore/vog/dataset"
 	"github.com/vogscore/vog/job"
+	"github.com/vogscore/vog/location"
 	"github.com/vogscore/vog/preprocess"
 	"github.com/vogscore/vog/report"
 	"github.com/vogscore/vog/storage"
@@ -38,7 +39,7 @@ func reportCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	loc, err := storage.Parse(*out)
+	loc, err := location.Parse(*out)
 	if err != nil {
 		return err
 	}
@@ -137,7 +138,7 @@ func reportClasses(ctx context.Context, flag string, j *job.Job, out *blob.Bucke
 		}
 		return names, fmt.Sprintf("%d names from %s", len(names), flag), nil
 	}
-	loc, err := storage.Parse(j.Spec.Dataset.URL)
+	loc, err := location.Parse(j.Spec.Dataset.URL)
 	if err != nil {
 		return nil, "", err
 	}
@@ -179,7 +180,7 @@ func reportClasses(ctx context.Context, flag string, j *job.Job, out *blob.Bucke
 
 // readClasses reads a classes file (report.ParseClasses) from a path or URL.
 func readClasses(ctx context.Context, url string) ([]string, error) {
-	loc, err := storage.Parse(url)
+	loc, err := location.Parse(url)
 	if err != nil {
 		return nil, err
 	}

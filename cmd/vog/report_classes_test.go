@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/vogscore/vog/job"
+	"github.com/vogscore/vog/location"
 	"github.com/vogscore/vog/preprocess"
 	"github.com/vogscore/vog/report"
 	"github.com/vogscore/vog/storage"
@@ -23,7 +24,7 @@ func TestReportClasses(t *testing.T) {
 	// outWith writes a job output whose index holds these labels.
 	outWith := func(labels []int32) string {
 		out := t.TempDir()
-		loc, _ := storage.Parse(out)
+		loc, _ := location.Parse(out)
 		b, err := storage.OpenPrefix(ctx, loc)
 		if err != nil {
 			t.Fatal(err)
@@ -84,7 +85,7 @@ func TestReportClasses(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			out := outWith(c.labels)
-			loc, _ := storage.Parse(out)
+			loc, _ := location.Parse(out)
 			b, err := storage.OpenPrefix(ctx, loc)
 			if err != nil {
 				t.Fatal(err)

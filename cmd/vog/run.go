@@ -13,6 +13,7 @@ import (
 
 	vogclient "github.com/vogscore/vog/client"
 	"github.com/vogscore/vog/job"
+	"github.com/vogscore/vog/location"
 	"github.com/vogscore/vog/modelzoo"
 	"github.com/vogscore/vog/storage"
 	"github.com/vogscore/vog/temporalserver"
@@ -117,7 +118,7 @@ func absolute(spec *job.Spec) error {
 			return
 		}
 		var u string
-		if u, err = storage.Canonical(*p); err != nil {
+		if u, err = location.Canonical(*p); err != nil {
 			err = fmt.Errorf("--%s: %w", flag, err)
 			return
 		}
@@ -290,7 +291,7 @@ func defaultStateDir() string {
 }
 
 func printSummary(res job.Result, out string, took time.Duration) {
-	loc, _ := storage.Parse(out)
+	loc, _ := location.Parse(out)
 	fmt.Printf("\nscored %d examples in %d shard(s) (%d reused), wrote %d rows in %s\n",
 		res.Examples, res.Shards, res.Reused, res.Rows, took.Round(100*time.Millisecond))
 	fmt.Printf("time: plan %.1fs, score %.1fs, reduce %.1fs\n", res.PlanSeconds, res.ScoreSeconds, res.ReduceSeconds)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/vogscore/vog/evaluate"
 	"github.com/vogscore/vog/job"
+	"github.com/vogscore/vog/location"
 	"github.com/vogscore/vog/report"
 	"github.com/vogscore/vog/storage"
 )
@@ -113,7 +114,7 @@ func syntheticResult(b *testing.B, n int) string {
 	b.Helper()
 	ctx := b.Context()
 	dir := filepath.Join(b.TempDir(), "out")
-	bucket, err := storage.CreatePrefix(ctx, storage.Location{BucketURL: "file:///?metadata=skip&no_tmp_dir=true", Key: dir[1:]})
+	bucket, err := storage.CreatePrefix(ctx, location.Location{BucketURL: "file:///?metadata=skip&no_tmp_dir=true", Key: dir[1:]})
 	if err != nil {
 		b.Fatal(err)
 	}

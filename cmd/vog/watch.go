@@ -10,7 +10,7 @@ import (
 	vogclient "github.com/vogscore/vog/client"
 	"github.com/vogscore/vog/internal/bytesize"
 	"github.com/vogscore/vog/job"
-	"github.com/vogscore/vog/storage"
+	"github.com/vogscore/vog/location"
 	"github.com/vogscore/vog/temporalserver"
 )
 
@@ -46,14 +46,14 @@ func watchCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if req.Run, err = storage.Canonical(req.Run); err != nil {
+	if req.Run, err = location.Canonical(req.Run); err != nil {
 		return usagef("--run: %v", err)
 	}
 	if req.MaxState = int64(maxState); req.MaxState == 0 {
 		req.MaxState = -1 // no bound
 	}
 	req.Job = j.request()
-	if req.Job.Spec.Out, err = storage.Canonical(req.Job.Spec.Out); err != nil {
+	if req.Job.Spec.Out, err = location.Canonical(req.Job.Spec.Out); err != nil {
 		return usagef("--out: %v", err)
 	}
 	started := time.Now()
@@ -101,11 +101,11 @@ func watchControlCmd(ctx context.Context, args []string) error {
 		}
 		tf.hostPort = hp
 	}
-	r, err := storage.Canonical(*run)
+	r, err := location.Canonical(*run)
 	if err != nil {
 		return usagef("--run: %v", err)
 	}
-	o, err := storage.Canonical(*out)
+	o, err := location.Canonical(*out)
 	if err != nil {
 		return usagef("--out: %v", err)
 	}
@@ -125,7 +125,7 @@ func watchControlCmd(ctx context.Context, args []string) error {
 		fmt.Printf("watch %s: finishing; its run is being scored\n", id)
 		return nil
 	}
-	ckpt, err := storage.Canonical(*add)
+	ckpt, err := location.Canonical(*add)
 	if err != nil {
 		return usagef("--add: %v", err)
 	}

@@ -1,0 +1,47 @@
+// Package deps holds the test that keeps the contracts' dependencies as
+// the design says (docs/design.md, "Packages"): the job contract is a leaf
+// that any program may link, and the client links no storage.
+package deps
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestLeaves lists each package's dependencies with go list -deps and
+// fails on any it must not link.
+func TestLeaves(t *testing.T) {
+	for _, c := range []struct {
+		pkg       string
+		forbidden []string
+	}{
+		// The contract: no engine, no checkpoint reader, no storage, no
+		// dataset readers, no Temporal SDK.
+		{"github.com/vogscore/vog/job", []string{
+			"github.com/vogscore/vog/engine", "github.com/vogscore/vog/checkpoint", "github.com/vogscore/vog/storage",
+			"github.com/vogscore/vog/dataset", "go.temporal.io/sdk", "gocloud.dev", "github.com/parquet-go/parquet-go"}},
+		// The client submits and follows jobs: no Parquet, no blob driver,
+		// no engine.
+		{"github.com/vogscore/vog/client", []string{
+			"github.com/vogscore/vog/storage", "github.com/vogscore/vog/engine", "github.com/vogscore/vog/checkpoint",
+			"github.com/parquet-go/parquet-go", "gocloud.dev/blob"}},
+		// URLs are syntax only.
+		{"github.com/vogscore/vog/location", []string{"gocloud.dev", "github.com/vogscore/vog/"}},
+	} {
+		out, err := exec.Command("go", "list", "-deps", c.pkg).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", c.pkg, err)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			if dep == c.pkg {
+				continue
+			}
+			for _, f := range c.forbidden {
+				if dep == f || strings.HasPrefix(dep, strings.TrimSuffix(f, "/")+"/") {
+					t.Errorf("%s links %s", c.pkg, dep)
+				}
+			}
+		}
+	}
+}
