@@ -6,8 +6,25 @@
 # Parquet reader, and headless Chromium for the HTML report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# Each stage's time, printed at the end (or where the run stops), so that
+# the next slow-down shows where it is.
+stages=() stage_name="" stage_at=$SECONDS
+stage() {
+  [ -z "$stage_name" ] || stages+=("$(printf '%5d s  %s' $((SECONDS - stage_at)) "$stage_name")")
+  stage_name=$1 stage_at=$SECONDS
+  [ -z "$1" ] || echo "test.sh: $1" >&2
+}
+print_stages() {
+  stage ""
+  echo "test.sh: time by stage (total $SECONDS s):"
+  printf '  %s\n' "${stages[@]}"
+}
+
+stage "setup: packages, the engine, build/vog"
 scripts/setup.sh --test
 export PATH="$PATH:/usr/local/go/bin"
+stage "tools and servers: DuckDB, versitygw, fake-gcs-server, Azurite"
 (cd tools/duckdb && npm ci --no-audit --no-fund --silent)
 
 # A real S3-compatible server on loopback (versitygw over a temporary
@@ -24,7 +41,7 @@ s3pid=$!
 # The servers to stop and the folders to remove on exit; each block adds its
 # own. set +e: a server that already died must not cut the cleanup short.
 srvpids=("$s3pid") srvdirs=("$s3dir" "$s3dir.log")
-trap 'set +e; kill "${srvpids[@]}" 2>/dev/null; wait "${srvpids[@]}" 2>/dev/null; rm -rf "${srvdirs[@]}"' EXIT
+trap 'set +e; kill "${srvpids[@]}" 2>/dev/null; wait "${srvpids[@]}" 2>/dev/null; rm -rf "${srvdirs[@]}"; print_stages' EXIT
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$s3port) 2>/dev/null && break; sleep 0.1; done
 export VOG_S3_URL="s3://vog-test?endpoint=http://127.0.0.1:$s3port&region=us-east-1&use_path_style=true"
 
@@ -50,7 +67,9 @@ env -C "$emudir" "$PWD/tools/azurite/node_modules/.bin/azurite-blob" --blobHost 
 srvpids+=($!)
 azport=""
 for _ in $(seq 600); do # up to a minute
-  [ -n "$azport" ] || azport=$(sed -n 's|.*listens on http://127.0.0.1:\([0-9]*\).*|\1|p' "$emudir/azurite.log")
+  # The log may not exist yet: Azurite's redirection is made in the
+  # background. (Under set -e, sed failing on it ended the run.)
+  [ -n "$azport" ] || azport=$(sed -n 's|.*listens on http://127.0.0.1:\([0-9]*\).*|\1|p' "$emudir/azurite.log" 2>/dev/null || true)
   [ -n "$azport" ] && (exec 3<>"/dev/tcp/127.0.0.1/$gcsport") 2>/dev/null && break
   sleep 0.1
 done
@@ -71,10 +90,18 @@ export VOG_ENGINE_LIB="$PWD/build/libvogtorch.so" VOG_BIN="$PWD/build/vog"
 # The storage-outage test starts and kills an S3 server of its own.
 export VOG_VERSITYGW="$GOBIN/versitygw"
 
+stage "go vet"
 go vet ./...
 # Pure packages build and pass without cgo, libtorch or a server.
-CGO_ENABLED=0 go test -count=1 ./job/... ./checkpoint/... ./preprocess/... ./score/... ./shard/... ./storage/... ./engine/ ./engine/linear/
-go test -count=1 -race -timeout 20m ./job/... ./score/... ./shard/... ./storage/... ./dataset/... ./workflows/... ./activities/... ./client/...
+stage "pure packages without cgo"
+CGO_ENABLED=0 go test -count=1 ./job/... ./checkpoint/... ./preprocess/... ./score/... ./shard/... ./storage/... ./engine/ ./engine/linear/ ./modelzoo/
+# The race detector where goroutines meet, in the packages whose test
+# binaries do not hold the Temporal server: compiling the server with -race
+# for the client's took minutes of each CI run, and the client's
+# goroutines run against the real server in the full suite below.
+stage "-race"
+go test -count=1 -race -timeout 20m ./job/... ./score/... ./shard/... ./storage/... ./dataset/... ./workflows/... ./activities/...
+stage "the whole suite against real parts"
 go test -count=1 -timeout 30m ./...
 # Every fuzz target for $FUZZTIME (default 5s), from its seeds (its f.Add
 # calls and the corpus under its package's testdata/fuzz/<target>/), with
@@ -83,6 +110,7 @@ go test -count=1 -timeout 30m ./...
 # Go before 1.27 can report the end of -fuzztime itself as a failure,
 # "context deadline exceeded" with no failing input (go.dev/issue/75804);
 # that alone is not one.
+stage "fuzzing, ${FUZZTIME:-5s} a target"
 fuzzstart=$SECONDS
 fuzzbin=$(mktemp -d)
 srvdirs+=("$fuzzbin")
@@ -110,9 +138,11 @@ done
 echo "fuzzing: $((SECONDS - fuzzstart)) s"
 # Every benchmark once, so none rots (figures: docs/benchmarks.md); one
 # package at a time, since each compares rates measured in the same run.
+stage "every benchmark once"
 VOG_BENCH_ROUNDS=1 go test -p 1 -count=1 -run '^$' -bench . -benchtime 1x -timeout 20m ./...
 # The GPU check, on the CPU at toy sizes, so that it still runs when a GPU
 # machine is lent (packing, unpacking, every step, vog run end to end).
+stage "scripts/gpu-check.sh on the CPU"
 scripts/gpu-pack.sh >/dev/null
 gpuout=$(mktemp -d)
 if ! DEVICE=cpu IMAGES=16 BATCH=4 ITERS=1 ROUNDS=1 ARCH=resnet18 PYTHON=/usr/bin/python3 OUT="$gpuout" scripts/gpu-check.sh >"$gpuout/smoke.log" 2>&1; then

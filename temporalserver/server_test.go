@@ -15,6 +15,7 @@ import (
 	_ "gocloud.dev/blob/fileblob"
 
 	"github.com/vogscore/vog/engine/linear"
+	"github.com/vogscore/vog/internal/short"
 	"github.com/vogscore/vog/internal/testjob"
 	"github.com/vogscore/vog/job"
 	"github.com/vogscore/vog/temporalserver"
@@ -28,6 +29,7 @@ import (
 // the current workflow code. VOG_UPDATE_HISTORY=1 saves that history for
 // the workflows package's replay test.
 func TestJobOnEmbeddedServer(t *testing.T) {
+	short.Skip(t, "a Temporal server")
 	dir := t.TempDir()
 	db := filepath.Join(dir, "state", "temporal.sqlite")
 	srv, err := temporalserver.Start(temporalserver.Options{DatabaseFile: db})

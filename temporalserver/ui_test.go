@@ -15,6 +15,7 @@ import (
 
 	"github.com/vogscore/vog/engine/linear"
 	"github.com/vogscore/vog/internal/headless"
+	"github.com/vogscore/vog/internal/short"
 	"github.com/vogscore/vog/internal/testjob"
 	"github.com/vogscore/vog/job"
 	"github.com/vogscore/vog/temporalserver"
@@ -26,6 +27,7 @@ import (
 // job's workflow through the Web UI's HTTP API, and, in headless Chromium,
 // on the UI's page of workflows; after Stop the UI is gone.
 func TestWebUI(t *testing.T) {
+	short.Skip(t, "a Temporal server")
 	uiPort := freePort(t)
 	srv, err := temporalserver.Start(temporalserver.Options{UIPort: uiPort})
 	if err != nil {
@@ -129,6 +131,7 @@ func TestWebUI(t *testing.T) {
 
 // TestWebUIPortTaken gets an error, not an exit, when the UI's port is in use.
 func TestWebUIPortTaken(t *testing.T) {
+	short.Skip(t, "a Temporal server")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	vogclient "github.com/vogscore/vog/client"
 	"github.com/vogscore/vog/engine/linear"
 	"github.com/vogscore/vog/engine/torch"
+	"github.com/vogscore/vog/internal/short"
 	"github.com/vogscore/vog/internal/testjob"
 	"github.com/vogscore/vog/job"
 	"github.com/vogscore/vog/temporalserver"
@@ -63,6 +64,7 @@ func TestCheckEnginesNamesTheLibrary(t *testing.T) {
 // has no engine, so the job completes only if the gradient work went to the
 // gradient worker, and the workflows and reduce work to the other.
 func TestQueuesOnSeparateWorkers(t *testing.T) {
+	short.Skip(t, "a Temporal server")
 	srv, err := temporalserver.Start(temporalserver.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -116,6 +118,7 @@ func TestQueuesOnSeparateWorkers(t *testing.T) {
 // TestDevicesAuto: the default device, auto, is the first CUDA device
 // where the engine sees one, else the cpu; a reduce worker has none.
 func TestDevicesAuto(t *testing.T) {
+	short.Skip(t, "libtorch")
 	path, err := torch.Find()
 	if errors.Is(err, torch.ErrNotFound) && os.Getenv("VOG_REQUIRE_TORCH") == "" {
 		t.Skip(err)

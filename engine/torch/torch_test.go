@@ -21,6 +21,7 @@ import (
 	"github.com/vogscore/vog/engine"
 	"github.com/vogscore/vog/engine/enginetest"
 	"github.com/vogscore/vog/engine/torch"
+	"github.com/vogscore/vog/internal/short"
 	"github.com/vogscore/vog/internal/testref"
 	"github.com/vogscore/vog/job"
 )
@@ -31,6 +32,7 @@ const fixtures = "../../testdata/fmnist"
 // built unless VOG_REQUIRE_TORCH is set (as CI does).
 func openLibrary(t testing.TB) *torch.Library {
 	t.Helper()
+	short.Skip(t, "libtorch")
 	path, err := torch.Find()
 	if errors.Is(err, torch.ErrNotFound) && os.Getenv("VOG_REQUIRE_TORCH") == "" {
 		t.Skip(err)

@@ -18,6 +18,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/vogscore/vog/internal/short"
 )
 
 // Fixtures is the fixtures' folder relative to the repository's root.
@@ -51,6 +53,7 @@ func Root() (string, error) {
 // VOG_REQUIRE_TORCH is set.
 func Dir(t testing.TB) string {
 	t.Helper()
+	short.Skip(t, "Python and PyTorch")
 	once.Do(func() {
 		var root string
 		if root, err = Root(); err != nil {
@@ -129,6 +132,7 @@ func F32(t testing.TB, name string) []float32 {
 // VOG_REQUIRE_TORCH is set.
 func Python(t testing.TB, name string, args ...string) {
 	t.Helper()
+	short.Skip(t, "Python and PyTorch")
 	root, err := Root()
 	if err != nil {
 		t.Fatal(err)
