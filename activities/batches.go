@@ -64,6 +64,7 @@ func prefetch(ctx context.Context, j *job.Job, r dataset.Reader, sh shard.Range,
 // through s in the job's batches, decoding the next batch while the current
 // one computes, and calls done after each batch.
 func foldBatches(ctx context.Context, j *job.Job, reader dataset.Reader, sh shard.Range, rows []job.IndexRow, s *scorer, done func([]job.IndexRow) error) error {
+	s.total = int64(len(rows))
 	// libtorch keeps its OpenMP pool and caches per calling thread; letting
 	// Go move this goroutine between threads cost 10-20% (docs/benchmarks.md).
 	runtime.LockOSThread()
@@ -88,7 +89,7 @@ func foldBatches(ctx context.Context, j *job.Job, reader dataset.Reader, sh shar
 		if err := done(b.rows); err != nil {
 			return err
 		}
-		activity.RecordHeartbeat(ctx, s.progress(int64(len(rows))))
+		activity.RecordHeartbeat(ctx, s.progress())
 	}
 	return ctx.Err()
 }

@@ -47,7 +47,9 @@ type scorer struct {
 	// passes are the buffers one checkpoint's engine passes write: two, so
 	// that on a GPU the next checkpoint computes while this one is folded.
 	passes [2]passOut
-	done   int64
+	// done counts the examples folded so far, of total in the shard (set
+	// by foldBatches, so that every heartbeat carries it).
+	done, total int64
 }
 
 // passOut is what one checkpoint's engine passes give for a batch: its
@@ -274,7 +276,7 @@ func (s *scorer) absorb(ctx context.Context, j int, rows []job.IndexRow, out *pa
 	for i, row := range rows {
 		s.perCkpt[i] = append(s.perCkpt[i], score.FromLogits(out.logits[i*k:(i+1)*k], int(row.Label)))
 	}
-	activity.RecordHeartbeat(ctx, s.progress(0))
+	activity.RecordHeartbeat(ctx, s.progress())
 }
 
 // parallelRange calls f on GOMAXPROCS disjoint parts of [0, n) at once.
@@ -304,10 +306,9 @@ func argmax(v []float32) int {
 	return best
 }
 
-// progress is the scorer's heartbeat, of a shard of total examples (0:
-// unknown here).
-func (s *scorer) progress(total int64) job.ShardProgress {
-	p := job.ShardProgress{Done: s.done, Total: total}
+// progress is the scorer's heartbeat.
+func (s *scorer) progress() job.ShardProgress {
+	p := job.ShardProgress{Done: s.done, Total: s.total}
 	if len(s.models) < len(s.job.Checkpoints) {
 		p.Groups = len(s.job.Groups())
 	}

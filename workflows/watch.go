@@ -149,7 +149,7 @@ func WatchRun(ctx workflow.Context, in job.WatchRequest) (job.Result, error) {
 			if err := workflow.ExecuteActivity(rctx, a.AddCheckpoint, job.AddCheckpointInput{Ref: plan.Ref, Checkpoint: q.URL, Outputs: q.Outputs}).Get(ctx, &added); err != nil {
 				return job.Result{}, err
 			}
-			fold := ShardsInput{Ref: added.Ref, Last: plan.Shards, MaxInFlight: max(in.Job.MaxInFlight, job.DefaultMaxInFlight),
+			fold := ShardsInput{Ref: added.Ref, Last: plan.Shards, MaxInFlight: orDefaultInt(in.Job.MaxInFlight, job.DefaultMaxInFlight),
 				HeartbeatTimeout: in.Job.HeartbeatTimeout, RetryFor: in.Job.RetryFor, Fold: true, FoldGroup: added.Index, PerChild: in.Job.ShardsPerChild}
 			// A shard that fails here is mapped again by the final job.
 			if err := children(ctx, fold, func(ShardsResult) error { return nil }); err != nil {
@@ -221,4 +221,13 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// orDefaultInt returns v, or def where v is not set (0 or less): a caller's
+// own bound, below the default too, is kept.
+func orDefaultInt(v, def int) int {
+	if v <= 0 {
+		return def
+	}
+	return v
 }
