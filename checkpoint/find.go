@@ -36,7 +36,8 @@ func (f Found) String() string {
 // the shards of an index, as for ReadFrom). The weights are the tensors of
 // a state dict, either the file's top level or one of its entries (a
 // torchvision reference script's "model", timm's "state_dict", a
-// tutorial's "model_state_dict", Lightning's "state_dict"), whose keys,
+// tutorial's "model_state_dict", Lightning's "state_dict"; an entry of an
+// entry, named by its path, as "state.model"), whose keys,
 // after removing a common prefix (DistributedDataParallel's "module.",
 // Lightning's "model.", torch.compile's "_orig_mod.", or any other), are
 // exactly want's names with want's shapes. opts.Entry and opts.Prefix,
@@ -140,25 +141,54 @@ func candidates(path string, data []byte, sibling func(string) ([]byte, error)) 
 	}
 	b := &budget{left: 4 * int64(len(data))}
 	out := []candidate{fromDict("", d, st, b)}
+	out = nested(out, "", d, st, b, 0, map[*dict]bool{d: true})
+	if len(out[0].names) == 0 {
+		out = out[1:]
+	}
+	return out, nil
+}
+
+// maxNesting is how deep Find looks for a state dict: an entry of an entry
+// of an entry, as {"state": {"model": {...}}}.
+const maxNesting = 3
+
+// nested appends the candidates among d's entries, named by their path
+// from the top ("model", "state.model"): each dict that holds tensors,
+// and the entries of those that hold none. Top-level entries of other
+// kinds are listed too, for error messages.
+func nested(out []candidate, path string, d *dict, st storer, b *budget, depth int, seen map[*dict]bool) []candidate {
 	for i, k := range d.keys {
 		key, ok := k.(string)
 		if !ok {
 			continue
 		}
-		if sd, ok := asDict(d.vals[i]); ok {
+		if path != "" {
+			key = path + "." + key
+		}
+		sd, ok := asDict(d.vals[i])
+		switch {
+		case ok && !seen[sd]:
+			seen[sd] = true
 			c := fromDict(key, sd, st, b)
-			if len(c.names) == 0 {
-				c.other = fmt.Sprintf("a dict of %d items, none a tensor", len(sd.keys))
+			if len(c.names) > 0 {
+				out = append(out, c)
+				continue
 			}
-			out = append(out, c)
-		} else if _, ok := d.vals[i].(*tensorRef); !ok {
-			out = append(out, candidate{entry: key, other: describe(d.vals[i])})
+			if depth == 0 {
+				c.other = fmt.Sprintf("a dict of %d items, none a tensor", len(sd.keys))
+				out = append(out, c)
+			}
+			if depth+1 < maxNesting {
+				out = nested(out, key, sd, st, b, depth+1, seen)
+			}
+		case ok:
+		default:
+			if _, isT := d.vals[i].(*tensorRef); !isT && depth == 0 {
+				out = append(out, candidate{entry: key, other: describe(d.vals[i])})
+			}
 		}
 	}
-	if len(out[0].names) == 0 {
-		out = out[1:]
-	}
-	return out, nil
+	return out
 }
 
 // fromDict is the candidate of the tensors in sd.

@@ -1011,6 +1011,7 @@ func TestNativeCheckpoints(t *testing.T) {
 		{"DistributedDataParallel", []string{"--checkpoints", filepath.Join(dir, "ddp"), "--model", model}, []string{`key prefix "module."`}},
 		{"torch.compile", []string{"--checkpoints", filepath.Join(dir, "compiled"), "--model", model}, []string{`key prefix "_orig_mod."`}},
 		{"the legacy format", []string{"--checkpoints", filepath.Join(dir, "legacy"), "--model", model}, nil},
+		{"weights two entries down", []string{"--checkpoints", filepath.Join(dir, "nested"), "--model", model}, []string{`weights: entry "state.model"`}},
 		{"a glob", []string{"--checkpoints", filepath.Join(dir, "tvref", "model_*.pth"), "--model", model}, nil},
 	} {
 		// Each args list overrides scoreArgs's --checkpoints.

@@ -24,6 +24,7 @@ runs save them, for vog's test that every format gives the same rows:
   ddp/ckpt_K.pt               a DistributedDataParallel state dict ("module.")
   compiled/ckpt_K.pt          torch.compile's "_orig_mod." keys
   legacy/ckpt_K.pt            the pre-1.6 format (_use_new_zipfile_serialization=False)
+  nested/step_K.pt            the weights two entries down, {"state": {"model": ..., "step": K}}
   resnet/model_K.pth          torchvision's resnet18 with 10 classes, in the
                               reference script's layout, for --model
                               torchvision:resnet18; resnet_ts/model_K.pt the
@@ -66,7 +67,7 @@ class HyperParameters:  # stands for Lightning's AttributeDict
 
 def main(out):
     for d in ("statedict", "lightning", "safetensors", "hf", "mismatch", "tvref", "timm", "timm_ema",
-              "tutorial", "ddp", "compiled", "legacy", "resnet", "resnet_ts"):
+              "tutorial", "ddp", "compiled", "legacy", "nested", "resnet", "resnet_ts"):
         os.makedirs(os.path.join(out, d), exist_ok=True)
     for k in range(1, 13):
         m = torch.jit.load(os.path.join(HERE, "ckpt", f"ckpt_{k}.pt"))
@@ -101,6 +102,7 @@ def main(out):
         torch.save(collections.OrderedDict(("module." + n, t) for n, t in state.items()), os.path.join(out, "ddp", f"ckpt_{k}.pt"))
         torch.save(collections.OrderedDict(("_orig_mod." + n, t) for n, t in state.items()), os.path.join(out, "compiled", f"ckpt_{k}.pt"))
         torch.save(state, os.path.join(out, "legacy", f"ckpt_{k}.pt"), _use_new_zipfile_serialization=False)
+        torch.save({"state": {"model": state, "step": k}, "meta": {"run": "fmnist"}}, os.path.join(out, "nested", f"step_{k}.pt"))
         if k == 12:
             shutil.copy(os.path.join(out, "tvref", f"model_{k}.pth"), os.path.join(out, "tvref", "checkpoint.pth"))
             shutil.copy(os.path.join(out, "timm", f"checkpoint-{k}.pth.tar"), os.path.join(out, "timm", "last.pth.tar"))
