@@ -27,7 +27,15 @@ type pytorch struct {
 	out *bufio.Scanner
 }
 
-func startPyTorch(b *testing.B, model string, batch int, s engine.Shape, threads int, device string) *pytorch {
+// tunedMalloc gives PyTorch the allocator settings the engine gives itself
+// (mallopt in vogtorch.cpp): without them glibc returns and re-faults the
+// pages of every large tensor, which made untuned PyTorch 3-5x slower on
+// some VMs for no reason of its own.
+var tunedMalloc = []string{"MALLOC_MMAP_THRESHOLD_=268435456", "MALLOC_TRIM_THRESHOLD_=1073741824"}
+
+// startPyTorch starts the PyTorch baseline, with glibc's allocator as the
+// engine tunes it (tuned) or as it comes.
+func startPyTorch(b *testing.B, model string, batch int, s engine.Shape, threads int, device string, tuned bool) *pytorch {
 	b.Helper()
 	python := envOr("VOG_PYTHON", "/usr/bin/python3")
 	format := "nchw"
@@ -37,6 +45,9 @@ func startPyTorch(b *testing.B, model string, batch int, s engine.Shape, threads
 	cmd := exec.Command(python, "../../bench/pytorch_grad.py", model,
 		strconv.Itoa(batch), strconv.Itoa(s.C), strconv.Itoa(s.H), strconv.Itoa(s.W), strconv.Itoa(threads), device, envOr("VOG_BENCH_PRECISION", "fp32"), format)
 	cmd.Stderr = os.Stderr
+	if tuned {
+		cmd.Env = append(os.Environ(), tunedMalloc...)
+	}
 	in, _ := cmd.StdinPipe()
 	outPipe, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
@@ -64,7 +75,9 @@ func (p *pytorch) round(b *testing.B, iters int) float64 {
 
 // benchmarkAgainstPyTorch measures the engine's input-gradient throughput
 // and PyTorch eager's on the same TorchScript model, batch and threads, in
-// interleaved rounds, and reports both medians and their ratio.
+// interleaved rounds, and reports the medians and their ratios: against
+// PyTorch with the engine's allocator settings (engine/pytorch: the
+// competitor), and against PyTorch as it comes (engine/pytorch-untuned).
 func benchmarkAgainstPyTorch(b *testing.B, model string, s engine.Shape, batch, itersPerRound, rounds int, device string) {
 	const threads = 2
 	// As the shard activity does: libtorch keeps its OpenMP pool per
@@ -98,10 +111,11 @@ func benchmarkAgainstPyTorch(b *testing.B, model string, s engine.Shape, batch, 
 		}
 	}
 	step() // warm up
-	py := startPyTorch(b, model, batch, s, threads, device)
+	py := startPyTorch(b, model, batch, s, threads, device, true)
+	untuned := startPyTorch(b, model, batch, s, threads, device, false)
 
 	b.ResetTimer()
-	var ours, theirs []float64
+	var ours, theirs, theirsUntuned []float64
 	for range b.N {
 		for range rounds {
 			t0 := time.Now()
@@ -110,11 +124,13 @@ func benchmarkAgainstPyTorch(b *testing.B, model string, s engine.Shape, batch, 
 			}
 			ours = append(ours, float64(itersPerRound*batch)/time.Since(t0).Seconds())
 			theirs = append(theirs, py.round(b, itersPerRound))
+			theirsUntuned = append(theirsUntuned, untuned.round(b, itersPerRound))
 		}
 	}
 	b.ReportMetric(enginebench.Median(ours), "engine-ex/s")
 	b.ReportMetric(enginebench.Median(theirs), "pytorch-ex/s")
 	b.ReportMetric(enginebench.Median(ours)/enginebench.Median(theirs), "engine/pytorch")
+	b.ReportMetric(enginebench.Median(ours)/enginebench.Median(theirsUntuned), "engine/pytorch-untuned")
 }
 
 // BenchmarkGradientsFashionCNN: the small CNN of the quickstart, batch 128.
