@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -80,6 +81,22 @@ func keepHistory(t *testing.T, hist *historypb.History, name string) {
 	}
 }
 
+// hasMarker reports whether a history records change id's version marker.
+func hasMarker(h *historypb.History, id string) bool {
+	for _, e := range h.Events {
+		m := e.GetMarkerRecordedEventAttributes()
+		if m == nil || m.GetMarkerName() != "Version" {
+			continue
+		}
+		for _, p := range m.GetDetails()["change-id"].GetPayloads() {
+			if string(p.GetData()) == strconv.Quote(id) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // lastEvent returns a history's closing event.
 func lastEvent(h *historypb.History) *historypb.HistoryEvent { return h.Events[len(h.Events)-1] }
 
@@ -97,11 +114,12 @@ func (l heldLoader) Load(data []byte, name string) (engine.Driver, error) {
 // TestRecordHistories runs vog watch's and schedules' workflows on the
 // embedded server and replays each history against the current code:
 // ScanRuns starting a run's job, and again while that job runs; a
-// WatchRun that folds checkpoints found in its run and announced
-// (one refused), continues as new and ends with its run's job; a fold
-// child and that job's checkpoint-group child (ScoreShards). The server
-// suggests continuing as new after 40 events, so that the watch meets that
-// suggestion as a long watch does after 4096. VOG_UPDATE_HISTORY=1 saves the
+// WatchRun that folds checkpoints found in its run and announced (one
+// refused), continues as new and ends with its run's job; a fold child and
+// that job's checkpoint-group child (ScoreShards). The server suggests
+// continuing as new after 40 events, as it does after 4096 to a watch that
+// has waited a day, and the watch does so (workflows.SuggestedContinueAsNew)
+// long before its PerRun checkpoints. VOG_UPDATE_HISTORY=1 saves the
 // histories for the workflows package's TestReplay (docs/design.md,
 // "Upgrading workers while jobs run").
 func TestRecordHistories(t *testing.T) {
@@ -167,7 +185,7 @@ func TestRecordHistories(t *testing.T) {
 	}
 
 	// A watch: two checkpoints written to its run, one of another model
-	// announced and refused, one announced; three a workflow run.
+	// announced and refused, one announced.
 	run, elsewhere := filepath.Join(dir, "run"), filepath.Join(dir, "elsewhere")
 	ckpts := testjob.Linear(3, 3, 4, 4)
 	write := func(path string, ck linear.Checkpoint) {
@@ -178,7 +196,7 @@ func TestRecordHistories(t *testing.T) {
 	}
 	watched := spec
 	watched.Out = filepath.Join(dir, "watched")
-	id, err := client.StartWatch(ctx, c, job.WatchRequest{Job: job.Request{Spec: watched}, Run: run, Marker: "DONE", Poll: 50 * time.Millisecond, PerRun: 3})
+	id, err := client.StartWatch(ctx, c, job.WatchRequest{Job: job.Request{Spec: watched}, Run: run, Marker: "DONE", Poll: 50 * time.Millisecond, PerRun: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,8 +245,15 @@ func TestRecordHistories(t *testing.T) {
 		chain = append(chain, h)
 		runID = lastEvent(h).GetWorkflowExecutionContinuedAsNewEventAttributes().GetNewExecutionRunId()
 	}
+	// 3 checkpoints, PerRun 100: the watch continued as new on the
+	// server's suggestion, which each run after the first met.
 	if len(chain) < 2 {
-		t.Fatalf("the watch ran %d workflow runs, want it to continue as new", len(chain))
+		t.Fatalf("the watch ran %d workflow runs, want it to continue as new when the server suggests it", len(chain))
+	}
+	for _, h := range chain[:len(chain)-1] {
+		if !hasMarker(h, workflows.SuggestedContinueAsNew) {
+			t.Fatalf("run %s continued as new without the %s marker", h.Events[0].GetWorkflowExecutionStartedEventAttributes().GetOriginalExecutionRunId(), workflows.SuggestedContinueAsNew)
+		}
 	}
 	t.Logf("the watch ran %d workflow runs, of %d events", len(chain), func() (n []int) {
 		for _, h := range chain {
