@@ -57,6 +57,11 @@ type Options struct {
 	UIPort int
 	// Logger receives the server's logs; nil discards them.
 	Logger log.Logger
+	// SuggestContinueAsNew is the history length, in events, from which
+	// the server tells a workflow it should continue as new
+	// (limit.historyCount.suggestContinueAsNew); 0 is Temporal's 4096.
+	// Tests lower it to reach WatchRun's branch for it in seconds.
+	SuggestContinueAsNew int
 }
 
 // ErrBusy is returned by Start when another process's server holds the
@@ -173,6 +178,9 @@ func Start(opts Options) (_ *Server, err error) {
 	}
 	dyn := dynamicconfig.StaticClient{
 		dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 100,
+	}
+	if opts.SuggestContinueAsNew > 0 {
+		dyn[dynamicconfig.HistoryCountSuggestContinueAsNew.Key()] = opts.SuggestContinueAsNew
 	}
 	srv, err := temporal.NewServer(
 		temporal.WithConfig(conf),

@@ -1,16 +1,10 @@
 package temporalserver_test
 
 import (
-	"encoding/json"
-	"os"
 	"path/filepath"
 	"testing"
 
-	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
-	sdkworker "go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	_ "gocloud.dev/blob/fileblob"
 
@@ -26,8 +20,8 @@ import (
 // TestJobOnEmbeddedServer runs a job through the embedded server with real
 // workers (the closed-form linear engine), restarts the server on its SQLite
 // file, finds the finished workflow there, and replays its history against
-// the current workflow code. VOG_UPDATE_HISTORY=1 saves that history for
-// the workflows package's replay test.
+// the current workflow code, and its child's. VOG_UPDATE_HISTORY=1 saves
+// them for the workflows package's TestReplay.
 func TestJobOnEmbeddedServer(t *testing.T) {
 	short.Skip(t, "a Temporal server")
 	dir := t.TempDir()
@@ -97,33 +91,6 @@ func TestJobOnEmbeddedServer(t *testing.T) {
 		t.Fatalf("after a restart: %+v", again)
 	}
 
-	var events []json.RawMessage
-	hist := &historypb.History{}
-	it := c.GetWorkflowHistory(t.Context(), "vog-test", "", false, 0)
-	for it.HasNext() {
-		e, err := it.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		hist.Events = append(hist.Events, e)
-		b, err := protojson.Marshal(e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		events = append(events, b)
-	}
-	history, _ := json.MarshalIndent(map[string]any{"events": events}, "", " ")
-	replayer := sdkworker.NewWorkflowReplayer()
-	replayer.RegisterWorkflow(workflows.ScoreJob)
-	replayer.RegisterWorkflow(workflows.ScoreShards)
-	// Child ids derive from the parent's: replay under the original id.
-	opts := sdkworker.ReplayWorkflowHistoryOptions{OriginalExecution: workflow.Execution{ID: "vog-test"}}
-	if err := replayer.ReplayWorkflowHistoryWithOptions(nil, hist, opts); err != nil {
-		t.Fatalf("replay: %v", err)
-	}
-	if os.Getenv("VOG_UPDATE_HISTORY") != "" {
-		if err := os.WriteFile("../workflows/testdata/scorejob.history.json", history, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	keepHistory(t, fetchHistory(t, c, "vog-test", ""), "scorejob")
+	keepHistory(t, fetchHistory(t, c, "vog-test/shards-00000", ""), "scoreshards")
 }

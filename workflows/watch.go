@@ -26,8 +26,8 @@ type pending struct {
 // folded. When the run's marker appears (or on job.FinishUpdate), it runs
 // the job of the folded checkpoints with --checkpoint-group 1 as a child,
 // which finds every group folded and merges them, and returns its result.
-// It continues as new every PerRun checkpoints, so that its history stays
-// small. Workers register it as job.WatchWorkflow.
+// It continues as new every PerRun checkpoints, or sooner where the server
+// suggests it (SuggestedContinueAsNew), so that its history stays small. Workers register it as job.WatchWorkflow.
 func WatchRun(ctx workflow.Context, in job.WatchRequest) (job.Result, error) {
 	var a *activities.Activities
 	st := in.State
@@ -161,7 +161,7 @@ func WatchRun(ctx workflow.Context, in job.WatchRequest) (job.Result, error) {
 		if st.Finish {
 			break
 		}
-		if foldedHere >= perRun && workflow.AllHandlersFinished(ctx) {
+		if workflow.AllHandlersFinished(ctx) && (foldedHere >= perRun || historyFull(ctx)) {
 			next := in
 			next.State = st
 			return job.Result{}, workflow.NewContinueAsNewError(ctx, WatchRun, next)
@@ -207,6 +207,27 @@ func WatchRun(ctx workflow.Context, in job.WatchRequest) (job.Result, error) {
 	err = workflow.ExecuteChildWorkflow(cctx, ScoreJob, final).Get(ctx, &res)
 	stage = job.StageDone
 	return res, err
+}
+
+// SuggestedContinueAsNew is the workflow.GetVersion change id under which
+// a watch also continues as new when the server suggests it (version 1).
+// A watch waiting for a run's next checkpoint polls every Poll, 11 events
+// each (ListRun 3, a timer 2, two workflow tasks 6): at the default 30 s,
+// 39 h of waiting, or about 38 checkpoints an hour apart, fill a history
+// to Temporal's limit of 51,200 events, where the server terminates the
+// workflow, long before PerRun checkpoints are folded. The server suggests
+// continuing as new from 4096 events or 4 MB, or 1800 updates of the 2000
+// it allows. A watch running when workers with this change come (no marker
+// in its history) keeps the old path if it met a suggestion already, else
+// takes the new one at its next (docs/design.md, "Upgrading workers while
+// jobs run").
+const SuggestedContinueAsNew = "suggested-continue-as-new"
+
+// historyFull reports whether the server suggests that the watch continue
+// as new, for watches on version 1 of SuggestedContinueAsNew.
+func historyFull(ctx workflow.Context) bool {
+	return workflow.GetInfo(ctx).GetContinueAsNewSuggested() &&
+		workflow.GetVersion(ctx, SuggestedContinueAsNew, workflow.DefaultVersion, 1) >= 1
 }
 
 // isBadData reports whether err is about the data or a checkpoint, not the
