@@ -5,6 +5,8 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"slices"
+
+	"github.com/vogscore/vog/score"
 )
 
 // Streamed forms of AUROC, average precision and Welch's t-test, for more
@@ -36,7 +38,7 @@ import (
 // positives): about 1e-6 at most. With no more scores than SampleSize,
 // every score has its own bin and the results are exact.
 //
-// Moments gives Welch's t-test from running sums.
+// WelchMoments gives Welch's t-test from running moments (score.Moments).
 
 // SampleSize is the default number of values a Sampler keeps uniformly:
 // 2^15.
@@ -353,40 +355,17 @@ func (h *Hist) PosRateByQuantile(q int) []float64 {
 	return out
 }
 
-// Moments are running count, mean and sum of squared deviations (Welford,
-// shifted by the first value, which keeps a large common offset out of the
-// sums) of the finite values added.
-type Moments struct {
-	n, shift, mean, m2 float64
+// WelchMoments is WelchT of two samples given by their moments
+// (score.Moments of their finite values: WelchT leaves NaN and infinite
+// values out).
+func WelchMoments(a, b score.Moments) Welch {
+	return welch(mean(a), a.SampleVar(), float64(a.N), mean(b), b.SampleVar(), float64(b.N))
 }
 
-// Add adds x; NaN and infinite values are left out, as by WelchT.
-func (m *Moments) Add(x float64) {
-	if math.IsNaN(x) || math.IsInf(x, 0) {
-		return
+// mean is m's mean, NaN for no values (as stat.Mean of nothing).
+func mean(m score.Moments) float64 {
+	if m.N == 0 {
+		return math.NaN()
 	}
-	if m.n == 0 {
-		m.shift = x
-	}
-	x -= m.shift
-	m.n++
-	d := x - m.mean
-	m.mean += d / m.n
-	m.m2 += d * (x - m.mean)
-}
-
-// N, Mean and Variance (unbiased) of the values added.
-func (m Moments) N() float64 { return m.n }
-func (m Moments) Mean() float64 {
-	if m.n == 0 {
-		return math.NaN() // as stat.Mean of nothing
-	}
-	return m.shift + m.mean
-}
-
-func (m Moments) Variance() float64 { return m.m2 / (m.n - 1) }
-
-// WelchMoments is WelchT of two samples given by their moments.
-func WelchMoments(a, b Moments) Welch {
-	return welch(a.Mean(), a.Variance(), a.n, b.Mean(), b.Variance(), b.n)
+	return m.Mean
 }

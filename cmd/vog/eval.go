@@ -14,6 +14,7 @@ import (
 	"github.com/vogscore/vog/evaluate"
 	"github.com/vogscore/vog/job"
 	"github.com/vogscore/vog/location"
+	"github.com/vogscore/vog/score"
 	"github.com/vogscore/vog/storage"
 )
 
@@ -90,15 +91,19 @@ type evalWindow struct {
 	samplers        []*evaluate.Sampler // first pass
 	hists           []*evaluate.Hist    // second pass
 	n2              int64
-	flagged, others []evaluate.Moments // per score column
+	flagged, others []score.Moments // per score column: finite scores
 }
 
 // meanStd formats a group's mean ± std (n-1).
-func meanStd(m evaluate.Moments) string {
-	if m.N() < 2 {
-		return fmt.Sprintf("%.4g (n=%.0f)", m.Mean(), m.N())
+func meanStd(m score.Moments) string {
+	if m.N < 2 {
+		mean := m.Mean
+		if m.N == 0 {
+			mean = math.NaN()
+		}
+		return fmt.Sprintf("%.4g (n=%d)", mean, m.N)
 	}
-	return fmt.Sprintf("%.4g ± %.3g", m.Mean(), math.Sqrt(m.Variance()))
+	return fmt.Sprintf("%.4g ± %.3g", m.Mean, math.Sqrt(m.SampleVar()))
 }
 
 // evalScan measures every window of the rows that scan visits (twice, the
@@ -113,7 +118,7 @@ func evalScan(ctx context.Context, truth *truthSet, scan func(func([]job.ScoreRo
 		if last == nil || last.name != name {
 			if last = byName[name]; last == nil {
 				last = &evalWindow{name: strings.Clone(name),
-					flagged: make([]evaluate.Moments, len(scoreColumns)), others: make([]evaluate.Moments, len(scoreColumns))}
+					flagged: make([]score.Moments, len(scoreColumns)), others: make([]score.Moments, len(scoreColumns))}
 				for range scoreColumns {
 					last.samplers = append(last.samplers, evaluate.NewSampler(0))
 				}
@@ -141,7 +146,9 @@ func evalScan(ctx context.Context, truth *truthSet, scan func(func([]job.ScoreRo
 			for c, col := range scoreColumns {
 				v := col.get(r)
 				w.samplers[c].Add(v)
-				group[c].Add(v)
+				if !math.IsNaN(v) && !math.IsInf(v, 0) { // as WelchT
+					group[c].Add(v)
+				}
 			}
 		}
 		return nil

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vogscore/vog/evaluate"
 	"github.com/vogscore/vog/job"
+	"github.com/vogscore/vog/score"
 )
 
 // scanOf visits rows in chunks of n through one reused buffer.
@@ -137,13 +138,13 @@ func TestEvalScan(t *testing.T) {
 			// The groups' mean ± std and Welch's test, against gonum on
 			// the scores themselves.
 			for g, m := range map[string]struct {
-				got  evaluate.Moments
+				got  score.Moments
 				vals []float64
 			}{"flagged": {w.flagged[c], a}, "others": {w.others[c], b}} {
 				mean, std := stat.MeanStdDev(m.vals, nil)
-				if m.got.N() != float64(len(m.vals)) || !near(m.got.Mean(), mean, 1e-12) || !near(math.Sqrt(m.got.Variance()), std, 1e-9) {
+				if m.got.N != int64(len(m.vals)) || !near(m.got.Mean, mean, 1e-12) || !near(math.Sqrt(m.got.SampleVar()), std, 1e-9) {
 					t.Errorf("window %s, %s, %s: n %v, %v ± %v; want %d, %v ± %v", w.name, col.name, g,
-						m.got.N(), m.got.Mean(), math.Sqrt(m.got.Variance()), len(m.vals), mean, std)
+						m.got.N, m.got.Mean, math.Sqrt(m.got.SampleVar()), len(m.vals), mean, std)
 				}
 				if want := fmt.Sprintf("%.4g ± %.3g", mean, std); meanStd(m.got) != want {
 					t.Errorf("window %s, %s, %s: printed %q, want %q", w.name, col.name, g, meanStd(m.got), want)
