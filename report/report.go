@@ -107,9 +107,8 @@ func Write(w io.Writer, rows []job.ScoreRow, opts Options) error {
 	return WriteScan(w, func(fn func([]job.ScoreRow) error) error { return fn(rows) }, opts)
 }
 
-// Scan visits one job's rows: it calls fn with successive chunks of them
-// (storage.ScanScores does, part by part) and returns fn's first error.
-type Scan func(fn func([]job.ScoreRow) error) error
+// Scan visits one job's rows (evaluate.Scan: vog eval reads them alike).
+type Scan = evaluate.Scan
 
 // WriteScan renders the rows that scan visits to w, in memory that does not
 // depend on their number: it scans twice (the same rows both times) and

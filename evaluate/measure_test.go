@@ -1,23 +1,23 @@
-package main
+package evaluate
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/stat"
 
-	"github.com/vogscore/vog/evaluate"
 	"github.com/vogscore/vog/job"
 	"github.com/vogscore/vog/score"
 )
 
 // scanOf visits rows in chunks of n through one reused buffer.
-func scanOf(rows []job.ScoreRow, n int) func(func([]job.ScoreRow) error) error {
+func scanOf(rows []job.ScoreRow, n int) Scan {
 	return func(fn func([]job.ScoreRow) error) error {
 		buf := make([]job.ScoreRow, n)
 		for rest := rows; len(rest) > 0; {
@@ -52,17 +52,21 @@ func evalRows(n int) []job.ScoreRow {
 	return rows
 }
 
-func writeTruth(t *testing.T, lines []string) string {
-	p := filepath.Join(t.TempDir(), "truth.csv")
-	if err := os.WriteFile(p, []byte("example_id,noisy\n"+strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+// truthOf reads a truth set of a header and lines, from memory.
+func truthOf(t *testing.T, lines []string, column string) *TruthSet {
+	t.Helper()
+	text := "example_id,noisy\n" + strings.Join(lines, "\n") + "\n"
+	open := func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(text)), nil }
+	truth, err := ReadTruthSet("--truth truth.csv", open, column)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return p
+	return truth
 }
 
-// TestEvalScan checks the streamed measures against the exact functions on
+// TestMeasure checks the streamed measures against the exact functions on
 // the rows in the truth file, with more rows than the histograms' sample.
-func TestEvalScan(t *testing.T) {
+func TestMeasure(t *testing.T) {
 	n := 40_000
 	rows := evalRows(n)
 	r := rand.New(rand.NewPCG(8, 8))
@@ -79,18 +83,15 @@ func TestEvalScan(t *testing.T) {
 		}
 		lines = append(lines, fmt.Sprintf("%s,%v", id, flags[id]))
 	}
-	truth, err := readTruth(t.Context(), writeTruth(t, lines), "")
+	truth := truthOf(t, lines, "")
+	if truth.Len() != len(flags) || truth.Column != "noisy" {
+		t.Fatalf("%d ids, column %q", truth.Len(), truth.Column)
+	}
+	windows, err := Measure(truth, scanOf(rows, 1000))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(truth.entries) != len(flags) || truth.name != "noisy" {
-		t.Fatalf("%d ids, column %q", len(truth.entries), truth.name)
-	}
-	windows, err := evalScan(t.Context(), truth, scanOf(rows, 1000))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(windows) != 2 || windows[0].name != "all" || windows[1].name != "late" {
+	if len(windows) != 2 || windows[0].Name != "all" || windows[1].Name != "late" {
 		t.Fatalf("windows %v", windows)
 	}
 	for _, w := range windows {
@@ -99,7 +100,7 @@ func TestEvalScan(t *testing.T) {
 		npos := 0
 		for _, row := range rows {
 			flag, ok := flags[row.ExampleID]
-			if row.Window != w.name || !ok {
+			if row.Window != w.Name || !ok {
 				continue
 			}
 			in, pos, notPos = append(in, row), append(pos, flag), append(notPos, !flag)
@@ -107,14 +108,14 @@ func TestEvalScan(t *testing.T) {
 				npos++
 			}
 		}
-		if w.n != int64(len(in)) || w.npos != int64(npos) {
-			t.Fatalf("window %s: %d examples, %d flagged; want %d, %d", w.name, w.n, w.npos, len(in), npos)
+		if w.Examples != int64(len(in)) || w.Flagged != int64(npos) {
+			t.Fatalf("window %s: %d examples, %d flagged; want %d, %d", w.Name, w.Examples, w.Flagged, len(in), npos)
 		}
-		for c, col := range scoreColumns {
+		for c, col := range Columns {
 			s, neg := make([]float64, len(in)), make([]float64, len(in))
 			var a, b []float64 // the flagged and the other examples' finite scores
 			for i := range in {
-				s[i] = col.get(&in[i])
+				s[i] = col.Get(&in[i])
 				neg[i] = -s[i]
 				if math.IsNaN(s[i]) {
 					continue
@@ -125,14 +126,14 @@ func TestEvalScan(t *testing.T) {
 					b = append(b, s[i])
 				}
 			}
-			h := w.hists[c]
+			h := w.Hists[c]
 			for _, m := range [][3]any{
-				{"AUROC", h.AUROC(), evaluate.AUROC(s, pos)},
-				{"AUPR-in", h.AveragePrecision(), evaluate.AveragePrecision(s, pos)},
-				{"AUPR-out", h.AveragePrecisionNeg(), evaluate.AveragePrecision(neg, notPos)},
+				{"AUROC", h.AUROC(), AUROC(s, pos)},
+				{"AUPR-in", h.AveragePrecision(), AveragePrecision(s, pos)},
+				{"AUPR-out", h.AveragePrecisionNeg(), AveragePrecision(neg, notPos)},
 			} {
 				if d := math.Abs(m[1].(float64) - m[2].(float64)); !(d < 1e-5) {
-					t.Errorf("window %s, %s: %s %.6f, exact %.6f", w.name, col.name, m[0], m[1], m[2])
+					t.Errorf("window %s, %s: %s %.6f, exact %.6f", w.Name, col.Name, m[0], m[1], m[2])
 				}
 			}
 			// The groups' mean ± std and Welch's test, against gonum on
@@ -140,31 +141,27 @@ func TestEvalScan(t *testing.T) {
 			for g, m := range map[string]struct {
 				got  score.Moments
 				vals []float64
-			}{"flagged": {w.flagged[c], a}, "others": {w.others[c], b}} {
+			}{"flagged": {w.FlaggedScores[c], a}, "others": {w.OtherScores[c], b}} {
 				mean, std := stat.MeanStdDev(m.vals, nil)
 				if m.got.N != int64(len(m.vals)) || !near(m.got.Mean, mean, 1e-12) || !near(math.Sqrt(m.got.SampleVar()), std, 1e-9) {
-					t.Errorf("window %s, %s, %s: n %v, %v ± %v; want %d, %v ± %v", w.name, col.name, g,
+					t.Errorf("window %s, %s, %s: n %v, %v ± %v; want %d, %v ± %v", w.Name, col.Name, g,
 						m.got.N, m.got.Mean, math.Sqrt(m.got.SampleVar()), len(m.vals), mean, std)
 				}
 				if want := fmt.Sprintf("%.4g ± %.3g", mean, std); meanStd(m.got) != want {
-					t.Errorf("window %s, %s, %s: printed %q, want %q", w.name, col.name, g, meanStd(m.got), want)
+					t.Errorf("window %s, %s, %s: printed %q, want %q", w.Name, col.Name, g, meanStd(m.got), want)
 				}
 			}
-			got, want := evaluate.WelchMoments(w.flagged[c], w.others[c]), evaluate.WelchT(a, b)
+			got, want := WelchMoments(w.FlaggedScores[c], w.OtherScores[c]), WelchT(a, b)
 			if !near(got.T, want.T, 1e-9) || math.Abs(got.P-want.P) > 1e-9 {
-				t.Errorf("window %s, %s: Welch %+v, want %+v", w.name, col.name, got, want)
+				t.Errorf("window %s, %s: Welch %+v, want %+v", w.Name, col.Name, got, want)
 			}
 		}
 	}
 
 	// An id no row has is an error that names it (the first in the file).
 	lines = append(lines, "train/999999.jpg,1", "nope,0")
-	truth, err = readTruth(t.Context(), writeTruth(t, lines), "noisy")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = evalScan(t.Context(), truth, scanOf(rows, 1000))
-	if err == nil || !strings.Contains(err.Error(), `2 of its example ids are not in the result, "train/999999.jpg" for one`) {
+	_, err = Measure(truthOf(t, lines, "noisy"), scanOf(rows, 1000))
+	if err == nil || err.Error() != `--truth truth.csv: 2 of its example ids are not in the result, "train/999999.jpg" for one` {
 		t.Fatalf("missing ids: %v", err)
 	}
 }
@@ -186,21 +183,60 @@ func TestTruthSet(t *testing.T) {
 			}
 			lines = append(lines, fmt.Sprintf("%s,%v", id, want[id]))
 		}
-		truth, err := readTruth(t.Context(), writeTruth(t, lines), "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(truth.entries) != n {
-			t.Fatalf("%d ids: %d entries", n, len(truth.entries))
+		truth := truthOf(t, lines, "")
+		if truth.Len() != n {
+			t.Fatalf("%d ids: %d entries", n, truth.Len())
 		}
 		for i := range n {
 			id := fmt.Sprintf("x%d", i*7)
-			if flag, ok := truth.lookup(id); !ok || flag != want[id] {
+			if flag, ok := truth.Lookup(id); !ok || flag != want[id] {
 				t.Fatalf("%d ids: %s: %v %v, want %v", n, id, flag, ok, want[id])
 			}
-			if _, ok := truth.lookup(fmt.Sprintf("x%d", i*7+1)); ok {
+			if _, ok := truth.Lookup(fmt.Sprintf("x%d", i*7+1)); ok {
 				t.Fatalf("%d ids: x%d found", n, i*7+1)
 			}
 		}
+	}
+}
+
+// TestTruthSetErrors: the file's errors carry its name; the opener's are
+// its own.
+func TestTruthSetErrors(t *testing.T) {
+	bad := func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("example_id,noisy\na,maybe\n")), nil }
+	if _, err := ReadTruthSet("--truth t.csv", bad, ""); err == nil || err.Error() != `--truth t.csv: line 2: noisy = "maybe" is not a boolean` {
+		t.Fatalf("bad flag: %v", err)
+	}
+	gone := errors.New("--truth t.csv: no such file")
+	if _, err := ReadTruthSet("--truth t.csv", func() (io.ReadCloser, error) { return nil, gone }, ""); err != gone {
+		t.Fatalf("open: %v", err)
+	}
+}
+
+// TestWriteTable: the header of each window, a line per column, and a
+// group of fewer than two values shown by its mean and size.
+func TestWriteTable(t *testing.T) {
+	rows := []job.ScoreRow{
+		{ExampleID: "a", Window: "all", VoG: 1},
+		{ExampleID: "b", Window: "all", VoG: 2},
+		{ExampleID: "c", Window: "all", VoG: 4},
+	}
+	windows, err := Measure(truthOf(t, []string{"a,1", "b,0", "c,0"}, ""), scanOf(rows, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := WriteTable(&b, windows, "noisy"); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if !strings.HasPrefix(out, "\nwindow all: 3 examples, 1 flagged noisy\n") || strings.Count(out, "\n") != 2+1+len(Columns)+5 {
+		t.Fatalf("output:\n%s", out)
+	}
+	vog := regexp.MustCompile(`(?m)^\s*vog .*$`).FindString(out)
+	if !strings.Contains(vog, "1 (n=1)") || !strings.Contains(vog, "3 ± 1.41") {
+		t.Fatalf("vog line %q", vog)
+	}
+	if m := meanStd(score.Moments{}); m != "NaN (n=0)" {
+		t.Fatalf("empty group: %q", m)
 	}
 }
