@@ -202,7 +202,9 @@ func TestTruthSet(t *testing.T) {
 // TestTruthSetErrors: the file's errors carry its name; the opener's are
 // its own.
 func TestTruthSetErrors(t *testing.T) {
-	bad := func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("example_id,noisy\na,maybe\n")), nil }
+	bad := func() (io.ReadCloser, error) {
+		return io.NopCloser(strings.NewReader("example_id,noisy\na,maybe\n")), nil
+	}
 	if _, err := ReadTruthSet("--truth t.csv", bad, ""); err == nil || err.Error() != `--truth t.csv: line 2: noisy = "maybe" is not a boolean` {
 		t.Fatalf("bad flag: %v", err)
 	}
