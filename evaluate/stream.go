@@ -1,6 +1,7 @@
 package evaluate
 
 import (
+	"container/heap"
 	"math"
 	"math/bits"
 	"math/rand/v2"
@@ -111,45 +112,33 @@ func (s *Sampler) Bins() *Bins {
 	return newBins(slices.Compact(edges))
 }
 
-// endHeap keeps the EndSize values of highest sign*x: a min-heap of sign*x.
+// endHeap keeps the EndSize values of highest sign*x: a min-heap of
+// sign*x (container/heap).
 type endHeap struct {
 	sign float64
 	vals []float64
 }
 
 func (h *endHeap) offer(x float64) {
-	v := h.vals
-	if len(v) < EndSize {
-		v = append(v, x)
-		for i := len(v) - 1; i > 0; { // sift up
-			p := (i - 1) / 2
-			if h.sign*v[p] <= h.sign*v[i] {
-				break
-			}
-			v[p], v[i] = v[i], v[p]
-			i = p
-		}
-		h.vals = v
+	if len(h.vals) < EndSize {
+		heap.Push(h, x)
 		return
 	}
-	if h.sign*x <= h.sign*v[0] {
+	if h.sign*x <= h.sign*h.vals[0] {
 		return
 	}
-	v[0] = x
-	for i := 0; ; { // sift down
-		c := 2*i + 1
-		if c >= len(v) {
-			break
-		}
-		if c+1 < len(v) && h.sign*v[c+1] < h.sign*v[c] {
-			c++
-		}
-		if h.sign*v[i] <= h.sign*v[c] {
-			break
-		}
-		v[i], v[c] = v[c], v[i]
-		i = c
-	}
+	h.vals[0] = x
+	heap.Fix(h, 0)
+}
+
+func (h *endHeap) Len() int           { return len(h.vals) }
+func (h *endHeap) Less(i, j int) bool { return h.sign*h.vals[i] < h.sign*h.vals[j] }
+func (h *endHeap) Swap(i, j int)      { h.vals[i], h.vals[j] = h.vals[j], h.vals[i] }
+func (h *endHeap) Push(x any)         { h.vals = append(h.vals, x.(float64)) }
+func (h *endHeap) Pop() any {
+	x := h.vals[len(h.vals)-1]
+	h.vals = h.vals[:len(h.vals)-1]
+	return x
 }
 
 // Bins are the bins of a Hist: for distinct values e_0 < ... < e_{m-1},
