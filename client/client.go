@@ -281,9 +281,9 @@ func Describe(ctx context.Context, c client.Client, id string) (string, error) {
 		if st.ExamplesFailed > 0 {
 			fmt.Fprintf(&b, " (%d could not be scored)", st.ExamplesFailed)
 		}
-		if rate := float64(st.ExamplesDone) / elapsed.Seconds(); rate > 0 && st.Examples > 0 {
-			eta := time.Duration(float64(st.Examples-st.ExamplesDone)/rate) * time.Second
-			fmt.Fprintf(&b, "; %.0f ex/s since start; ETA %s", rate, eta.Round(time.Second))
+		if elapsed > 0 && st.Examples > 0 {
+			rate := float64(st.ExamplesDone) / elapsed.Seconds()
+			fmt.Fprintf(&b, "; %.0f ex/s since start; ETA %s", rate, eta(st.Examples-st.ExamplesDone, rate, rate))
 		}
 		b.WriteString("\n")
 		for _, r := range st.Retrying {

@@ -2,6 +2,7 @@ package client
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -40,14 +41,7 @@ func (m *meter) line(now time.Time, p job.Progress) string {
 		return fmt.Sprintf("%-16s %s elapsed", p.Stage, elapsed)
 	}
 	frac := float64(p.ExamplesDone) / float64(p.Examples)
-	// While no progress is reported (a shard retried from its start, the
-	// last shard's slow end) the smoothed rate decays towards 0: under a
-	// twentieth of the average rate, it says nothing of the time left.
-	eta := "?"
 	avg := float64(p.ExamplesDone) / now.Sub(m.start).Seconds()
-	if m.rate > 0 && m.rate >= avg/20 {
-		eta = (time.Duration(float64(p.Examples-p.ExamplesDone)/m.rate) * time.Second).Round(time.Second).String()
-	}
 	failed := ""
 	if p.ShardsFailed > 0 {
 		failed = fmt.Sprintf(" (%d failed)", p.ShardsFailed)
@@ -56,7 +50,19 @@ func (m *meter) line(now time.Time, p job.Progress) string {
 		failed += fmt.Sprintf(", %d examples failed", p.ExamplesFailed)
 	}
 	return fmt.Sprintf("scoring %s %5.1f%%  %d/%d examples  %.0f ex/s  shards %d/%d%s  ETA %s  (%s elapsed)",
-		bar(frac, 24), 100*frac, p.ExamplesDone, p.Examples, m.rate, p.ShardsDone, p.Shards, failed, eta, elapsed)
+		bar(frac, 24), 100*frac, p.ExamplesDone, p.Examples, m.rate, p.ShardsDone, p.Shards, failed, eta(p.Examples-p.ExamplesDone, m.rate, avg), elapsed)
+}
+
+// eta is the time that left examples take at rate examples per second, or
+// "?" where the rate says nothing of it: while no progress is reported (no
+// example done yet, a shard retried from its start, the last shard's slow
+// end) a rate is 0, or a smoothed rate decays towards 0; under a twentieth
+// of avg, the average rate since the start, it is taken for none.
+func eta(left int64, rate, avg float64) string {
+	if !(rate > 0) || math.IsInf(rate, 0) || rate < avg/20 {
+		return "?"
+	}
+	return (time.Duration(float64(left)/rate) * time.Second).Round(time.Second).String()
 }
 
 func bar(frac float64, width int) string {

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -38,5 +39,29 @@ func TestMeterLine(t *testing.T) {
 	}
 	if b := bar(2, 4); b != "[####]" {
 		t.Errorf("bar beyond 1: %s", b)
+	}
+}
+
+// TestETA: the one ETA of vog run's progress line and vog status: the time
+// left at the rate, or "?" with no rate, a rate decayed under a twentieth
+// of the average, or none that is finite.
+func TestETA(t *testing.T) {
+	for _, c := range []struct {
+		left      int64
+		rate, avg float64
+		want      string
+	}{
+		{900, 10, 10, "1m30s"},
+		{900, 10, 0, "1m30s"},
+		{0, 10, 10, "0s"},
+		{1000, 0, 0, "?"}, // nothing done yet (vog status at the start)
+		{700, 0.4, 10, "?"},
+		{700, 0.5, 10, "23m20s"},
+		{700, math.NaN(), math.NaN(), "?"},
+		{700, math.Inf(1), math.Inf(1), "?"},
+	} {
+		if got := eta(c.left, c.rate, c.avg); got != c.want {
+			t.Errorf("eta(%d, %v, %v) = %q, want %q", c.left, c.rate, c.avg, got, c.want)
+		}
 	}
 }

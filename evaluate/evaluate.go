@@ -1,6 +1,10 @@
 // Package evaluate measures how well a score separates two groups of
 // examples (noisy label or not, out-of-distribution or not): AUROC, average
-// precision for either group, and Welch's t-test. Pure functions.
+// precision for either group, and Welch's t-test, exact over slices and
+// streamed (stream.go). vog eval's whole measure is here: a truth file's
+// flags (TruthSet), the two passes over a result's rows (Measure) and the
+// table it prints (WriteTable). No I/O but through the readers it is
+// given.
 package evaluate
 
 import (

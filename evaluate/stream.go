@@ -1,10 +1,13 @@
 package evaluate
 
 import (
+	"container/heap"
 	"math"
 	"math/bits"
 	"math/rand/v2"
 	"slices"
+
+	"github.com/vogscore/vog/score"
 )
 
 // Streamed forms of AUROC, average precision and Welch's t-test, for more
@@ -36,7 +39,7 @@ import (
 // positives): about 1e-6 at most. With no more scores than SampleSize,
 // every score has its own bin and the results are exact.
 //
-// Moments gives Welch's t-test from running sums.
+// WelchMoments gives Welch's t-test from running moments (score.Moments).
 
 // SampleSize is the default number of values a Sampler keeps uniformly:
 // 2^15.
@@ -109,45 +112,33 @@ func (s *Sampler) Bins() *Bins {
 	return newBins(slices.Compact(edges))
 }
 
-// endHeap keeps the EndSize values of highest sign*x: a min-heap of sign*x.
+// endHeap keeps the EndSize values of highest sign*x: a min-heap of
+// sign*x (container/heap).
 type endHeap struct {
 	sign float64
 	vals []float64
 }
 
 func (h *endHeap) offer(x float64) {
-	v := h.vals
-	if len(v) < EndSize {
-		v = append(v, x)
-		for i := len(v) - 1; i > 0; { // sift up
-			p := (i - 1) / 2
-			if h.sign*v[p] <= h.sign*v[i] {
-				break
-			}
-			v[p], v[i] = v[i], v[p]
-			i = p
-		}
-		h.vals = v
+	if len(h.vals) < EndSize {
+		heap.Push(h, x)
 		return
 	}
-	if h.sign*x <= h.sign*v[0] {
+	if h.sign*x <= h.sign*h.vals[0] {
 		return
 	}
-	v[0] = x
-	for i := 0; ; { // sift down
-		c := 2*i + 1
-		if c >= len(v) {
-			break
-		}
-		if c+1 < len(v) && h.sign*v[c+1] < h.sign*v[c] {
-			c++
-		}
-		if h.sign*v[i] <= h.sign*v[c] {
-			break
-		}
-		v[i], v[c] = v[c], v[i]
-		i = c
-	}
+	h.vals[0] = x
+	heap.Fix(h, 0)
+}
+
+func (h *endHeap) Len() int           { return len(h.vals) }
+func (h *endHeap) Less(i, j int) bool { return h.sign*h.vals[i] < h.sign*h.vals[j] }
+func (h *endHeap) Swap(i, j int)      { h.vals[i], h.vals[j] = h.vals[j], h.vals[i] }
+func (h *endHeap) Push(x any)         { h.vals = append(h.vals, x.(float64)) }
+func (h *endHeap) Pop() any {
+	x := h.vals[len(h.vals)-1]
+	h.vals = h.vals[:len(h.vals)-1]
+	return x
 }
 
 // Bins are the bins of a Hist: for distinct values e_0 < ... < e_{m-1},
@@ -353,40 +344,17 @@ func (h *Hist) PosRateByQuantile(q int) []float64 {
 	return out
 }
 
-// Moments are running count, mean and sum of squared deviations (Welford,
-// shifted by the first value, which keeps a large common offset out of the
-// sums) of the finite values added.
-type Moments struct {
-	n, shift, mean, m2 float64
+// WelchMoments is WelchT of two samples given by their moments
+// (score.Moments of their finite values: WelchT leaves NaN and infinite
+// values out).
+func WelchMoments(a, b score.Moments) Welch {
+	return welch(mean(a), a.SampleVar(), float64(a.N), mean(b), b.SampleVar(), float64(b.N))
 }
 
-// Add adds x; NaN and infinite values are left out, as by WelchT.
-func (m *Moments) Add(x float64) {
-	if math.IsNaN(x) || math.IsInf(x, 0) {
-		return
+// mean is m's mean, NaN for no values (as stat.Mean of nothing).
+func mean(m score.Moments) float64 {
+	if m.N == 0 {
+		return math.NaN()
 	}
-	if m.n == 0 {
-		m.shift = x
-	}
-	x -= m.shift
-	m.n++
-	d := x - m.mean
-	m.mean += d / m.n
-	m.m2 += d * (x - m.mean)
-}
-
-// N, Mean and Variance (unbiased) of the values added.
-func (m Moments) N() float64 { return m.n }
-func (m Moments) Mean() float64 {
-	if m.n == 0 {
-		return math.NaN() // as stat.Mean of nothing
-	}
-	return m.shift + m.mean
-}
-
-func (m Moments) Variance() float64 { return m.m2 / (m.n - 1) }
-
-// WelchMoments is WelchT of two samples given by their moments.
-func WelchMoments(a, b Moments) Welch {
-	return welch(a.Mean(), a.Variance(), a.n, b.Mean(), b.Variance(), b.n)
+	return m.Mean
 }

@@ -1,11 +1,14 @@
 package evaluate
 
 import (
+	"cmp"
 	"math"
 	"math/rand/v2"
 	"slices"
 	"sort"
 	"testing"
+
+	"github.com/vogscore/vog/score"
 )
 
 // streamed runs the two passes over score.
@@ -231,14 +234,15 @@ func TestSamplerDeterministic(t *testing.T) {
 func TestWelchMoments(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 9))
 	var a, b []float64
-	var ma, mb Moments
+	var ma, mb score.Moments
 	for range 10_000 {
 		x, y := 10+r.NormFloat64(), 10.03+2*r.NormFloat64()
 		if r.IntN(50) == 0 {
 			x = math.NaN()
+		} else {
+			ma.Add(x) // the finite values, as WelchT takes them
 		}
 		a, b = append(a, x), append(b, y)
-		ma.Add(x)
 		mb.Add(y)
 	}
 	got, want := WelchMoments(ma, mb), WelchT(a, b)
@@ -247,7 +251,7 @@ func TestWelchMoments(t *testing.T) {
 			t.Fatalf("streamed %+v, slices %+v", got, want)
 		}
 	}
-	var none Moments
+	var none score.Moments
 	if w := WelchMoments(none, mb); !math.IsNaN(w.MeanA) || !math.IsNaN(w.T) {
 		t.Fatalf("empty group: %+v", w)
 	}
@@ -305,5 +309,31 @@ func BenchmarkSamplerAdd(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		s.Add(xs[i&(len(xs)-1)])
+	}
+}
+
+// TestEndHeap: either end keeps the EndSize highest (sign 1) or lowest
+// (sign -1) of the values offered, ties included.
+func TestEndHeap(t *testing.T) {
+	r := rand.New(rand.NewPCG(4, 4))
+	for _, n := range []int{0, 1, EndSize - 1, EndSize, 5 * EndSize} {
+		xs := make([]float64, n)
+		for i := range xs {
+			xs[i] = float64(r.IntN(n/2 + 1)) // ties
+		}
+		for _, sign := range []float64{1, -1} {
+			h := endHeap{sign: sign}
+			for _, x := range xs {
+				h.offer(x)
+			}
+			want := slices.Clone(xs)
+			slices.SortFunc(want, func(a, b float64) int { return cmp.Compare(sign*b, sign*a) })
+			want = want[:min(n, EndSize)]
+			got := slices.Clone(h.vals)
+			slices.SortFunc(got, func(a, b float64) int { return cmp.Compare(sign*b, sign*a) })
+			if !slices.Equal(got, want) {
+				t.Fatalf("n %d, sign %v: kept %d values, want %d (first %v, want %v)", n, sign, len(got), len(want), got[:min(3, len(got))], want[:min(3, len(want))])
+			}
+		}
 	}
 }

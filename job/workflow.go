@@ -19,7 +19,11 @@ const (
 	ProgressQuery = "progress"
 )
 
-// Activity names, for clients that read pending activities.
+// Activity names, for clients that read pending activities. Each is the
+// name the SDK gives a method of activities.Activities (the method's own),
+// which workflows call through a nil *Activities and the worker registers
+// by the struct: this contract links neither, so the names are spelt here
+// once, and TestActivityNames (workflows) checks each against its method.
 const (
 	ScoreShardActivity  = "ScoreShard"
 	ScoreGroupActivity  = "ScoreGroup"

@@ -8,6 +8,7 @@ package report
 import (
 	"bytes"
 	"cmp"
+	"container/heap"
 	"encoding/base64"
 	"fmt"
 	"html/template"
@@ -107,9 +108,8 @@ func Write(w io.Writer, rows []job.ScoreRow, opts Options) error {
 	return WriteScan(w, func(fn func([]job.ScoreRow) error) error { return fn(rows) }, opts)
 }
 
-// Scan visits one job's rows: it calls fn with successive chunks of them
-// (storage.ScanScores does, part by part) and returns fn's first error.
-type Scan func(fn func([]job.ScoreRow) error) error
+// Scan visits one job's rows (evaluate.Scan: vog eval reads them alike).
+type Scan = evaluate.Scan
 
 // WriteScan renders the rows that scan visits to w, in memory that does not
 // depend on their number: it scans twice (the same rows both times) and
@@ -369,8 +369,8 @@ func easiest(a, b *job.ScoreRow, aSeq, bSeq int64) int {
 	return hardest(b, a, bSeq, aSeq)
 }
 
-// topK keeps the k first rows of a ranking: a heap with the last kept row
-// at its root.
+// topK keeps the k first rows of a ranking: a heap (container/heap) with
+// the last kept row at its root.
 type topK struct {
 	k     int
 	rank  func(a, b *job.ScoreRow, aSeq, bSeq int64) int
@@ -379,11 +379,6 @@ type topK struct {
 
 func newTopK(k int, rank func(a, b *job.ScoreRow, aSeq, bSeq int64) int) *topK {
 	return &topK{k: k, rank: rank}
-}
-
-// after reports whether item i ranks after item j.
-func (t *topK) after(i, j int) bool {
-	return t.rank(&t.items[i].row, &t.items[j].row, t.items[i].seq, t.items[j].seq) > 0
 }
 
 func (t *topK) offer(r *job.ScoreRow, seq int64) {
@@ -395,35 +390,24 @@ func (t *topK) offer(r *job.ScoreRow, seq int64) {
 			return
 		}
 		t.items[0] = keep(r, seq)
-		t.down(0)
+		heap.Fix(t, 0)
 		return
 	}
-	t.items = append(t.items, keep(r, seq))
-	for i := len(t.items) - 1; i > 0; {
-		p := (i - 1) / 2
-		if !t.after(i, p) {
-			break
-		}
-		t.items[i], t.items[p] = t.items[p], t.items[i]
-		i = p
-	}
+	heap.Push(t, keep(r, seq))
 }
 
-func (t *topK) down(i int) {
-	for {
-		c := 2*i + 1
-		if c >= len(t.items) {
-			return
-		}
-		if c+1 < len(t.items) && t.after(c+1, c) {
-			c++
-		}
-		if !t.after(c, i) {
-			return
-		}
-		t.items[i], t.items[c] = t.items[c], t.items[i]
-		i = c
-	}
+func (t *topK) Len() int { return len(t.items) }
+
+// Less reports whether item i ranks after item j: the root ranks last.
+func (t *topK) Less(i, j int) bool {
+	return t.rank(&t.items[i].row, &t.items[j].row, t.items[i].seq, t.items[j].seq) > 0
+}
+func (t *topK) Swap(i, j int) { t.items[i], t.items[j] = t.items[j], t.items[i] }
+func (t *topK) Push(x any)    { t.items = append(t.items, x.(ranked)) }
+func (t *topK) Pop() any {
+	x := t.items[len(t.items)-1]
+	t.items = t.items[:len(t.items)-1]
+	return x
 }
 
 // keep copies a row to be kept: its example id gets its own memory, so that

@@ -49,6 +49,15 @@ func (m Moments) Var() float64 {
 // Std returns the population standard deviation.
 func (m Moments) Std() float64 { return math.Sqrt(m.Var()) }
 
+// SampleVar returns the unbiased (n-1) variance, M2/(N-1), as Welch's
+// t-test takes it; NaN for fewer than two observations.
+func (m Moments) SampleVar() float64 {
+	if m.N < 2 {
+		return math.NaN()
+	}
+	return m.M2 / float64(m.N-1)
+}
+
 // Normalize returns the z-score of x within m: (x - mean) / std, or 0 when
 // std is 0 (a class of one example, or of identical scores).
 func (m Moments) Normalize(x float64) float64 { return ZScore(x, m.Mean, m.Std()) }

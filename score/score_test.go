@@ -30,6 +30,13 @@ func TestMoments(t *testing.T) {
 			if m.N != int64(len(tt.xs)) || !close(m.Mean, tt.mean, 1e-12) || !close(m.Var(), tt.vari, 1e-9) {
 				t.Fatalf("got n=%d mean=%g var=%g, want mean=%g var=%g", m.N, m.Mean, m.Var(), tt.mean, tt.vari)
 			}
+			if n := float64(m.N); n < 2 {
+				if !math.IsNaN(m.SampleVar()) {
+					t.Fatalf("n=%d: sample variance %g, want NaN", m.N, m.SampleVar())
+				}
+			} else if !close(m.SampleVar(), tt.vari*n/(n-1), 1e-9) {
+				t.Fatalf("sample variance %g, want %g", m.SampleVar(), tt.vari*n/(n-1))
+			}
 		})
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"image"
-	"image/color"
 	"os"
 	"path"
 	"strings"
@@ -75,7 +74,7 @@ func reportCmd(ctx context.Context, args []string) error {
 		if bad[0] != nil {
 			return nil, bad[0]
 		}
-		return toImage(x, j.Shape.C, j.Shape.H, j.Shape.W, j.Spec.Dataset.Preprocess), nil
+		return report.ToImage(x, j.Shape, j.Spec.Dataset.Preprocess), nil
 	}
 	// The rows are streamed, twice: memory holds the examples shown, not
 	// the result.
@@ -194,28 +193,4 @@ func readClasses(ctx context.Context, url string) ([]string, error) {
 		return nil, err
 	}
 	return report.ParseClasses(data)
-}
-
-// toImage turns a preprocessed example back into a picture: it undoes the
-// per-channel normalisation and clamps to [0, 1].
-func toImage(x []float32, c, h, w int, p job.Preprocess) image.Image {
-	px := func(ch, i int) uint8 {
-		v := x[ch*h*w+i]
-		if len(p.Mean) > ch {
-			v = v*p.Std[ch] + p.Mean[ch]
-		}
-		return uint8(max(0, min(1, v))*255 + 0.5)
-	}
-	if c == 1 {
-		g := image.NewGray(image.Rect(0, 0, w, h))
-		for i := range h * w {
-			g.Pix[i] = px(0, i)
-		}
-		return g
-	}
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	for i := range h * w {
-		img.Set(i%w, i/w, color.RGBA{px(0, i), px(1, i), px(2, i), 255})
-	}
-	return img
 }

@@ -76,12 +76,13 @@ func BenchmarkReportEvalMemory(b *testing.B) {
 			truth := filepath.Join(dir, "truth.csv")
 			b.Run("eval/streamed", func(b *testing.B) {
 				measureScan(b, n, func(ctx context.Context) error {
-					t, err := readTruth(ctx, truth, "")
+					t, done, err := readTruth(ctx, truth, "")
 					if err != nil {
 						return err
 					}
-					w, err := evalScan(ctx, t, scan(ctx))
-					if err == nil && (len(w) != 1 || w[0].n != int64(n) || math.IsNaN(w[0].hists[0].AUROC())) {
+					defer done()
+					w, err := evaluate.Measure(t, scan(ctx))
+					if err == nil && (len(w) != 1 || w[0].Examples != int64(n) || math.IsNaN(w[0].Hists[0].AUROC())) {
 						err = fmt.Errorf("windows %v", w)
 					}
 					return err
@@ -220,7 +221,12 @@ func readHeap() heapSample {
 // memory, a map of the truth file's ids, then exact measures over slices.
 func evalInMemory(ctx context.Context, dir, truthURL string) error {
 	truth := map[string]bool{}
-	if _, err := scanTruth(ctx, truthURL, "", func(id string, flag bool) bool {
+	f, err := os.Open(truthURL)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := evaluate.ReadTruth(f, "", func(id string, flag bool) bool {
 		truth[id] = flag
 		return true
 	}); err != nil {
@@ -241,11 +247,11 @@ func evalInMemory(ctx context.Context, dir, truthURL string) error {
 		for i, r := range wr {
 			pos[i] = truth[r.ExampleID]
 		}
-		for _, c := range scoreColumns {
+		for _, c := range evaluate.Columns {
 			s := make([]float64, len(wr))
 			neg, notPos := make([]float64, len(wr)), make([]bool, len(wr))
 			for i := range wr {
-				s[i] = c.get(&wr[i])
+				s[i] = c.Get(&wr[i])
 				neg[i], notPos[i] = -s[i], !pos[i]
 			}
 			_, _, _ = evaluate.AUROC(s, pos), evaluate.AveragePrecision(s, pos), evaluate.AveragePrecision(neg, notPos)

@@ -1,6 +1,7 @@
 // Package deps holds the test that keeps the contracts' dependencies as
 // the design says (docs/design.md, "Packages"): the job contract is a leaf
-// that any program may link, and the client links no storage.
+// that any program may link, the client links no storage, and the
+// measures of vog eval and vog report open nothing themselves.
 package deps
 
 import (
@@ -26,6 +27,12 @@ func TestLeaves(t *testing.T) {
 		{"github.com/vogscore/vog/client", []string{
 			"github.com/vogscore/vog/storage", "github.com/vogscore/vog/engine", "github.com/vogscore/vog/checkpoint",
 			"github.com/parquet-go/parquet-go", "gocloud.dev/blob"}},
+		// vog eval's and vog report's measures read only what they are
+		// given: package main opens the storage.
+		{"github.com/vogscore/vog/evaluate", []string{
+			"github.com/vogscore/vog/storage", "gocloud.dev", "github.com/parquet-go/parquet-go", "go.temporal.io/sdk"}},
+		{"github.com/vogscore/vog/report", []string{
+			"github.com/vogscore/vog/storage", "gocloud.dev", "github.com/parquet-go/parquet-go", "go.temporal.io/sdk"}},
 		// URLs are syntax only.
 		{"github.com/vogscore/vog/location", []string{"gocloud.dev", "github.com/vogscore/vog/"}},
 	} {
