@@ -45,6 +45,14 @@ func Canonical(raw string) (string, error) {
 	return l.String(), nil
 }
 
+// LocalPath returns the file system path of a file:// location.
+func (l Location) LocalPath() (string, bool) {
+	if !strings.HasPrefix(l.BucketURL, "file:") {
+		return "", false
+	}
+	return "/" + l.Key, true
+}
+
 // Join returns the location of name under l, as a prefix joins a key.
 func (l Location) Join(name string) Location {
 	k := strings.TrimSuffix(l.Key, "/")

@@ -35,10 +35,25 @@ func TestParse(t *testing.T) {
 			t.Errorf("%s: Parse(String()) = %+v, %v; want %+v", tt.raw, again, err, l)
 		}
 	}
+	if p, ok := (mustParse(t, "file:///data/out")).LocalPath(); !ok || p != "/data/out" {
+		t.Errorf("LocalPath: %q %v", p, ok)
+	}
+	if _, ok := (mustParse(t, "s3://b/out")).LocalPath(); ok {
+		t.Error("LocalPath of s3://: ok")
+	}
 	if _, err := Parse(""); err == nil {
 		t.Error("empty location: no error")
 	}
 	if got := (Location{BucketURL: "s3://b", Key: "out/"}).Join("job.json").Key; got != "out/job.json" {
 		t.Errorf("Join: %q", got)
 	}
+}
+
+func mustParse(t *testing.T, raw string) Location {
+	t.Helper()
+	l, err := Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }

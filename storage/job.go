@@ -54,7 +54,7 @@ func CreateJob(ctx context.Context, out string, j *job.Job) (*job.Job, error) {
 		return nil, err
 	}
 	defer b.Close()
-	if path, ok := localPath(l); ok {
+	if path, ok := l.LocalPath(); ok {
 		err = linkNew(filepath.Join(path, JobKey), j.Encode())
 	} else {
 		err = b.WriteAll(ctx, JobKey, j.Encode(), &blob.WriterOptions{ContentType: "application/json", IfNotExist: true})

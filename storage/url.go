@@ -23,18 +23,10 @@ func Open(ctx context.Context, l location.Location) (*blob.Bucket, error) {
 	return b, nil
 }
 
-// localPath returns the folder of a file:// location.
-func localPath(l location.Location) (string, bool) {
-	if !strings.HasPrefix(l.BucketURL, "file:") {
-		return "", false
-	}
-	return "/" + l.Key, true
-}
-
 // CreatePrefix is OpenPrefix for writing: for local paths it first creates
 // the directory.
 func CreatePrefix(ctx context.Context, l location.Location) (*blob.Bucket, error) {
-	if path, ok := localPath(l); ok {
+	if path, ok := l.LocalPath(); ok {
 		if err := os.MkdirAll(path, 0o755); err != nil {
 			return nil, fmt.Errorf("storage: %w", err)
 		}

@@ -375,7 +375,7 @@ func TestRunBadInput(t *testing.T) {
 		{"wrong image size", []string{"run", "--format", "idx", "--dataset", fixtures + "/small", "--checkpoints", fixtures + "/ckpt", "--channels", "3", "--out", t.TempDir()},
 			[]string{"ckpt_1.pt", "3x28x28", "channels"}},
 		{"another job in --out", []string{"run", "--format", "idx", "--dataset", fixtures + "/small", "--checkpoints", fixtures + "/ckpt", "--label", "predicted", "--out", done},
-			[]string{"--out " + done, "holds another job"}},
+			[]string{"--out file://" + done, "holds another job"}}, // named as submitted: absolute
 		{"tf32 on a cpu", []string{"run", "--format", "idx", "--dataset", fixtures + "/small", "--checkpoints", fixtures + "/ckpt", "--precision", "tf32", "--out", t.TempDir()},
 			[]string{"--precision tf32 needs a CUDA device"}},
 		{"no such device", []string{"run", "--format", "idx", "--dataset", fixtures + "/small", "--checkpoints", fixtures + "/ckpt", "--device", "cuda:7", "--out", t.TempDir()},

@@ -164,6 +164,9 @@ func reportResult(id string, res job.Result, out string, took time.Duration) err
 
 func printSummary(res job.Result, out string, took time.Duration) {
 	loc, _ := location.Parse(out)
+	if path, ok := loc.LocalPath(); ok {
+		out = path // a local result by its path, as the user would type it
+	}
 	fmt.Printf("\nscored %d examples in %d shard(s) (%d reused), wrote %d rows in %s\n",
 		res.Examples, res.Shards, res.Reused, res.Rows, took.Round(100*time.Millisecond))
 	fmt.Printf("time: plan %.1fs, score %.1fs, reduce %.1fs\n", res.PlanSeconds, res.ScoreSeconds, res.ReduceSeconds)
