@@ -1,7 +1,9 @@
-// Package storage opens object storage at a location (package location),
-// names the objects of a job's output (layout.go; docs/design.md, "Storage
-// layout"), and reads and writes them: job.json, Parquet files, partial
-// moments. Blob drivers are registered by blank imports in cmd/vog.
+// Package storage opens object storage at a location (package location) and
+// reads and writes the formats vog keeps there: Parquet files with footer
+// metadata, read by ranges or scanned in chunks (rows.go, scan.go), and
+// partial moments files (moments.go). What a job's output holds, and the
+// rules for reusing it, are package jobstore's. Blob drivers are
+// registered by blank imports in cmd/vog.
 package storage
 
 import (
@@ -23,8 +25,8 @@ func Open(ctx context.Context, l location.Location) (*blob.Bucket, error) {
 	return b, nil
 }
 
-// localPath returns the folder of a file:// location.
-func localPath(l location.Location) (string, bool) {
+// LocalPath returns the folder of a file:// location.
+func LocalPath(l location.Location) (string, bool) {
 	if !strings.HasPrefix(l.BucketURL, "file:") {
 		return "", false
 	}
@@ -34,7 +36,7 @@ func localPath(l location.Location) (string, bool) {
 // CreatePrefix is OpenPrefix for writing: for local paths it first creates
 // the directory.
 func CreatePrefix(ctx context.Context, l location.Location) (*blob.Bucket, error) {
-	if path, ok := localPath(l); ok {
+	if path, ok := LocalPath(l); ok {
 		if err := os.MkdirAll(path, 0o755); err != nil {
 			return nil, fmt.Errorf("storage: %w", err)
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vogscore/vog/evaluate"
 	"github.com/vogscore/vog/job"
+	"github.com/vogscore/vog/jobstore"
 	"github.com/vogscore/vog/location"
 	"github.com/vogscore/vog/storage"
 )
@@ -52,7 +53,7 @@ func evalCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	windows, err := evalScan(ctx, truth, func(fn func([]job.ScoreRow) error) error { return storage.ScanScores(ctx, *out, fn) })
+	windows, err := evalScan(ctx, truth, func(fn func([]job.ScoreRow) error) error { return jobstore.ScanScores(ctx, *out, fn) })
 	if err != nil {
 		return err
 	}
