@@ -1,6 +1,7 @@
 // Package deps holds the test that keeps the contracts' dependencies as
 // the design says (docs/design.md, "Packages"): the job contract is a leaf
-// that any program may link, and the client links no storage.
+// that any program may link, the client links no storage, and storage
+// formats know no job.
 package deps
 
 import (
@@ -20,12 +21,19 @@ func TestLeaves(t *testing.T) {
 		// dataset readers, no Temporal SDK.
 		{"github.com/vogscore/vog/job", []string{
 			"github.com/vogscore/vog/engine", "github.com/vogscore/vog/checkpoint", "github.com/vogscore/vog/storage",
-			"github.com/vogscore/vog/dataset", "go.temporal.io/sdk", "gocloud.dev", "github.com/parquet-go/parquet-go"}},
+			"github.com/vogscore/vog/jobstore", "github.com/vogscore/vog/dataset", "go.temporal.io/sdk", "gocloud.dev",
+			"github.com/parquet-go/parquet-go"}},
 		// The client submits and follows jobs: no Parquet, no blob driver,
 		// no engine.
 		{"github.com/vogscore/vog/client", []string{
-			"github.com/vogscore/vog/storage", "github.com/vogscore/vog/engine", "github.com/vogscore/vog/checkpoint",
-			"github.com/parquet-go/parquet-go", "gocloud.dev/blob"}},
+			"github.com/vogscore/vog/storage", "github.com/vogscore/vog/jobstore", "github.com/vogscore/vog/engine",
+			"github.com/vogscore/vog/checkpoint", "github.com/parquet-go/parquet-go", "gocloud.dev/blob"}},
+		// The job store is storage, not orchestration: no Temporal SDK (its
+		// callers log and heartbeat), no engine. Storage itself knows
+		// formats, not jobs.
+		{"github.com/vogscore/vog/jobstore", []string{
+			"go.temporal.io/sdk", "github.com/vogscore/vog/engine", "github.com/vogscore/vog/activities"}},
+		{"github.com/vogscore/vog/storage", []string{"github.com/vogscore/vog/job", "go.temporal.io/sdk"}},
 		// URLs are syntax only.
 		{"github.com/vogscore/vog/location", []string{"gocloud.dev", "github.com/vogscore/vog/"}},
 	} {
