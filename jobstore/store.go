@@ -14,6 +14,7 @@
 package jobstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -128,7 +129,10 @@ func (s *Store) CreateJob(ctx context.Context, j *job.Job) (*job.Job, error) {
 	if s.dir != "" {
 		err = linkNew(filepath.Join(s.dir, JobKey), j.Encode())
 	} else {
-		err = s.b.WriteAll(ctx, JobKey, j.Encode(), &blob.WriterOptions{ContentType: "application/json", IfNotExist: true})
+		// Upload, not WriteAll: azureblob (gocloud.dev v0.47.0) panics
+		// closing a writer whose upload failed, as this one does when
+		// job.json is there (jobstoretest's CreateJob on Azurite).
+		err = s.b.Upload(ctx, JobKey, bytes.NewReader(j.Encode()), &blob.WriterOptions{ContentType: "application/json", IfNotExist: true})
 	}
 	if err == nil {
 		s.j = j

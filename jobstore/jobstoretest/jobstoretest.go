@@ -380,6 +380,17 @@ func testGroup(t *testing.T, s *jobstore.Store) {
 	if done, err := s.GroupDone(ctx, i, 0); done || err != nil {
 		t.Fatalf("GroupDone of the other group: %v, %v", done, err)
 	}
+	// A write abandoned half-way leaves the file that was there.
+	gw, err = s.NewGroupWriter(ctx, i, g, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := a.Shape.Pixels()
+	half := storage.MomentsRecord{Index: 20, Pred: -1, N: 1, Mean: make([]float64, p), M2: make([]float64, p), Logits: make([]score.Logits, 1), GradNorms: []float64{7}}
+	if err := gw.Write(half); err != nil {
+		t.Fatal(err)
+	}
+	gw.Abort()
 	gr, err := s.OpenGroup(ctx, i, g, n)
 	if err != nil {
 		t.Fatal(err)
