@@ -108,7 +108,7 @@ func Write(w io.Writer, rows []job.ScoreRow, opts Options) error {
 }
 
 // Scan visits one job's rows: it calls fn with successive chunks of them
-// (storage.ScanScores does, part by part) and returns fn's first error.
+// (jobstore.ScanScores does, part by part) and returns fn's first error.
 type Scan func(fn func([]job.ScoreRow) error) error
 
 // WriteScan renders the rows that scan visits to w, in memory that does not
