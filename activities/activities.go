@@ -7,16 +7,11 @@ package activities
 
 import (
 	"context"
-	"fmt"
 	"sync"
-
-	"gocloud.dev/blob"
 
 	"github.com/vogscore/vog/engine"
 	"github.com/vogscore/vog/job"
-	"github.com/vogscore/vog/location"
-	"github.com/vogscore/vog/storage"
-	"github.com/vogscore/vog/window"
+	"github.com/vogscore/vog/jobstore"
 )
 
 // Activities holds the dependencies of vog's activities. Workflows call its
@@ -32,63 +27,23 @@ type Activities struct {
 	reader *readerEntry
 }
 
-// openOut opens a job's output location as a directory.
-func openOut(ctx context.Context, out string) (*blob.Bucket, error) {
-	l, err := location.Parse(out)
+// openJob opens the output location of job ref and binds its job, read
+// once per worker (jobstore.Store.Load checks it) and cached.
+func (a *Activities) openJob(ctx context.Context, ref job.Ref) (*jobstore.Store, error) {
+	st, err := jobstore.Create(ctx, ref.Out)
 	if err != nil {
-		return nil, job.BadJob("--out: %v", err)
+		return nil, err
 	}
-	return storage.CreatePrefix(ctx, l)
-}
-
-// openJob reads job ref and opens its output location.
-func (a *Activities) openJob(ctx context.Context, ref job.Ref) (*job.Job, *blob.Bucket, error) {
-	j, err := a.loadJob(ctx, ref)
-	if err != nil {
-		return nil, nil, err
-	}
-	out, err := openOut(ctx, ref.Out)
-	return j, out, err
-}
-
-// loadJob reads and caches the job.json of ref, checking its fingerprint.
-func (a *Activities) loadJob(ctx context.Context, ref job.Ref) (*job.Job, error) {
 	a.mu.Lock()
 	j := a.jobs[ref]
 	a.mu.Unlock()
 	if j != nil {
-		return j, nil
+		st.Bind(j)
+		return st, nil
 	}
-	b, err := openOut(ctx, ref.Out)
-	if err != nil {
+	if j, err = st.Load(ctx, ref); err != nil {
+		st.Close()
 		return nil, err
-	}
-	defer b.Close()
-	key := storage.JobKey
-	if ref.Watch > 0 {
-		key = storage.WatchKey
-	}
-	j, err = storage.ReadJobKey(ctx, b, key)
-	if err != nil {
-		return nil, err
-	}
-	if j == nil {
-		return nil, job.BadJob("%s: no %s: the job was not planned there, or its outputs were removed", ref.Out, key)
-	}
-	if j.Fingerprint != ref.Fingerprint {
-		return nil, job.BadJob("%s/%s is job %s, not %s: another job replaced it", ref.Out, key, j.Fingerprint, ref.Fingerprint)
-	}
-	if ref.Watch == 0 { // a watch's job grows under its first fingerprint
-		if err := j.Verify(); err != nil {
-			return nil, fmt.Errorf("%s/%s: %w", ref.Out, key, err)
-		}
-	}
-	if ref.Watch > 0 {
-		if len(j.Checkpoints) < ref.Watch {
-			return nil, fmt.Errorf("%s/%s holds %d checkpoints, not yet %d", ref.Out, key, len(j.Checkpoints), ref.Watch)
-		}
-		j.Checkpoints = j.Checkpoints[:ref.Watch]
-		j.Windows = []window.Window{{Name: window.All, Lo: 0, Hi: ref.Watch}}
 	}
 	a.mu.Lock()
 	if a.jobs == nil {
@@ -96,5 +51,5 @@ func (a *Activities) loadJob(ctx context.Context, ref job.Ref) (*job.Job, error)
 	}
 	a.jobs[ref] = j
 	a.mu.Unlock()
-	return j, nil
+	return st, nil
 }

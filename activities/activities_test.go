@@ -25,6 +25,7 @@ import (
 	"github.com/vogscore/vog/engine/linear"
 	"github.com/vogscore/vog/internal/testjob"
 	"github.com/vogscore/vog/job"
+	"github.com/vogscore/vog/jobstore"
 	"github.com/vogscore/vog/storage"
 )
 
@@ -102,7 +103,7 @@ func TestPlan(t *testing.T) {
 	if again := e.plan(t); again.Ref != res.Ref {
 		t.Fatalf("replanning changed the job: %+v vs %+v", again.Ref, res.Ref)
 	}
-	job, err := os.ReadFile(filepath.Join(e.spec.Out, storage.JobKey))
+	job, err := os.ReadFile(filepath.Join(e.spec.Out, jobstore.JobKey))
 	if err != nil || !bytes.Contains(job, []byte(res.Ref.Fingerprint)) || !bytes.Contains(job, []byte("epoch_3.pt")) {
 		t.Fatalf("job.json: %v\n%s", err, job)
 	}
@@ -116,8 +117,8 @@ func TestScoreShardIdempotent(t *testing.T) {
 	if _, err := e.score(ref, 1); err != nil {
 		t.Fatal(err)
 	}
-	rowsKey := filepath.Join(e.spec.Out, storage.ShardRowsKey(1))
-	classesKey := filepath.Join(e.spec.Out, storage.ShardClassesKey(1))
+	rowsKey := filepath.Join(e.spec.Out, jobstore.ShardRowsKey(1))
+	classesKey := filepath.Join(e.spec.Out, jobstore.ShardClassesKey(1))
 	first, _ := os.ReadFile(rowsKey)
 	firstClasses, _ := os.ReadFile(classesKey)
 	// Done outputs are reused, not recomputed.
@@ -191,7 +192,7 @@ func TestCheckpointChangedAfterPlanning(t *testing.T) {
 func TestJobEditedAfterPlanning(t *testing.T) {
 	e := newEnv(t)
 	ref := e.plan(t).Ref
-	path := filepath.Join(e.spec.Out, storage.JobKey)
+	path := filepath.Join(e.spec.Out, jobstore.JobKey)
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -251,7 +252,7 @@ func TestReuseVerifiesShards(t *testing.T) {
 	if _, err := e.score(ref, 0); err != nil {
 		t.Fatal(err)
 	}
-	rowsKey := filepath.Join(e.spec.Out, storage.ShardRowsKey(0))
+	rowsKey := filepath.Join(e.spec.Out, jobstore.ShardRowsKey(0))
 	good, _ := os.ReadFile(rowsKey)
 	os.WriteFile(rowsKey, good[:len(good)/2], 0o644)
 	res, err := e.score(ref, 0)
@@ -388,7 +389,7 @@ func readShardRows(t *testing.T, out string, shard int) []job.ScoreRow {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	rows, err := storage.ReadParquet[job.ScoreRow](t.Context(), b, storage.ShardRowsKey(shard), 0, -1)
+	rows, err := storage.ReadParquet[job.ScoreRow](t.Context(), b, jobstore.ShardRowsKey(shard), 0, -1)
 	if err != nil {
 		t.Fatal(err)
 	}

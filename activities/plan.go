@@ -10,14 +10,13 @@ import (
 	"io"
 
 	"go.temporal.io/sdk/activity"
-	"gocloud.dev/blob"
 
 	"github.com/vogscore/vog/checkpoint"
 	"github.com/vogscore/vog/dataset"
 	"github.com/vogscore/vog/job"
+	"github.com/vogscore/vog/jobstore"
 	"github.com/vogscore/vog/location"
 	"github.com/vogscore/vog/modelzoo"
-	"github.com/vogscore/vog/storage"
 	"github.com/vogscore/vog/window"
 )
 
@@ -44,43 +43,43 @@ func (a *Activities) Plan(ctx context.Context, in job.PlanInput) (job.PlanResult
 	if err != nil {
 		return job.PlanResult{}, err
 	}
-	b, err := openOut(ctx, spec.Out)
+	st, err := jobstore.Create(ctx, spec.Out)
 	if err != nil {
 		return job.PlanResult{}, err
 	}
-	defer b.Close()
-	old, err := storage.CreateJob(ctx, spec.Out, j)
+	defer st.Close()
+	old, err := st.CreateJob(ctx, j)
 	if err != nil {
 		return job.PlanResult{}, fmt.Errorf("--out %s: %w", spec.Out, err)
 	}
 	if old != nil && (old.Fingerprint != j.Fingerprint || old.Verify() != nil) {
 		if !in.Overwrite {
 			if old.Fingerprint == j.Fingerprint {
-				return job.PlanResult{}, job.BadJob("--out %s: %s %v", spec.Out, storage.JobKey, old.Verify())
+				return job.PlanResult{}, job.BadJob("--out %s: %s %v", spec.Out, jobstore.JobKey, old.Verify())
 			}
 			return job.PlanResult{}, job.BadJob("--out %s holds another job (%s; this one is %s): choose another --out, or give --overwrite to discard its outputs",
 				spec.Out, old.Fingerprint, j.Fingerprint)
 		}
-		if err := removeOutputs(ctx, b); err != nil {
+		if err := removeOutputs(ctx, st); err != nil {
 			return job.PlanResult{}, err
 		}
-		if old, err = storage.CreateJob(ctx, spec.Out, j); err != nil || old != nil {
+		if old, err = st.CreateJob(ctx, j); err != nil || old != nil {
 			return job.PlanResult{}, fmt.Errorf("--out %s: another job was planned there while its outputs were removed (%v)", spec.Out, err)
 		}
 	}
-	if err := writeModel(ctx, b, spec, model, modelData); err != nil {
+	st.Bind(j)
+	if err := writeModel(ctx, st, spec, model, modelData); err != nil {
 		return job.PlanResult{}, err
 	}
 	// The index is written after job.json, and rewritten unless it is this
 	// dataset's: a crash between the two, or another job's index, cannot
 	// leave a wrong one.
-	_, meta, err := storage.ParquetInfo(ctx, b, storage.IndexKey)
-	if err != nil && !storage.IsNotFound(err) {
+	current, err := st.IndexCurrent(ctx)
+	if err != nil {
 		return job.PlanResult{}, err
 	}
-	if meta[storage.IndexMeta] != j.IndexSHA256 {
-		meta := storage.Meta{storage.IndexMeta: j.IndexSHA256, storage.FingerprintMeta: j.Fingerprint}
-		if err := storage.WriteParquet(ctx, b, storage.IndexKey, listing, meta); err != nil {
+	if !current {
+		if err := st.WriteIndex(ctx, listing); err != nil {
 			return job.PlanResult{}, err
 		}
 	}
@@ -166,21 +165,17 @@ func exportModel(ctx context.Context, spec job.Spec) (*job.Checkpoint, []byte, e
 	if err != nil {
 		return nil, nil, job.BadJob("--out: %v", err)
 	}
-	url := l.Join(storage.ModelsPrefix + hash + ".pt").String()
+	url := l.Join(jobstore.ModelKey(hash)).String()
 	return &job.Checkpoint{URL: url, SHA256: hash}, data, nil
 }
 
 // writeModel writes an exported --model under --out, unless it is there.
-func writeModel(ctx context.Context, b *blob.Bucket, spec job.Spec, model *job.Checkpoint, data []byte) error {
+func writeModel(ctx context.Context, st *jobstore.Store, spec job.Spec, model *job.Checkpoint, data []byte) error {
 	if model == nil || !modelzoo.IsName(spec.Model) {
 		return nil
 	}
-	key := storage.ModelsPrefix + model.SHA256 + ".pt"
-	if ok, err := storage.Exists(ctx, b, key); err != nil || ok {
-		return err
-	}
-	if err := b.WriteAll(ctx, key, data, nil); err != nil {
-		return fmt.Errorf("--out %s: write %s: %w", spec.Out, key, err)
+	if err := st.WriteModel(ctx, model.SHA256, data); err != nil {
+		return fmt.Errorf("--out %s: %w", spec.Out, err)
 	}
 	return nil
 }
@@ -215,25 +210,10 @@ func planJob(ctx context.Context, spec job.Spec, ckpts []job.Checkpoint, model *
 	return j, listing.Rows, nil
 }
 
-// removeOutputs deletes every object a job writes under --out.
-func removeOutputs(ctx context.Context, b *blob.Bucket) error {
-	for _, prefix := range []string{storage.JobKey, storage.WatchKey, storage.ClassesKey, storage.FailuresKey, storage.SuccessKey, storage.ReportKey, "shards/", "scores/"} {
-		it := b.List(&blob.ListOptions{Prefix: prefix})
-		for {
-			obj, err := it.Next(ctx)
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				return fmt.Errorf("remove the old outputs: %w", err)
-			}
-			if err := b.Delete(ctx, obj.Key); err != nil && !storage.IsNotFound(err) {
-				return fmt.Errorf("remove the old outputs: %s: %w", obj.Key, err)
-			}
-			activity.RecordHeartbeat(ctx, "removing "+obj.Key)
-		}
-	}
-	return nil
+// removeOutputs deletes every object a job writes under --out,
+// heartbeating after each.
+func removeOutputs(ctx context.Context, st *jobstore.Store) error {
+	return st.RemoveOutputs(ctx, func(key string) { activity.RecordHeartbeat(ctx, "removing "+key) })
 }
 
 func indexHash(rows []job.IndexRow) string {

@@ -14,18 +14,19 @@ import (
 // computed again.
 func (a *Activities) ScoreShard(ctx context.Context, in job.ShardInput) (job.ShardResult, error) {
 	start := time.Now()
-	j, out, r, err := a.openShard(ctx, in.Ref, in.Shard)
+	st, r, err := a.openShard(ctx, in.Ref, in.Shard)
 	if err != nil {
 		return job.ShardResult{}, err
 	}
-	defer out.Close()
-	if done, failures, err := shardDone(ctx, out, j, in.Shard); err != nil || done {
+	defer st.Close()
+	if done, failures, err := shardDone(ctx, st, in.Shard); err != nil || done {
 		res := shardResult(in.Shard, r, failures)
 		res.Reused = done
 		return res, err
 	}
+	j := st.Job()
 	k := len(j.Checkpoints)
-	rows, models, reader, err := a.shardInputs(ctx, j, out, r, append(span(0, k), windowLasts(j)...)...)
+	rows, models, reader, err := a.shardInputs(ctx, st, r, append(span(0, k), windowLasts(j)...)...)
 	if err != nil {
 		return job.ShardResult{}, err
 	}
@@ -38,7 +39,7 @@ func (a *Activities) ScoreShard(ctx context.Context, in job.ShardInput) (job.Sha
 	if err != nil {
 		return job.ShardResult{}, err
 	}
-	if err := writeShard(ctx, out, j, in.Shard, scores); err != nil {
+	if err := scores.write(ctx, st); err != nil {
 		return job.ShardResult{}, err
 	}
 	res := shardResult(in.Shard, r, scores.failures)

@@ -2,131 +2,63 @@ package activities
 
 import (
 	"context"
-	"fmt"
 	"sort"
-	"strconv"
 
 	"go.temporal.io/sdk/activity"
-	"gocloud.dev/blob"
 
 	"github.com/vogscore/vog/dataset"
 	"github.com/vogscore/vog/engine"
 	"github.com/vogscore/vog/job"
+	"github.com/vogscore/vog/jobstore"
+	"github.com/vogscore/vog/score"
 	"github.com/vogscore/vog/shard"
-	"github.com/vogscore/vog/storage"
 )
 
-// openShard reads the job, checks the shard index and opens the output.
-func (a *Activities) openShard(ctx context.Context, ref job.Ref, i int) (*job.Job, *blob.Bucket, shard.Range, error) {
-	j, err := a.loadJob(ctx, ref)
+// What the shard activities (ScoreShard, ScoreGroup, ReduceShard) share:
+// opening a shard, its inputs, reuse, and the scores they collect.
+
+// openShard opens job ref's output, with its job bound, and checks the
+// shard index.
+func (a *Activities) openShard(ctx context.Context, ref job.Ref, i int) (*jobstore.Store, shard.Range, error) {
+	st, err := a.openJob(ctx, ref)
 	if err != nil {
-		return nil, nil, shard.Range{}, err
+		return nil, shard.Range{}, err
 	}
+	j := st.Job()
 	if i < 0 || i >= j.Shards {
-		return nil, nil, shard.Range{}, job.BadJob("shard %d of a job of %d shards", i, j.Shards)
+		st.Close()
+		return nil, shard.Range{}, job.BadJob("shard %d of a job of %d shards", i, j.Shards)
 	}
-	out, err := openOut(ctx, ref.Out)
-	if err != nil {
-		return nil, nil, shard.Range{}, err
+	return st, j.Layout().Nth(i), nil
+}
+
+// shardDone reports whether shard i is done (jobstore.Store.ShardDone),
+// with its failures, and warns where a shard that is there does not
+// verify: it is computed again, its files overwritten.
+func shardDone(ctx context.Context, st *jobstore.Store, i int) (bool, []job.FailureRow, error) {
+	s, err := st.ShardDone(ctx, i)
+	if s.Why != "" {
+		activity.GetLogger(ctx).Warn("recomputing a shard whose outputs do not verify", "shard", i, "why", s.Why)
 	}
-	return j, out, j.Layout().Nth(i), nil
+	return s.Done, s.Failures, err
 }
 
 // shardInputs reads a shard's slice of the index, the job's checkpoints of
 // the given indices and its dataset reader (both cached by the worker).
-func (a *Activities) shardInputs(ctx context.Context, j *job.Job, out *blob.Bucket, r shard.Range, checkpoints ...int) ([]job.IndexRow, []*engine.Model, dataset.Reader, error) {
-	rows, err := storage.ReadParquet[job.IndexRow](ctx, out, storage.IndexKey, r.Start, r.Len())
+func (a *Activities) shardInputs(ctx context.Context, st *jobstore.Store, r shard.Range, checkpoints ...int) ([]job.IndexRow, []*engine.Model, dataset.Reader, error) {
+	rows, err := st.Index(ctx, r)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	models, err := a.loadModels(ctx, j, checkpoints...)
+	models, err := a.loadModels(ctx, st.Job(), checkpoints...)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	reader, err := a.openReader(ctx, j)
+	reader, err := a.openReader(ctx, st.Job())
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	return rows, models, reader, nil
-}
-
-// shardDone reports whether shard i of job j is done: its class file,
-// written last, is this job's (by fingerprint) and the rows and failures
-// files it describes are there. It returns the shard's failures. A shard
-// that does not verify (another job's, or cut short) is computed again,
-// and its files overwritten.
-func shardDone(ctx context.Context, out *blob.Bucket, j *job.Job, i int) (bool, []job.FailureRow, error) {
-	data, err := out.ReadAll(ctx, storage.ShardClassesKey(i))
-	if storage.IsNotFound(err) {
-		return false, nil, nil
-	}
-	if err != nil {
-		return false, nil, fmt.Errorf("read %s: %w", storage.ShardClassesKey(i), err)
-	}
-	why := ""
-	meta, err := storage.ParquetMeta(data)
-	switch {
-	case err != nil:
-		why = err.Error()
-	case meta[storage.FingerprintMeta] != j.Fingerprint:
-		why = "written by job " + meta[storage.FingerprintMeta]
-	}
-	for _, f := range []struct{ key, meta string }{
-		{storage.ShardRowsKey(i), storage.RowsBytesMeta}, {storage.ShardFailuresKey(i), storage.FailuresBytesMeta},
-	} {
-		if why != "" {
-			break
-		}
-		attrs, err := out.Attributes(ctx, f.key)
-		if storage.IsNotFound(err) {
-			why = f.key + " is missing"
-			break
-		}
-		if err != nil {
-			return false, nil, fmt.Errorf("%s: %w", f.key, err)
-		}
-		if size := strconv.FormatInt(attrs.Size, 10); size != meta[f.meta] {
-			why = fmt.Sprintf("%s has %s bytes, not %s", f.key, size, meta[f.meta])
-		}
-	}
-	if why != "" {
-		activity.GetLogger(ctx).Warn("recomputing a shard whose outputs do not verify", "shard", i, "why", why)
-		return false, nil, nil
-	}
-	failures, err := storage.ReadParquet[job.FailureRow](ctx, out, storage.ShardFailuresKey(i), 0, -1)
-	return err == nil, failures, err
-}
-
-// writeShard writes the shard's rows and failures, then its class moments:
-// the class file marks the shard done, with the sizes of the other two.
-func writeShard(ctx context.Context, out *blob.Bucket, j *job.Job, i int, scores shardScores) error {
-	meta := storage.Meta{storage.FingerprintMeta: j.Fingerprint}
-	if err := storage.WriteParquet(ctx, out, storage.ShardRowsKey(i), scores.rows, meta); err != nil {
-		return err
-	}
-	if err := storage.WriteParquet(ctx, out, storage.ShardFailuresKey(i), scores.failures, meta); err != nil {
-		return err
-	}
-	marker := storage.Meta{storage.FingerprintMeta: j.Fingerprint}
-	for key, m := range map[string]string{storage.ShardRowsKey(i): storage.RowsBytesMeta, storage.ShardFailuresKey(i): storage.FailuresBytesMeta} {
-		attrs, err := out.Attributes(ctx, key)
-		if err != nil {
-			return fmt.Errorf("%s: %w", key, err)
-		}
-		marker[m] = strconv.FormatInt(attrs.Size, 10)
-	}
-	crow := make([]job.ShardClassRow, 0, len(scores.classes))
-	for c, m := range scores.classes {
-		text, _ := m.MarshalText()
-		crow = append(crow, job.ShardClassRow{Window: c.window, Class: c.class, Moments: string(text)})
-	}
-	sort.Slice(crow, func(a, b int) bool {
-		if crow[a].Window != crow[b].Window {
-			return crow[a].Window < crow[b].Window
-		}
-		return crow[a].Class < crow[b].Class
-	})
-	return storage.WriteParquet(ctx, out, storage.ShardClassesKey(i), crow, marker)
 }
 
 // shardResult reports shard i of range r with its failures.
@@ -157,4 +89,85 @@ func windowLasts(j *job.Job) []int {
 		idx[w] = win.Last()
 	}
 	return idx
+}
+
+type classKey struct {
+	window string
+	class  int32
+}
+
+// shardScores collects a shard's rows, its exact class moments, and the
+// examples that failed.
+type shardScores struct {
+	shard    int
+	rows     []job.ScoreRow
+	classes  map[classKey]*score.ClassMoments
+	failures []job.FailureRow
+}
+
+func (o *shardScores) add(row job.IndexRow, win string, target, pred int32, vog float64, x score.Scores) {
+	o.rows = append(o.rows, job.ScoreRow{
+		Index:       row.Index,
+		ExampleID:   row.ExampleID,
+		Label:       row.Label,
+		Pred:        pred,
+		Class:       target,
+		Window:      win,
+		VoG:         vog,
+		Loss:        x.Loss,
+		ConfMean:    x.ConfMean,
+		ConfStd:     x.ConfStd,
+		MarginMean:  x.MarginMean,
+		EL2N:        x.EL2N,
+		Forgetting:  x.Forgetting,
+		GradNorm:    x.GradNorm,
+		CorrectLast: x.CorrectLast,
+	})
+	if o.classes == nil {
+		o.classes = map[classKey]*score.ClassMoments{}
+	}
+	key := classKey{win, target}
+	cm := o.classes[key]
+	if cm == nil {
+		cm = &score.ClassMoments{}
+		o.classes[key] = cm
+	}
+	cm.Add(vog)
+}
+
+// fail records example row's failure.
+func (o *shardScores) fail(row job.IndexRow, err error) {
+	o.failures = append(o.failures, job.Failure(row, o.shard, err))
+}
+
+// addBatch adds the rows of a folded batch, one per example and window, and
+// its failed examples.
+func (o *shardScores) addBatch(s *scorer, batch []job.IndexRow) {
+	for i, row := range batch {
+		if s.fails[i] != nil {
+			o.fail(row, s.fails[i])
+			continue
+		}
+		for w, win := range s.windows {
+			x := score.WindowScores(s.perCkpt[i][win.Lo:win.Hi], s.gradNorms[w][i])
+			o.add(row, win.Name, int32(s.targets[w][i]), s.preds[w][i], s.moments[w][i].VoG(), x)
+		}
+	}
+}
+
+// write writes the shard's files (jobstore.Store.WriteShard), its class
+// sums sorted by window and class.
+func (o *shardScores) write(ctx context.Context, st *jobstore.Store) error {
+	crow := make([]job.ShardClassRow, 0, len(o.classes))
+	for c, m := range o.classes {
+		text, _ := m.MarshalText()
+		crow = append(crow, job.ShardClassRow{Window: c.window, Class: c.class, Moments: string(text)})
+	}
+	sort.Slice(crow, func(a, b int) bool {
+		if crow[a].Window != crow[b].Window {
+			return crow[a].Window < crow[b].Window
+		}
+		return crow[a].Class < crow[b].Class
+	})
+	return st.WriteShard(ctx, o.shard, o.rows, o.failures, crow)
 }

@@ -11,6 +11,7 @@ import (
 	"gocloud.dev/blob"
 
 	"github.com/vogscore/vog/job"
+	"github.com/vogscore/vog/jobstore"
 	"github.com/vogscore/vog/location"
 	"github.com/vogscore/vog/storage"
 	"github.com/vogscore/vog/window"
@@ -43,15 +44,15 @@ func (a *Activities) PlanWatch(ctx context.Context, in job.WatchPlanInput) (job.
 	if in.MaxState > 0 && state.PerCheckpoint > in.MaxState {
 		return job.WatchPlan{}, state.TooLarge(in.MaxState)
 	}
-	b, err := openOut(ctx, spec.Out)
+	st, err := jobstore.Create(ctx, spec.Out)
 	if err != nil {
 		return job.WatchPlan{}, err
 	}
-	defer b.Close()
-	if err := writeModel(ctx, b, spec, model, modelData); err != nil {
+	defer st.Close()
+	if err := writeModel(ctx, st, spec, model, modelData); err != nil {
 		return job.WatchPlan{}, err
 	}
-	old, err := storage.ReadJobKey(ctx, b, storage.WatchKey)
+	old, err := st.ReadWatch(ctx)
 	if err != nil {
 		return job.WatchPlan{}, err
 	}
@@ -61,23 +62,23 @@ func (a *Activities) PlanWatch(ctx context.Context, in job.WatchPlanInput) (job.
 	if old != nil && !in.Overwrite {
 		return job.WatchPlan{}, job.BadJob("--out %s holds another watch (%s; this one is %s): choose another --out, or give --overwrite", spec.Out, old.Fingerprint, j.Fingerprint)
 	}
-	if done, err := storage.ReadJobIn(ctx, b); err != nil || done != nil {
+	if done, err := st.ReadJob(ctx); err != nil || done != nil {
 		if err == nil {
 			err = job.BadJob("--out %s holds a job already (%s): choose another --out, or give --overwrite", spec.Out, done.Fingerprint)
 			if in.Overwrite {
-				err = removeOutputs(ctx, b)
+				err = removeOutputs(ctx, st)
 			}
 		}
 		if err != nil {
 			return job.WatchPlan{}, err
 		}
 	}
-	meta := storage.Meta{storage.IndexMeta: j.IndexSHA256, storage.FingerprintMeta: j.Fingerprint}
-	if err := storage.WriteParquet(ctx, b, storage.IndexKey, rows, meta); err != nil {
+	st.Bind(j)
+	if err := st.WriteIndex(ctx, rows); err != nil {
 		return job.WatchPlan{}, err
 	}
-	if err := b.WriteAll(ctx, storage.WatchKey, j.Encode(), nil); err != nil {
-		return job.WatchPlan{}, fmt.Errorf("write %s: %w", storage.WatchKey, err)
+	if err := st.WriteWatch(ctx, j); err != nil {
+		return job.WatchPlan{}, err
 	}
 	return job.WatchPlan{Ref: job.Ref{Out: spec.Out, Fingerprint: j.Fingerprint}, Shards: j.Shards, State: state}, nil
 }
@@ -99,7 +100,7 @@ func (a *Activities) CheckCheckpoint(ctx context.Context, in job.AddCheckpointIn
 	if a.Loader == nil {
 		return 0, fmt.Errorf("this worker has no gradient engine")
 	}
-	j, err := a.watchJob(ctx, in.Ref)
+	j, err := watchJob(ctx, in.Ref)
 	if err != nil {
 		return 0, err
 	}
@@ -133,17 +134,13 @@ func (a *Activities) CheckCheckpoint(ctx context.Context, in job.AddCheckpointIn
 }
 
 // watchJob reads the watch's job as it is, with every checkpoint added.
-func (a *Activities) watchJob(ctx context.Context, ref job.Ref) (*job.Job, error) {
-	b, err := openOut(ctx, ref.Out)
+func watchJob(ctx context.Context, ref job.Ref) (*job.Job, error) {
+	st, err := jobstore.Open(ctx, ref.Out)
 	if err != nil {
 		return nil, err
 	}
-	defer b.Close()
-	j, err := storage.ReadJobKey(ctx, b, storage.WatchKey)
-	if err == nil && (j == nil || j.Fingerprint != ref.Fingerprint) {
-		err = job.BadJob("%s/%s is not watch %s", ref.Out, storage.WatchKey, ref.Fingerprint)
-	}
-	return j, err
+	defer st.Close()
+	return st.Watch(ctx, ref.Fingerprint)
 }
 
 // AddCheckpoint adds a checkpoint, checked by CheckCheckpoint, to the
@@ -152,7 +149,7 @@ func (a *Activities) watchJob(ctx context.Context, ref job.Ref) (*job.Job, error
 // adds, one at a time.
 func (a *Activities) AddCheckpoint(ctx context.Context, in job.AddCheckpointInput) (job.AddCheckpointResult, error) {
 	defer heartbeatWhile(ctx)()
-	j, err := a.watchJob(ctx, in.Ref)
+	j, err := watchJob(ctx, in.Ref)
 	if err != nil {
 		return job.AddCheckpointResult{}, err
 	}
@@ -176,13 +173,13 @@ func (a *Activities) AddCheckpoint(ctx context.Context, in job.AddCheckpointInpu
 		j.Outputs = in.Outputs
 	}
 	j.Windows = []window.Window{{Name: window.All, Lo: 0, Hi: len(j.Checkpoints)}}
-	b, err := openOut(ctx, in.Ref.Out)
+	st, err := jobstore.Create(ctx, in.Ref.Out)
 	if err != nil {
 		return job.AddCheckpointResult{}, err
 	}
-	defer b.Close()
-	if err := b.WriteAll(ctx, storage.WatchKey, j.Encode(), nil); err != nil {
-		return job.AddCheckpointResult{}, fmt.Errorf("write %s: %w", storage.WatchKey, err)
+	defer st.Close()
+	if err := st.WriteWatch(ctx, j); err != nil {
+		return job.AddCheckpointResult{}, err
 	}
 	ref.Watch = len(j.Checkpoints)
 	return job.AddCheckpointResult{Index: len(j.Checkpoints) - 1, Ref: ref}, nil
@@ -243,7 +240,7 @@ func (a *Activities) ListRuns(ctx context.Context, in job.ListRunsInput) (job.Li
 		if err != nil {
 			return res, err
 		}
-		done, err := objectExists(ctx, joinURL(run.Out, storage.SuccessKey))
+		done, err := jobstore.Finished(ctx, run.Out)
 		switch {
 		case err != nil:
 			return res, err

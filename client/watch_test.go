@@ -19,7 +19,7 @@ import (
 	"github.com/vogscore/vog/engine/linear"
 	"github.com/vogscore/vog/internal/testjob"
 	"github.com/vogscore/vog/job"
-	"github.com/vogscore/vog/storage"
+	"github.com/vogscore/vog/jobstore"
 )
 
 // waitFor polls cond until it holds, failing the test after a minute.
@@ -43,7 +43,7 @@ func writeCheckpoint(t *testing.T, path string, c linear.Checkpoint) {
 func rowsOf(t *testing.T, out string) []job.ScoreRow {
 	t.Helper()
 	var rows []job.ScoreRow
-	err := storage.ScanScores(t.Context(), out, func(part []job.ScoreRow) error {
+	err := jobstore.ScanScores(t.Context(), out, func(part []job.ScoreRow) error {
 		rows = append(rows, part...)
 		return nil
 	})
@@ -277,7 +277,7 @@ func TestSchedule(t *testing.T) {
 	if _, err := client.Follow(ctx, c, started[0], &bytes.Buffer{}, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(outs, "run-a", storage.SuccessKey)); err != nil {
+	if _, err := os.Stat(filepath.Join(outs, "run-a", jobstore.SuccessKey)); err != nil {
 		t.Fatalf("run-a was not scored: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(outs, "run-b")); !os.IsNotExist(err) {

@@ -94,13 +94,13 @@ stage "go vet"
 go vet ./...
 # Pure packages build and pass without cgo, libtorch or a server.
 stage "pure packages without cgo"
-CGO_ENABLED=0 go test -count=1 ./job/... ./checkpoint/... ./preprocess/... ./score/... ./shard/... ./storage/... ./engine/ ./engine/linear/ ./modelzoo/
+CGO_ENABLED=0 go test -count=1 ./job/... ./checkpoint/... ./preprocess/... ./score/... ./shard/... ./storage/... ./jobstore/... ./engine/ ./engine/linear/ ./modelzoo/
 # The race detector where goroutines meet, in the packages whose test
 # binaries do not hold the Temporal server: compiling the server with -race
 # for the client's took minutes of each CI run, and the client's
 # goroutines run against the real server in the full suite below.
 stage "-race"
-go test -count=1 -race -timeout 20m ./job/... ./score/... ./shard/... ./storage/... ./dataset/... ./workflows/... ./activities/...
+go test -count=1 -race -timeout 20m ./job/... ./score/... ./shard/... ./storage/... ./jobstore/... ./dataset/... ./workflows/... ./activities/...
 stage "the whole suite against real parts"
 go test -count=1 -timeout 30m ./...
 # Every fuzz target for $FUZZTIME (default 5s), from its seeds (its f.Add

@@ -3,7 +3,6 @@ package storage
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,27 +12,11 @@ import (
 	"github.com/parquet-go/parquet-go"
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
-
-	"github.com/vogscore/vog/job"
-	"github.com/vogscore/vog/location"
 )
 
-// Meta is the key-value metadata of a Parquet file's footer: vog writes the
-// job's fingerprint into every file it writes (FingerprintMeta), so that a
-// file of another job is never taken for this one's.
+// Meta is the key-value metadata of a Parquet file's footer (package
+// jobstore writes the job's fingerprint there).
 type Meta map[string]string
-
-// Keys of the metadata vog writes.
-const (
-	// FingerprintMeta is the fingerprint of the job that wrote the file.
-	FingerprintMeta = "vog.fingerprint"
-	// IndexMeta is the SHA-256 of the dataset index, in the index.
-	IndexMeta = "vog.index_sha256"
-	// RowsBytesMeta and FailuresBytesMeta are the sizes of a shard's rows
-	// and failures files, in the class file that marks the shard done.
-	RowsBytesMeta     = "vog.rows_bytes"
-	FailuresBytesMeta = "vog.failures_bytes"
-)
 
 // ParquetMeta returns the footer metadata of a Parquet file held in data.
 func ParquetMeta(data []byte) (Meta, error) {
@@ -41,11 +24,7 @@ func ParquetMeta(data []byte) (Meta, error) {
 	if err != nil {
 		return nil, err
 	}
-	meta := Meta{}
-	for _, kv := range f.Metadata().KeyValueMetadata {
-		meta[kv.Key] = kv.Value
-	}
-	return meta, nil
+	return fileMeta(f), nil
 }
 
 // WriteParquet writes rows to key as one Parquet file with the given
@@ -80,14 +59,21 @@ func WriteParquet[T any](ctx context.Context, b *blob.Bucket, key string, rows [
 // ReadParquet reads rows [offset, offset+limit) of the Parquet file at key;
 // limit < 0 reads to the end.
 func ReadParquet[T any](ctx context.Context, b *blob.Bucket, key string, offset, limit int64) ([]T, error) {
+	rows, _, err := ReadRows[T](ctx, b, key, offset, limit)
+	return rows, err
+}
+
+// ReadRows is ReadParquet that also returns the file's footer metadata,
+// read with the rows.
+func ReadRows[T any](ctx context.Context, b *blob.Bucket, key string, offset, limit int64) ([]T, Meta, error) {
 	attrs, err := b.Attributes(ctx, key)
 	if err != nil {
-		return nil, fmt.Errorf("storage: read %s: %w", key, err)
+		return nil, nil, fmt.Errorf("storage: read %s: %w", key, err)
 	}
 	// Ranged reads: a shard reads its slice of a large index, not the file.
 	f, err := parquet.OpenFile(&blobReaderAt{ctx: ctx, b: b, key: key}, attrs.Size)
 	if err != nil {
-		return nil, fmt.Errorf("storage: read %s: %w", key, err)
+		return nil, nil, fmt.Errorf("storage: read %s: %w", key, err)
 	}
 	r := parquet.NewGenericReader[T](f)
 	defer r.Close()
@@ -99,7 +85,7 @@ func ReadParquet[T any](ctx context.Context, b *blob.Bucket, key string, offset,
 		limit = n - offset
 	}
 	if err := r.SeekToRow(offset); err != nil {
-		return nil, fmt.Errorf("storage: read %s: %w", key, err)
+		return nil, nil, fmt.Errorf("storage: read %s: %w", key, err)
 	}
 	rows := make([]T, limit)
 	for got := 0; got < len(rows); {
@@ -109,10 +95,10 @@ func ReadParquet[T any](ctx context.Context, b *blob.Bucket, key string, offset,
 			if errors.Is(err, io.EOF) && got == len(rows) {
 				break
 			}
-			return nil, fmt.Errorf("storage: read %s: row %d: %w", key, offset+int64(got), err)
+			return nil, nil, fmt.Errorf("storage: read %s: row %d: %w", key, offset+int64(got), err)
 		}
 	}
-	return rows, nil
+	return rows, fileMeta(f), nil
 }
 
 // ReadParquetBytes reads every row of a Parquet file held in data; key
@@ -146,11 +132,16 @@ func ParquetInfo(ctx context.Context, b *blob.Bucket, key string) (int64, Meta, 
 	if err != nil {
 		return 0, nil, fmt.Errorf("storage: %s: %w", key, err)
 	}
+	return f.NumRows(), fileMeta(f), nil
+}
+
+// fileMeta returns the footer metadata of an open Parquet file.
+func fileMeta(f *parquet.File) Meta {
 	meta := Meta{}
 	for _, kv := range f.Metadata().KeyValueMetadata {
 		meta[kv.Key] = kv.Value
 	}
-	return f.NumRows(), meta, nil
+	return meta
 }
 
 // blobReaderAt reads an object by ranges.
@@ -180,38 +171,4 @@ func Exists(ctx context.Context, b *blob.Bucket, key string) (bool, error) {
 		return false, fmt.Errorf("storage: %s: %w", key, err)
 	}
 	return ok, nil
-}
-
-// ReadScores reads every row of a finished job's result at out, in part
-// order, after checking _SUCCESS: a partial or running job has none.
-func ReadScores(ctx context.Context, out string) ([]job.ScoreRow, error) {
-	l, err := location.Parse(out)
-	if err != nil {
-		return nil, err
-	}
-	b, err := OpenPrefix(ctx, l)
-	if err != nil {
-		return nil, err
-	}
-	defer b.Close()
-	data, err := b.ReadAll(ctx, SuccessKey)
-	if err != nil {
-		return nil, fmt.Errorf("%s: no finished result (%s): %w", out, SuccessKey, err)
-	}
-	var s job.Success
-	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, fmt.Errorf("%s/%s: %w", out, SuccessKey, err)
-	}
-	var rows []job.ScoreRow
-	for _, p := range s.Parts {
-		part, err := ReadParquet[job.ScoreRow](ctx, b, p.Key, 0, -1)
-		if err != nil {
-			return nil, err
-		}
-		rows = append(rows, part...)
-	}
-	if int64(len(rows)) != s.Rows {
-		return nil, fmt.Errorf("%s: %d rows in the parts, %s says %d", out, len(rows), SuccessKey, s.Rows)
-	}
-	return rows, nil
 }

@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,86 +11,57 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 	"gocloud.dev/blob"
-
-	"github.com/vogscore/vog/job"
-	"github.com/vogscore/vog/location"
 )
 
-// ScanChunk is the most rows ScanScores and ScanParquet hand over at once.
+// ScanChunk is the most rows ScanParts and ScanParquet hand over at once.
 const ScanChunk = 1024
-
-// ScanScores visits every row of a finished job's result at out, in part
-// order (the order of ReadScores), after checking _SUCCESS: a partial or
-// running job has none. It calls fn with chunks of at most ScanChunk rows,
-// one call at a time. Parts are decoded ahead by GOMAXPROCS goroutines (8
-// at most), each holding at most three chunks, so its memory does not
-// depend on the number of rows. fn may keep copies of the rows (their
-// strings are their own) but not the slice, which is reused. An error from
-// fn stops the scan and is returned as it is. Finally the number of rows is
-// checked against _SUCCESS; as fn has seen them by then, a caller should act
-// on what it gathered only when ScanScores returns nil.
-func ScanScores(ctx context.Context, out string, fn func([]job.ScoreRow) error) error {
-	l, err := location.Parse(out)
-	if err != nil {
-		return err
-	}
-	b, err := OpenPrefix(ctx, l)
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	s, err := readSuccess(ctx, b, out)
-	if err != nil {
-		return err
-	}
-	n, err := scanParts(ctx, b, s.Parts, fn)
-	if err != nil {
-		return err
-	}
-	if n != s.Rows {
-		return fmt.Errorf("%s: %d rows in the parts, %s says %d", out, n, SuccessKey, s.Rows)
-	}
-	return nil
-}
 
 // scanWorkers bounds the parts decoded at once.
 func scanWorkers() int { return min(runtime.GOMAXPROCS(0), 8) }
 
-// scanParts decodes parts concurrently and hands their chunks to fn in
-// order. Part i's chunks go through feeds[i], which holds two at most; a
-// worker takes the next part only when it has sent all of its part, so the
-// part fn waits for is always being decoded or done.
-func scanParts(ctx context.Context, b *blob.Bucket, parts []job.Part, fn func([]job.ScoreRow) error) (int64, error) {
+// ScanParts visits every row of the Parquet files at keys, in order, and
+// returns how many it visited. It calls fn with chunks of at most ScanChunk
+// rows, one call at a time. Files are decoded ahead by GOMAXPROCS
+// goroutines (8 at most), each holding at most three chunks, so its memory
+// does not depend on the number of rows. fn may keep copies of the rows
+// but not the slice, which is reused. check, where not nil, sees each
+// file's footer metadata before its rows are read, and an error from it
+// stops the scan, as one from fn does; either is returned as it is.
+//
+// Part i's chunks go through feeds[i], which holds two at most; a worker
+// takes the next part only when it has sent all of its part, so the part
+// fn waits for is always being decoded or done.
+func ScanParts[T any](ctx context.Context, b *blob.Bucket, keys []string, check func(key string, meta Meta) error, fn func([]T) error) (int64, error) {
 	type chunk struct {
-		rows []job.ScoreRow
+		rows []T
 		err  error
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel() // first: unblocks the workers
-	feeds := make([]chan chunk, len(parts))
+	feeds := make([]chan chunk, len(keys))
 	for i := range feeds {
 		feeds[i] = make(chan chunk, 2)
 	}
-	free := make(chan []job.ScoreRow, 4*scanWorkers()) // chunks fn is done with
+	free := make(chan []T, 4*scanWorkers()) // chunks fn is done with
 	var next atomic.Int64
-	for range min(scanWorkers(), len(parts)) {
+	for range min(scanWorkers(), len(keys)) {
 		wg.Go(func() {
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= len(parts) {
+				if i >= len(keys) {
 					return
 				}
-				get := func() []job.ScoreRow {
+				get := func() []T {
 					select {
 					case buf := <-free:
 						return buf
 					default:
-						return make([]job.ScoreRow, ScanChunk)
+						return make([]T, ScanChunk)
 					}
 				}
-				err := scanParquet(ctx, b, parts[i].Key, get, func(rows []job.ScoreRow) error {
+				err := scanParquet(ctx, b, keys[i], check, get, func(rows []T) error {
 					select {
 					case feeds[i] <- chunk{rows: rows}:
 						return nil
@@ -128,19 +98,6 @@ func scanParts(ctx context.Context, b *blob.Bucket, parts []job.Part, fn func([]
 	return n, ctx.Err()
 }
 
-// readSuccess reads and decodes _SUCCESS.
-func readSuccess(ctx context.Context, b *blob.Bucket, out string) (job.Success, error) {
-	var s job.Success
-	data, err := b.ReadAll(ctx, SuccessKey)
-	if err != nil {
-		return s, fmt.Errorf("%s: no finished result (%s): %w", out, SuccessKey, err)
-	}
-	if err := json.Unmarshal(data, &s); err != nil {
-		return s, fmt.Errorf("%s/%s: %w", out, SuccessKey, err)
-	}
-	return s, nil
-}
-
 // ScanParquet reads the Parquet file at key in chunks of at most ScanChunk
 // rows, by ranged reads, calling fn with each; the chunk is reused between
 // calls. An error from fn stops the scan and is returned as it is.
@@ -152,12 +109,13 @@ func ScanParquet[T any](ctx context.Context, b *blob.Bucket, key string, fn func
 		}
 		return buf
 	}
-	return scanParquet(ctx, b, key, get, fn)
+	return scanParquet(ctx, b, key, nil, get, fn)
 }
 
 // scanParquet is ScanParquet reading each chunk into a slice of ScanChunk
-// rows from get; fn owns the chunk it is given.
-func scanParquet[T any](ctx context.Context, b *blob.Bucket, key string, get func() []T, fn func([]T) error) error {
+// rows from get, after check (where not nil) has seen the footer's
+// metadata; fn owns the chunk it is given.
+func scanParquet[T any](ctx context.Context, b *blob.Bucket, key string, check func(string, Meta) error, get func() []T, fn func([]T) error) error {
 	attrs, err := b.Attributes(ctx, key)
 	if err != nil {
 		return fmt.Errorf("storage: read %s: %w", key, err)
@@ -165,6 +123,11 @@ func scanParquet[T any](ctx context.Context, b *blob.Bucket, key string, get fun
 	f, err := parquet.OpenFile(&blobReaderAt{ctx: ctx, b: b, key: key}, attrs.Size)
 	if err != nil {
 		return fmt.Errorf("storage: read %s: %w", key, err)
+	}
+	if check != nil {
+		if err := check(key, fileMeta(f)); err != nil {
+			return err
+		}
 	}
 	r := parquet.NewGenericReader[T](f)
 	defer r.Close()

@@ -28,14 +28,14 @@ func TestParquetRoundTrip(t *testing.T) {
 	for i := range rows {
 		rows[i] = job.IndexRow{Index: int64(i), ExampleID: filepath.Join("class", string(rune('a'+i%26))), Label: int32(i % 7)}
 	}
-	if err := storage.WriteParquet(ctx, b, storage.IndexKey, rows, nil); err != nil {
+	if err := storage.WriteParquet(ctx, b, "shards/index.parquet", rows, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "shards", "index.parquet")); err != nil {
 		t.Fatalf("not under the prefix: %v", err)
 	}
 	for _, r := range []struct{ off, lim int64 }{{0, -1}, {10, 5}, {990, 100}, {1000, 3}} {
-		got, err := storage.ReadParquet[job.IndexRow](ctx, b, storage.IndexKey, r.off, r.lim)
+		got, err := storage.ReadParquet[job.IndexRow](ctx, b, "shards/index.parquet", r.off, r.lim)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -47,7 +47,7 @@ func TestParquetRoundTrip(t *testing.T) {
 			t.Fatalf("rows [%d, +%d): got %d rows, want %d", r.off, r.lim, len(got), end-r.off)
 		}
 	}
-	if ok, err := storage.Exists(ctx, b, storage.SuccessKey); ok || err != nil {
+	if ok, err := storage.Exists(ctx, b, "_SUCCESS"); ok || err != nil {
 		t.Fatalf("Exists(missing) = %v, %v", ok, err)
 	}
 	if _, err := storage.ReadParquet[job.IndexRow](ctx, b, "nothing.parquet", 0, -1); err == nil {

@@ -1,7 +1,9 @@
-// Package storage opens object storage at a location (package location),
-// names the objects of a job's output (layout.go; docs/design.md, "Storage
-// layout"), and reads and writes them: job.json, Parquet files, partial
-// moments. Blob drivers are registered by blank imports in cmd/vog.
+// Package storage opens object storage at a location (package location) and
+// reads and writes the formats vog keeps there: Parquet files with footer
+// metadata, read by ranges or scanned in chunks (rows.go, scan.go), and
+// partial moments files (moments.go). What a job's output holds, and the
+// rules for reusing it, are package jobstore's. Blob drivers are
+// registered by blank imports in cmd/vog.
 package storage
 
 import (

@@ -29,6 +29,7 @@ import (
 	"github.com/vogscore/vog/engine/linear"
 	"github.com/vogscore/vog/internal/testjob"
 	"github.com/vogscore/vog/job"
+	"github.com/vogscore/vog/jobstore"
 	"github.com/vogscore/vog/storage"
 	"github.com/vogscore/vog/workflows"
 )
@@ -124,7 +125,7 @@ func readScores(t *testing.T, out string, shards int) []job.ScoreRow {
 	defer b.Close()
 	var rows []job.ScoreRow
 	for i := range shards {
-		part, err := storage.ReadParquet[job.ScoreRow](t.Context(), b, storage.PartKey(i), 0, -1)
+		part, err := storage.ReadParquet[job.ScoreRow](t.Context(), b, jobstore.PartKey(i), 0, -1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -265,7 +266,7 @@ func TestBadExamplesFailAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	failures, err := storage.ReadParquet[job.FailureRow](t.Context(), b, storage.FailuresKey, 0, -1)
+	failures, err := storage.ReadParquet[job.FailureRow](t.Context(), b, jobstore.FailuresKey, 0, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +282,7 @@ func TestBadExamplesFailAlone(t *testing.T) {
 	}
 	// The others are scored as in a dataset without it: the same VoG, and
 	// class statistics over the good examples only.
-	classRows, err := storage.ReadParquet[job.ClassRow](t.Context(), b, storage.ClassesKey, 0, -1)
+	classRows, err := storage.ReadParquet[job.ClassRow](t.Context(), b, jobstore.ClassesKey, 0, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -559,10 +560,10 @@ func TestTargetsClosedForm(t *testing.T) {
 // checkpoint group g of the job planned at out.
 func groupFile(t *testing.T, out string, i, g int) string {
 	t.Helper()
-	j, err := storage.ReadJob(t.Context(), out)
+	j, err := jobstore.ReadJob(t.Context(), out)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := j.Groups()[g]
-	return filepath.Join(out, storage.ShardGroupKey(i, j.GroupFingerprint(r[0], r[1])))
+	return filepath.Join(out, jobstore.ShardGroupKey(i, j.GroupFingerprint(r[0], r[1])))
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/vogscore/vog/evaluate"
 	"github.com/vogscore/vog/job"
+	"github.com/vogscore/vog/jobstore"
 	"github.com/vogscore/vog/location"
 	"github.com/vogscore/vog/storage"
 )
@@ -30,7 +31,7 @@ func evalCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	defer done()
-	windows, err := evaluate.Measure(truth, func(fn func([]job.ScoreRow) error) error { return storage.ScanScores(ctx, *out, fn) })
+	windows, err := evaluate.Measure(truth, func(fn func([]job.ScoreRow) error) error { return jobstore.ScanScores(ctx, *out, fn) })
 	if err != nil {
 		return err
 	}

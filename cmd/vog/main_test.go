@@ -32,6 +32,7 @@ import (
 	"github.com/vogscore/vog/internal/short"
 	"github.com/vogscore/vog/internal/testref"
 	"github.com/vogscore/vog/job"
+	"github.com/vogscore/vog/jobstore"
 	"github.com/vogscore/vog/location"
 	"github.com/vogscore/vog/storage"
 )
@@ -247,7 +248,7 @@ func TestRunWindowsAndScores(t *testing.T) {
 	if seen["all"] != 256 || seen["early"] != 256 || seen["late"] != 256 {
 		t.Fatalf("rows per window %v", seen)
 	}
-	classes, err := storage.ReadParquet[job.ClassRow](t.Context(), mustOpen(t, out), storage.ClassesKey, 0, -1)
+	classes, err := storage.ReadParquet[job.ClassRow](t.Context(), mustOpen(t, out), jobstore.ClassesKey, 0, -1)
 	if err != nil || len(classes) != 30 {
 		t.Fatalf("classes.parquet: %d rows, %v; want 10 classes x 3 windows", len(classes), err)
 	}
@@ -886,7 +887,7 @@ func readClassRows(t *testing.T, out string) []job.ClassRow {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	rows, err := storage.ReadParquet[job.ClassRow](t.Context(), b, storage.ClassesKey, 0, -1)
+	rows, err := storage.ReadParquet[job.ClassRow](t.Context(), b, jobstore.ClassesKey, 0, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -901,7 +902,7 @@ func readFailures(t *testing.T, out string) []job.FailureRow {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	rows, err := storage.ReadParquet[job.FailureRow](t.Context(), b, storage.FailuresKey, 0, -1)
+	rows, err := storage.ReadParquet[job.FailureRow](t.Context(), b, jobstore.FailuresKey, 0, -1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/vogscore/vog/job"
+	"github.com/vogscore/vog/jobstore"
 	"github.com/vogscore/vog/storage"
 )
 
@@ -238,7 +239,7 @@ func faultExists(path string) bool {
 func faultAllWritten(out string, n int) func() bool {
 	missing := make([]string, n)
 	for i := range missing {
-		missing[i] = filepath.Join(out, storage.ShardClassesKey(i))
+		missing[i] = filepath.Join(out, jobstore.ShardClassesKey(i))
 	}
 	return func() bool {
 		missing = slices.DeleteFunc(missing, faultExists)
@@ -249,7 +250,7 @@ func faultAllWritten(out string, n int) func() bool {
 // faultReduceStarted reports whether the reduce has written anything under
 // the local folder out: the merged classes or failures, or a result part.
 func faultReduceStarted(out string) bool {
-	return faultExists(filepath.Join(out, storage.ClassesKey)) || faultExists(filepath.Join(out, storage.FailuresKey)) ||
+	return faultExists(filepath.Join(out, jobstore.ClassesKey)) || faultExists(filepath.Join(out, jobstore.FailuresKey)) ||
 		faultCount(filepath.Join(out, "scores", "part-*.parquet")) > 0
 }
 
@@ -554,8 +555,8 @@ func TestStorageOutage(t *testing.T) {
 	down2 := time.Now()
 	parts := faultCount(filepath.Join(local, "scores", "part-*.parquet"))
 	clock("S3 killed as the reduce wrote its first object (merged classes %v, failures %v, %d of 79 parts)",
-		faultExists(filepath.Join(local, storage.ClassesKey)), faultExists(filepath.Join(local, storage.FailuresKey)), parts)
-	if faultExists(filepath.Join(local, storage.SuccessKey)) {
+		faultExists(filepath.Join(local, jobstore.ClassesKey)), faultExists(filepath.Join(local, jobstore.FailuresKey)), parts)
+	if faultExists(filepath.Join(local, jobstore.SuccessKey)) {
 		t.Fatal("the reduce had finished before the storage outage")
 	}
 	time.Sleep(time.Until(down2.Add(outage)))
@@ -635,7 +636,7 @@ func TestReduceWorkerKilled(t *testing.T) {
 	kill2 := time.Now()
 	parts := faultCount(partsGlob)
 	clock("first part written: reduce worker 2 killed with %d of %d parts written", parts, shards)
-	if parts >= shards || faultExists(filepath.Join(out, storage.SuccessKey)) {
+	if parts >= shards || faultExists(filepath.Join(out, jobstore.SuccessKey)) {
 		t.Fatalf("kill 2 came after the parts were written (%d of %d)", parts, shards)
 	}
 	reduceWorker("reduce worker 3")
@@ -667,14 +668,14 @@ func TestReduceWorkerKilled(t *testing.T) {
 
 	// _SUCCESS lists every part with the size it has.
 	var success job.Success
-	data, err := os.ReadFile(filepath.Join(out, storage.SuccessKey))
+	data, err := os.ReadFile(filepath.Join(out, jobstore.SuccessKey))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := json.Unmarshal(data, &success); err != nil {
 		t.Fatal(err)
 	}
-	j, err := storage.ReadJob(t.Context(), out)
+	j, err := jobstore.ReadJob(t.Context(), out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -705,10 +706,10 @@ func TestReduceWorkerKilled(t *testing.T) {
 			}
 			if err := faultCheckParquet(path); err != nil {
 				t.Errorf("%s: %v", path, err)
-			} else if meta, err := storage.ParquetMeta(data); err != nil || meta[storage.FingerprintMeta] != j.Fingerprint {
-				t.Errorf("%s: fingerprint %q, not the job's (%v)", path, meta[storage.FingerprintMeta], err)
+			} else if meta, err := storage.ParquetMeta(data); err != nil || meta[jobstore.FingerprintMeta] != j.Fingerprint {
+				t.Errorf("%s: fingerprint %q, not the job's (%v)", path, meta[jobstore.FingerprintMeta], err)
 			}
-		case filepath.Base(path) != storage.JobKey && filepath.Base(path) != storage.SuccessKey:
+		case filepath.Base(path) != jobstore.JobKey && filepath.Base(path) != jobstore.SuccessKey:
 			leftovers = append(leftovers, strings.TrimPrefix(path, out+"/"))
 		}
 		return nil
@@ -770,12 +771,12 @@ func TestReplannedAfterOutputsRemoved(t *testing.T) {
 	out := t.TempDir()
 	mustRun("first run", out, "64")
 	old := readRows(t, out)
-	oldJob, err := storage.ReadJob(t.Context(), out)
+	oldJob, err := jobstore.ReadJob(t.Context(), out)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	for _, k := range []string{storage.JobKey, storage.SuccessKey} {
+	for _, k := range []string{jobstore.JobKey, jobstore.SuccessKey} {
 		if err := os.Remove(filepath.Join(out, k)); err != nil {
 			t.Fatal(err)
 		}
@@ -800,7 +801,7 @@ func TestReplannedAfterOutputsRemoved(t *testing.T) {
 	if !slices.Equal(readRows(t, out), want) {
 		t.Fatal("rows of the job run again over the old outputs differ from a fresh run's")
 	}
-	newJob, err := storage.ReadJob(t.Context(), out)
+	newJob, err := jobstore.ReadJob(t.Context(), out)
 	if err != nil || newJob.Fingerprint == oldJob.Fingerprint {
 		t.Fatalf("job.json after the rerun: %v, fingerprint %s (the old job's was %s)", err, newJob.Fingerprint, oldJob.Fingerprint)
 	}
@@ -810,7 +811,7 @@ func TestReplannedAfterOutputsRemoved(t *testing.T) {
 	if r.err == nil || !strings.Contains(r.stderr, "holds another job") || !strings.Contains(r.stderr, "--overwrite") {
 		t.Fatalf("another job at the same --out: %v\n%s", r.err, r.stderr)
 	}
-	if !slices.Equal(readRows(t, out), want) || !faultExists(filepath.Join(out, storage.SuccessKey)) {
+	if !slices.Equal(readRows(t, out), want) || !faultExists(filepath.Join(out, jobstore.SuccessKey)) {
 		t.Fatal("the refused job changed the result there")
 	}
 	// ...and runs with --overwrite, leaving nothing of the job before.
@@ -821,7 +822,7 @@ func TestReplannedAfterOutputsRemoved(t *testing.T) {
 	if !slices.Equal(readRows(t, out), want) {
 		t.Fatal("rows after --overwrite differ from a fresh run's")
 	}
-	j, err := storage.ReadJob(t.Context(), out)
+	j, err := jobstore.ReadJob(t.Context(), out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -837,14 +838,14 @@ func TestReplannedAfterOutputsRemoved(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if meta, err := storage.ParquetMeta(data); err != nil || meta[storage.FingerprintMeta] != j.Fingerprint {
-				t.Errorf("%s: fingerprint %q, not the new job's %s (%v)", key, meta[storage.FingerprintMeta], j.Fingerprint, err)
+			if meta, err := storage.ParquetMeta(data); err != nil || meta[jobstore.FingerprintMeta] != j.Fingerprint {
+				t.Errorf("%s: fingerprint %q, not the new job's %s (%v)", key, meta[jobstore.FingerprintMeta], j.Fingerprint, err)
 			}
 		}
 		return nil
 	})
 	slices.Sort(keys)
-	wantKeys := []string{storage.SuccessKey, storage.ClassesKey, storage.FailuresKey, storage.JobKey,
+	wantKeys := []string{jobstore.SuccessKey, jobstore.ClassesKey, jobstore.FailuresKey, jobstore.JobKey,
 		"scores/part-00000.parquet", "scores/part-00001.parquet",
 		"shards/00000/classes.parquet", "shards/00000/failures.parquet", "shards/00000/rows.parquet",
 		"shards/00001/classes.parquet", "shards/00001/failures.parquet", "shards/00001/rows.parquet",

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vogscore/vog/dataset"
 	"github.com/vogscore/vog/job"
+	"github.com/vogscore/vog/jobstore"
 	"github.com/vogscore/vog/location"
 	"github.com/vogscore/vog/preprocess"
 	"github.com/vogscore/vog/report"
@@ -34,7 +35,7 @@ func reportCmd(ctx context.Context, args []string) error {
 	if *out == "" {
 		return usagef("--out: missing")
 	}
-	j, err := storage.ReadJob(ctx, *out)
+	j, err := jobstore.ReadJob(ctx, *out)
 	if err != nil {
 		return err
 	}
@@ -63,7 +64,7 @@ func reportCmd(ctx context.Context, args []string) error {
 	defer reader.Close()
 	x := make([]float32, j.Shape.Len())
 	picture := func(index int64) (image.Image, error) {
-		idx, err := storage.ReadParquet[job.IndexRow](ctx, b, storage.IndexKey, index, 1)
+		idx, err := storage.ReadParquet[job.IndexRow](ctx, b, jobstore.IndexKey, index, 1)
 		if err != nil || len(idx) != 1 {
 			return nil, fmt.Errorf("example %d: not in the index: %v", index, err)
 		}
@@ -78,7 +79,7 @@ func reportCmd(ctx context.Context, args []string) error {
 	}
 	// The rows are streamed, twice: memory holds the examples shown, not
 	// the result.
-	scan := func(fn func([]job.ScoreRow) error) error { return storage.ScanScores(ctx, *out, fn) }
+	scan := func(fn func([]job.ScoreRow) error) error { return jobstore.ScanScores(ctx, *out, fn) }
 	var html bytes.Buffer
 	err = report.WriteScan(&html, scan, report.Options{
 		Title:      "VoG report: " + j.Spec.Dataset.URL,
@@ -90,10 +91,10 @@ func reportCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := b.WriteAll(ctx, storage.ReportKey, html.Bytes(), nil); err != nil {
+	if err := b.WriteAll(ctx, jobstore.ReportKey, html.Bytes(), nil); err != nil {
 		return fmt.Errorf("write report.html: %w", err)
 	}
-	fmt.Printf("report: %s\n", loc.Join(storage.ReportKey))
+	fmt.Printf("report: %s\n", loc.Join(jobstore.ReportKey))
 	return nil
 }
 
@@ -159,7 +160,7 @@ func reportClasses(ctx context.Context, flag string, j *job.Job, out *blob.Bucke
 		return j.Classes, "the dataset's folder names", nil
 	}
 	if j.Outputs == 0 || j.Outputs == len(report.FashionMNIST) {
-		idx, err := storage.ReadParquet[job.IndexRow](ctx, out, storage.IndexKey, 0, report.DetectLabels)
+		idx, err := storage.ReadParquet[job.IndexRow](ctx, out, jobstore.IndexKey, 0, report.DetectLabels)
 		if err != nil {
 			return nil, "", err
 		}

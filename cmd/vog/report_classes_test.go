@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/vogscore/vog/job"
+	"github.com/vogscore/vog/jobstore"
 	"github.com/vogscore/vog/location"
 	"github.com/vogscore/vog/preprocess"
 	"github.com/vogscore/vog/report"
@@ -34,7 +35,7 @@ func TestReportClasses(t *testing.T) {
 		for i, l := range labels {
 			rows[i] = job.IndexRow{Index: int64(i), Label: l}
 		}
-		if err := storage.WriteParquet(ctx, b, storage.IndexKey, rows, nil); err != nil {
+		if err := storage.WriteParquet(ctx, b, jobstore.IndexKey, rows, nil); err != nil {
 			t.Fatal(err)
 		}
 		return out

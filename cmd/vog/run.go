@@ -13,8 +13,8 @@ import (
 
 	vogclient "github.com/vogscore/vog/client"
 	"github.com/vogscore/vog/job"
+	"github.com/vogscore/vog/jobstore"
 	"github.com/vogscore/vog/location"
-	"github.com/vogscore/vog/storage"
 	"github.com/vogscore/vog/temporalserver"
 	"github.com/vogscore/vog/worker"
 	"go.temporal.io/sdk/client"
@@ -170,10 +170,10 @@ func printSummary(res job.Result, out string, took time.Duration) {
 	fmt.Printf("\nscored %d examples in %d shard(s) (%d reused), wrote %d rows in %s\n",
 		res.Examples, res.Shards, res.Reused, res.Rows, took.Round(100*time.Millisecond))
 	fmt.Printf("time: plan %.1fs, score %.1fs, reduce %.1fs\n", res.PlanSeconds, res.ScoreSeconds, res.ReduceSeconds)
-	fmt.Printf("result: %s (%s/part-*.parquet, %s, %s, %s)\n", out, loc.Join("scores"), storage.ClassesKey, storage.FailuresKey, storage.SuccessKey)
+	fmt.Printf("result: %s (%s/part-*.parquet, %s, %s, %s)\n", out, loc.Join("scores"), jobstore.ClassesKey, jobstore.FailuresKey, jobstore.SuccessKey)
 	if res.Failures > 0 {
 		fmt.Printf("%d example(s) could not be scored (%s): listed with their reasons in %s\n",
-			res.Failures, vogclient.Kinds(res.FailedKinds), loc.Join(storage.FailuresKey))
+			res.Failures, vogclient.Kinds(res.FailedKinds), loc.Join(jobstore.FailuresKey))
 	}
 	if len(res.Hardest) == 0 {
 		return

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"image"
 	"io"
@@ -21,16 +20,15 @@ import (
 
 	"github.com/vogscore/vog/evaluate"
 	"github.com/vogscore/vog/job"
-	"github.com/vogscore/vog/location"
+	"github.com/vogscore/vog/jobstore"
 	"github.com/vogscore/vog/report"
-	"github.com/vogscore/vog/storage"
 )
 
 // BenchmarkReportEvalMemory writes a synthetic finished result (one
 // window, parts of 10,000 rows, 1000 classes, ImageNet-like example ids, a
 // truth file flagging a fifth) and runs vog report's and vog eval's streamed
 // code paths on it in-process, beside the all-in-memory paths they replaced
-// (every row read with storage.ReadScores; the report then rendered from the
+// (every row read with jobstore.ReadScores; the report then rendered from the
 // slice, without the three sorted copies the old one made; eval's exact
 // measures over slices). It reports rows/s and the peak heap above the heap
 // before the run (measureScan). The streamed peaks should stay about flat
@@ -50,7 +48,7 @@ func BenchmarkReportEvalMemory(b *testing.B) {
 		b.Run(fmt.Sprintf("rows=%d", n), func(b *testing.B) {
 			dir := syntheticResult(b, n)
 			scan := func(ctx context.Context) report.Scan {
-				return func(fn func([]job.ScoreRow) error) error { return storage.ScanScores(ctx, dir, fn) }
+				return func(fn func([]job.ScoreRow) error) error { return jobstore.ScanScores(ctx, dir, fn) }
 			}
 			opts := report.Options{Title: "bench", Image: func(int64) (image.Image, error) {
 				return image.NewGray(image.Rect(0, 0, 28, 28)), nil
@@ -64,7 +62,7 @@ func BenchmarkReportEvalMemory(b *testing.B) {
 			if inMemory {
 				b.Run("report/in-memory", func(b *testing.B) {
 					measureScan(b, n, func(ctx context.Context) error {
-						rows, err := storage.ReadScores(ctx, dir)
+						rows, err := jobstore.ReadScores(ctx, dir)
 						if err != nil {
 							return err
 						}
@@ -115,16 +113,16 @@ func syntheticResult(b *testing.B, n int) string {
 	b.Helper()
 	ctx := b.Context()
 	dir := filepath.Join(b.TempDir(), "out")
-	bucket, err := storage.CreatePrefix(ctx, location.Location{BucketURL: "file:///?metadata=skip&no_tmp_dir=true", Key: dir[1:]})
+	st, err := jobstore.Create(ctx, dir)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer bucket.Close()
+	defer st.Close()
 	r := rand.New(rand.NewPCG(uint64(n), 1))
 	var truth bytes.Buffer
 	truth.WriteString("example_id,noisy\n")
 	const part = 10_000
-	s := job.Success{Fingerprint: "bench"}
+	st.Bind(&job.Job{Fingerprint: "bench", Shards: (n + part - 1) / part})
 	rows := make([]job.ScoreRow, 0, part)
 	for p := 0; p*part < n; p++ {
 		rows = rows[:0]
@@ -142,14 +140,11 @@ func syntheticResult(b *testing.B, n int) string {
 				MarginMean: r.NormFloat64(), EL2N: r.Float64(), Forgetting: int32(r.IntN(3)), GradNorm: r.ExpFloat64(), CorrectLast: r.IntN(4) > 0})
 			fmt.Fprintf(&truth, "%s,%d\n", id, map[bool]int{false: 0, true: 1}[noisy])
 		}
-		if err := storage.WriteParquet(ctx, bucket, storage.PartKey(p), rows, nil); err != nil {
+		if err := st.WritePart(ctx, p, rows); err != nil {
 			b.Fatal(err)
 		}
-		s.Parts = append(s.Parts, job.Part{Key: storage.PartKey(p)})
-		s.Rows += int64(len(rows))
 	}
-	data, _ := json.Marshal(s)
-	if err := bucket.WriteAll(ctx, storage.SuccessKey, data, nil); err != nil {
+	if _, err := st.Finish(ctx, int64(n), 0); err != nil {
 		b.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "truth.csv"), truth.Bytes(), 0o644); err != nil {
@@ -232,7 +227,7 @@ func evalInMemory(ctx context.Context, dir, truthURL string) error {
 	}); err != nil {
 		return err
 	}
-	rows, err := storage.ReadScores(ctx, dir)
+	rows, err := jobstore.ReadScores(ctx, dir)
 	if err != nil {
 		return err
 	}

@@ -29,7 +29,7 @@ import (
 
 	"github.com/vogscore/vog/evaluate"
 	"github.com/vogscore/vog/job"
-	"github.com/vogscore/vog/storage"
+	"github.com/vogscore/vog/jobstore"
 )
 
 // example is what difficulty keeps of a row.
@@ -50,7 +50,7 @@ func main() {
 	windows := map[string][]example{}
 	index := map[string][]int64{} // each window's example indices, in its rows' order
 	wrong := map[int64]bool{}     // the error window's errors
-	err := storage.ScanScores(context.Background(), *out, func(rows []job.ScoreRow) error {
+	err := jobstore.ScanScores(context.Background(), *out, func(rows []job.ScoreRow) error {
 		for _, r := range rows {
 			if r.Label < 0 {
 				continue

@@ -1,4 +1,4 @@
-package storage
+package jobstore
 
 import "fmt"
 
@@ -12,11 +12,30 @@ const (
 	// ReportKey is vog report's page.
 	ReportKey = "report.html"
 	// WatchKey is vog watch's job: the checkpoints folded so far.
-	WatchKey   = "watch.json"
+	WatchKey = "watch.json"
+	// SuccessKey is written last: the result is complete (job.Success).
 	SuccessKey = "_SUCCESS"
 	// ModelsPrefix holds the TorchScript modules that planning exported
-	// for --model torchvision:NAME, named by their sha256.
+	// for --model torchvision:NAME, named by their sha256 (ModelKey).
 	ModelsPrefix = "models/"
+	// PartsPrefix holds the result parts (PartKey).
+	PartsPrefix = "scores/"
+)
+
+// outputs are the keys and prefixes of everything a job writes, which
+// RemoveOutputs deletes.
+var outputs = []string{JobKey, WatchKey, ClassesKey, FailuresKey, SuccessKey, ReportKey, "shards/", PartsPrefix}
+
+// Keys of the footer metadata of the Parquet files a job writes.
+const (
+	// FingerprintMeta is the fingerprint of the job that wrote the file.
+	FingerprintMeta = "vog.fingerprint"
+	// IndexMeta is the SHA-256 of the dataset index, in the index.
+	IndexMeta = "vog.index_sha256"
+	// RowsBytesMeta and FailuresBytesMeta are the sizes of a shard's rows
+	// and failures files, in the class file that marks the shard done.
+	RowsBytesMeta     = "vog.rows_bytes"
+	FailuresBytesMeta = "vog.failures_bytes"
 )
 
 // ShardRowsKey is where shard i's per-example scores (before class
@@ -30,7 +49,7 @@ func ShardClassesKey(i int) string { return fmt.Sprintf("shards/%05d/classes.par
 func ShardFailuresKey(i int) string { return fmt.Sprintf("shards/%05d/failures.parquet", i) }
 
 // PartKey is the result file holding shard i's rows.
-func PartKey(i int) string { return fmt.Sprintf("scores/part-%05d.parquet", i) }
+func PartKey(i int) string { return fmt.Sprintf(PartsPrefix+"part-%05d.parquet", i) }
 
 // ShardGroupKey is where shard i's partial moments over a checkpoint group
 // are kept (--checkpoint-group, vog watch), named by the group's
@@ -39,3 +58,6 @@ func PartKey(i int) string { return fmt.Sprintf("scores/part-%05d.parquet", i) }
 func ShardGroupKey(i int, group string) string {
 	return fmt.Sprintf("shards/%05d/group-%s.moments", i, group)
 }
+
+// ModelKey is where an exported --model of the given sha256 is kept.
+func ModelKey(sha256 string) string { return ModelsPrefix + sha256 + ".pt" }
