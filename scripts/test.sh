@@ -50,7 +50,9 @@ env -C "$emudir" "$PWD/tools/azurite/node_modules/.bin/azurite-blob" --blobHost 
 srvpids+=($!)
 azport=""
 for _ in $(seq 600); do # up to a minute
-  [ -n "$azport" ] || azport=$(sed -n 's|.*listens on http://127.0.0.1:\([0-9]*\).*|\1|p' "$emudir/azurite.log")
+  # The log may not exist yet: Azurite's redirection is made in the
+  # background. (Under set -e, sed failing on it ended the run.)
+  [ -n "$azport" ] || azport=$(sed -n 's|.*listens on http://127.0.0.1:\([0-9]*\).*|\1|p' "$emudir/azurite.log" 2>/dev/null || true)
   [ -n "$azport" ] && (exec 3<>"/dev/tcp/127.0.0.1/$gcsport") 2>/dev/null && break
   sleep 0.1
 done
