@@ -134,12 +134,15 @@ func candidates(path string, data []byte, sibling func(string) ([]byte, error)) 
 	if err != nil {
 		return nil, err
 	}
+	b := &budget{left: 4 * int64(len(data))}
+	if sd, ok := moduleState(top); ok { // torch.save(model)
+		return []candidate{fromDict("", sd, st, b)}, nil
+	}
 	d, ok := asDict(top)
 	if !ok {
 		_, _, err := stateDict(top, "")
 		return nil, err
 	}
-	b := &budget{left: 4 * int64(len(data))}
 	out := []candidate{fromDict("", d, st, b)}
 	out = nested(out, "", d, st, b, 0, map[*dict]bool{d: true})
 	if len(out[0].names) == 0 {
@@ -166,6 +169,9 @@ func nested(out []candidate, path string, d *dict, st storer, b *budget, depth i
 			key = path + "." + key
 		}
 		sd, ok := asDict(d.vals[i])
+		if m, isModule := moduleState(d.vals[i]); isModule { // {"model": model}
+			sd, ok = m, true
+		}
 		switch {
 		case ok && !seen[sd]:
 			seen[sd] = true
@@ -189,6 +195,63 @@ func nested(out []candidate, path string, d *dict, st storer, b *budget, depth i
 		}
 	}
 	return out
+}
+
+// moduleState returns the state dict of a whole pickled nn.Module, as
+// torch.save(model) writes it (and some training scripts, as {"model":
+// model}): its _parameters and _buffers, then its _modules', named as
+// state_dict() names them. Nothing is run: the module's class is an opaque
+// placeholder whose pickled attributes are read. (Buffers registered as
+// non-persistent are included, since the pickle keeps that set opaque.)
+func moduleState(v any) (*dict, bool) {
+	o, ok := v.(*object)
+	if !ok {
+		return nil, false
+	}
+	out := &dict{}
+	visits := 0
+	if !walkModule(o, "", out, &visits) || len(out.keys) == 0 {
+		return nil, false
+	}
+	return out, true
+}
+
+// walkModule adds the tensors of module o under prefix to out, and reports
+// whether o is a module (its state holds _parameters and _modules).
+func walkModule(o *object, prefix string, out *dict, visits *int) bool {
+	if *visits++; *visits > 1<<16 {
+		return false
+	}
+	st, ok := o.state.(*dict)
+	if !ok {
+		return false
+	}
+	params, ok1 := st.get("_parameters")
+	mods, ok2 := st.get("_modules")
+	if !ok1 || !ok2 {
+		return false
+	}
+	buffers, _ := st.get("_buffers")
+	for _, group := range []any{params, buffers} {
+		if g, ok := asDict(group); ok {
+			for i, k := range g.keys {
+				if name, ok := k.(string); ok {
+					if t, ok := g.vals[i].(*tensorRef); ok {
+						out.set(prefix+name, t)
+					}
+				}
+			}
+		}
+	}
+	if m, ok := asDict(mods); ok {
+		for i, k := range m.keys {
+			name, ok := k.(string)
+			if sub, isObj := m.vals[i].(*object); ok && isObj {
+				walkModule(sub, prefix+name+".", out, visits)
+			}
+		}
+	}
+	return *visits <= 1<<16
 }
 
 // fromDict is the candidate of the tensors in sd.

@@ -27,7 +27,7 @@ func TestModuleParams(t *testing.T) {
 // are found in each fixture under the prefix that makes them fit, with no
 // prefix given: "fc." in a plain state dict and the legacy format,
 // "model.fc." in the Lightning checkpoint (where "loss_fn.weight" has
-// another shape and so does not fit).
+// another shape and so does not fit), none in a whole pickled module.
 func TestFind(t *testing.T) {
 	want, err := ModuleParams(fixture(t, "scripted.pt"))
 	if err != nil {
@@ -46,6 +46,7 @@ func TestFind(t *testing.T) {
 		{"lightning.ckpt", "state_dict", "model.fc."},
 		{"model.safetensors", "", "fc."},
 		{"model.safetensors.index.json", "", "fc."},
+		{"module.pt", "", ""}, // torch.save(model.fc): the whole module
 	} {
 		path := filepath.Join("testdata", c.file)
 		f, err := Find(path, fixture(t, c.file), func(name string) ([]byte, error) { return fixture(t, name), nil }, want, Options{})

@@ -1013,6 +1013,8 @@ func TestNativeCheckpoints(t *testing.T) {
 		{"torch.compile", []string{"--checkpoints", filepath.Join(dir, "compiled"), "--model", model}, []string{`key prefix "_orig_mod."`}},
 		{"the legacy format", []string{"--checkpoints", filepath.Join(dir, "legacy"), "--model", model}, nil},
 		{"weights two entries down", []string{"--checkpoints", filepath.Join(dir, "nested"), "--model", model}, []string{`weights: entry "state.model"`}},
+		{"torch.save(model)", []string{"--checkpoints", filepath.Join(dir, "whole"), "--model", model}, []string{`weights: the top level, no key prefix`}},
+		{"a whole module in an entry", []string{"--checkpoints", filepath.Join(dir, "wholeentry"), "--model", model}, []string{`weights: entry "model", no key prefix`}},
 		{"a glob", []string{"--checkpoints", filepath.Join(dir, "tvref", "model_*.pth"), "--model", model}, nil},
 	} {
 		// Each args list overrides scoreArgs's --checkpoints.

@@ -25,6 +25,8 @@ runs save them, for vog's test that every format gives the same rows:
   compiled/ckpt_K.pt          torch.compile's "_orig_mod." keys
   legacy/ckpt_K.pt            the pre-1.6 format (_use_new_zipfile_serialization=False)
   nested/step_K.pt            the weights two entries down, {"state": {"model": ..., "step": K}}
+  whole/ckpt_K.pt             torch.save(model): the whole module pickled, class and all
+  wholeentry/ckpt_K.pt        {"model": model, "epoch": K}, as some training scripts save it
   resnet/model_K.pth          torchvision's resnet18 with 10 classes, in the
                               reference script's layout, for --model
                               torchvision:resnet18; resnet_ts/model_K.pt the
@@ -60,6 +62,17 @@ def save_safetensors(state, path):
         f.write(struct.pack("<Q", len(head)) + head + b"".join(blobs))
 
 
+class SmallCNN(torch.nn.Module):
+    """The fixtures' architecture (make_fixtures.py), for whole-module saves."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(1, 8, 3, padding=1)
+        self.bn1 = torch.nn.BatchNorm2d(8)
+        self.conv2 = torch.nn.Conv2d(8, 16, 3, padding=1)
+        self.fc = torch.nn.Linear(16 * 7 * 7, 10)
+
+
 class HyperParameters:  # stands for Lightning's AttributeDict
     def __init__(self, **kw):
         self.__dict__.update(kw)
@@ -67,7 +80,7 @@ class HyperParameters:  # stands for Lightning's AttributeDict
 
 def main(out):
     for d in ("statedict", "lightning", "safetensors", "hf", "mismatch", "tvref", "timm", "timm_ema",
-              "tutorial", "ddp", "compiled", "legacy", "nested", "resnet", "resnet_ts"):
+              "tutorial", "ddp", "compiled", "legacy", "nested", "whole", "wholeentry", "resnet", "resnet_ts"):
         os.makedirs(os.path.join(out, d), exist_ok=True)
     for k in range(1, 13):
         m = torch.jit.load(os.path.join(HERE, "ckpt", f"ckpt_{k}.pt"))
@@ -103,6 +116,10 @@ def main(out):
         torch.save(collections.OrderedDict(("_orig_mod." + n, t) for n, t in state.items()), os.path.join(out, "compiled", f"ckpt_{k}.pt"))
         torch.save(state, os.path.join(out, "legacy", f"ckpt_{k}.pt"), _use_new_zipfile_serialization=False)
         torch.save({"state": {"model": state, "step": k}, "meta": {"run": "fmnist"}}, os.path.join(out, "nested", f"step_{k}.pt"))
+        net = SmallCNN()
+        net.load_state_dict(state)
+        torch.save(net, os.path.join(out, "whole", f"ckpt_{k}.pt"))
+        torch.save({"model": net, "epoch": k}, os.path.join(out, "wholeentry", f"ckpt_{k}.pt"))
         if k == 12:
             shutil.copy(os.path.join(out, "tvref", f"model_{k}.pth"), os.path.join(out, "tvref", "checkpoint.pth"))
             shutil.copy(os.path.join(out, "timm", f"checkpoint-{k}.pth.tar"), os.path.join(out, "timm", "last.pth.tar"))
