@@ -26,15 +26,13 @@ func TestSubmitRelativePaths(t *testing.T) {
 	port := freePort(t)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	startProcess(t, "server", "--port", strconv.Itoa(port), "--state-dir", t.TempDir())
-	for start := time.Now(); ; time.Sleep(100 * time.Millisecond) { // until it is up
-		if c, err := net.Dial("tcp", addr); err == nil {
+	faultPoll(t, "vog server on "+addr+" to listen", 2*time.Minute, 100*time.Millisecond, func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
 			c.Close()
-			break
 		}
-		if time.Since(start) > 2*time.Minute {
-			t.Fatalf("vog server on %s did not start", addr)
-		}
-	}
+		return err == nil
+	})
 	worker := exec.Command(bin, "worker", "--temporal", addr, "--threads", "2")
 	worker.Dir = t.TempDir() // elsewhere
 	worker.Env = append(os.Environ(), "TEMPORAL_ADDRESS=")
