@@ -16,7 +16,9 @@ if [ "${1:-}" = "--test" ]; then
   # PyTorch for baselines and reference computations, Node.js for DuckDB,
   # Chromium for the report.
   # xz packs the binaries scripts/gpu-check.sh takes to a GPU machine.
-  pkgs+=(python3-torch python3-torchvision python3-numpy chromium xz-utils)
+  # Podman (runc, mmdebstrap for Debian base images) builds and runs the
+  # container cluster of deploy/local-cluster.sh.
+  pkgs+=(python3-torch python3-torchvision python3-numpy chromium xz-utils podman runc mmdebstrap)
   command -v npm >/dev/null || pkgs+=(nodejs npm)
 fi
 missing=()

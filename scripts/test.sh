@@ -90,6 +90,16 @@ export VOG_ENGINE_LIB="$PWD/build/libvogtorch.so" VOG_BIN="$PWD/build/vog"
 # The storage-outage test starts and kills an S3 server of its own.
 export VOG_VERSITYGW="$GOBIN/versitygw"
 
+# The container images of deploy/local-cluster.sh, built while the stages
+# below compile and test: mostly package downloads, and Go builds that find
+# this machine's build cache. TestContainerCluster runs them.
+imglog=$(mktemp)
+srvdirs+=("$imglog")
+deploy/local-cluster.sh build >"$imglog" 2>&1 &
+imgpid=$!
+srvpids+=("$imgpid")
+export VOG_REQUIRE_PODMAN=1
+
 stage "go vet"
 go vet ./...
 # Pure packages build and pass without cgo, libtorch or a server.
@@ -101,6 +111,13 @@ CGO_ENABLED=0 go test -count=1 ./job/... ./checkpoint/... ./preprocess/... ./sco
 # goroutines run against the real server in the full suite below.
 stage "-race"
 go test -count=1 -race -timeout 20m ./job/... ./score/... ./shard/... ./storage/... ./jobstore/... ./dataset/... ./workflows/... ./activities/...
+stage "container images (built since setup)"
+if ! wait "$imgpid"; then
+  tail -n 40 "$imglog"
+  echo "test.sh: deploy/local-cluster.sh build failed (log above)" >&2
+  exit 1
+fi
+grep 'images built' "$imglog" || true
 stage "the whole suite against real parts"
 go test -count=1 -timeout 30m ./...
 # Every fuzz target for $FUZZTIME (default 5s), from its seeds (its f.Add

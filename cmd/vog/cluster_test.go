@@ -96,7 +96,15 @@ func TestWorkerKilledMidShard(t *testing.T) {
 
 	// Kill a worker in the middle of a shard: one the server saw start it.
 	c := dialServer(t, addr)
-	victim, shard := busy(t, c, id, workers)
+	victim, shard := busy(t, c, id, func(identity string) *exec.Cmd {
+		pid, _, _ := strings.Cut(identity, "@")
+		for _, w := range workers {
+			if strconv.Itoa(w.Process.Pid) == pid {
+				return w
+			}
+		}
+		return nil
+	})
 	victim.Process.Signal(syscall.SIGKILL)
 	// Its shard stops heartbeating, times out after 3s and is retried on
 	// another worker.
@@ -171,42 +179,40 @@ func (a activityRef) finalAttempt(t *testing.T, c sdkclient.Client) *historypb.A
 	return nil
 }
 
-// busy waits for a shard that one of workers has started, and returns
-// that worker and the shard's activity: killing the worker then loses a
-// shard under way (seen as it begins, it has seconds to run), not the
-// moment between two.
-func busy(t *testing.T, c sdkclient.Client, id string, workers []*exec.Cmd) (*exec.Cmd, activityRef) {
+// busy waits for a shard that a worker of interest has started, and
+// returns that worker (as mine names it) and the shard's activity: killing
+// the worker then loses a shard under way (seen as it begins, it has
+// seconds to run), not the moment between two. mine maps a worker identity
+// (the SDK's pid@host@queue) to the test's worker, or to the zero value.
+func busy[W comparable](t *testing.T, c sdkclient.Client, id string, mine func(identity string) W) (W, activityRef) {
 	t.Helper()
-	var started func(id string) (*exec.Cmd, activityRef)
-	started = func(id string) (*exec.Cmd, activityRef) {
+	var none W
+	var started func(id string) (W, activityRef)
+	started = func(id string) (W, activityRef) {
 		desc, err := c.DescribeWorkflowExecution(t.Context(), id, "")
 		if err != nil {
-			return nil, activityRef{}
+			return none, activityRef{}
 		}
 		for _, pa := range desc.GetPendingActivities() {
 			if pa.GetActivityType().GetName() != job.ScoreShardActivity || pa.GetState() != enumspb.PENDING_ACTIVITY_STATE_STARTED {
 				continue
 			}
-			// The SDK names a worker pid@host@queue.
-			pid, _, _ := strings.Cut(pa.GetLastWorkerIdentity(), "@")
-			for _, w := range workers {
-				if strconv.Itoa(w.Process.Pid) == pid {
-					return w, activityRef{id, desc.GetWorkflowExecutionInfo().GetExecution().GetRunId(), pa.GetActivityId()}
-				}
+			if w := mine(pa.GetLastWorkerIdentity()); w != none {
+				return w, activityRef{id, desc.GetWorkflowExecutionInfo().GetExecution().GetRunId(), pa.GetActivityId()}
 			}
 		}
 		for _, child := range desc.GetPendingChildren() {
-			if w, a := started(child.GetWorkflowId()); w != nil {
+			if w, a := started(child.GetWorkflowId()); w != none {
 				return w, a
 			}
 		}
-		return nil, activityRef{}
+		return none, activityRef{}
 	}
 	for end := time.Now().Add(time.Minute); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
-		if w, a := started(id); w != nil {
+		if w, a := started(id); w != none {
 			return w, a
 		}
 	}
 	t.Fatal("no worker started a shard of the job in a minute")
-	return nil, activityRef{}
+	return none, activityRef{}
 }
