@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -323,5 +324,27 @@ func TestTemporalTLSFlags(t *testing.T) {
 	r = runVog(t, "status", "--temporal", "127.0.0.1:1", "--tls-cert", "/nonexistent/cert.pem", "--tls-key", "/nonexistent/key.pem", "JOB")
 	if !strings.Contains(r.stderr, "/nonexistent/cert.pem") {
 		t.Fatalf("%s", r.stderr)
+	}
+}
+
+// TestDeployDocPaths: every file or folder of the repository that
+// docs/deploy.md names exists (the overlay users make, overlays/mine,
+// aside), so that its steps can be followed as written.
+func TestDeployDocPaths(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/deploy.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := regexp.MustCompile(`(?:deploy|scripts|engine)/[A-Za-z0-9_./-]*[A-Za-z0-9_]`).FindAllString(string(doc), -1)
+	if len(paths) < 10 {
+		t.Fatalf("only %d paths found in docs/deploy.md", len(paths))
+	}
+	for _, p := range paths {
+		if strings.HasPrefix(p, "deploy/k8s/overlays/mine") {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join("../..", p)); err != nil {
+			t.Errorf("docs/deploy.md names %s: %v", p, err)
+		}
 	}
 }
