@@ -135,6 +135,13 @@ func fetchStore(t *testing.T, u *url.URL, prefix string) string {
 		t.Fatal(err)
 	}
 	defer b.Close()
+	return fetchBucket(t, b, prefix)
+}
+
+// fetchBucket copies a job's result under prefix from b to a local folder.
+func fetchBucket(t *testing.T, b *blob.Bucket, prefix string) string {
+	t.Helper()
+	ctx := t.Context()
 	dir := t.TempDir()
 	it := b.List(&blob.ListOptions{Prefix: prefix + "/"})
 	for {
