@@ -274,6 +274,26 @@ func (h *Hist) AveragePrecisionNeg() float64 {
 	})
 }
 
+// AveragePrecisionLow is the average precision of the positives ranked by
+// ascending score: AveragePrecision(-score, pos).
+func (h *Hist) AveragePrecisionLow() float64 {
+	return averagePrecision(h.bins.Len(), func(i int) (uint32, uint32, bool) {
+		p, n := h.bin(i)
+		return p, n, i%2 == 1
+	})
+}
+
+// AveragePrecisionNegHigh is the average precision of the negatives ranked
+// by descending score: AveragePrecision(score, !pos).
+func (h *Hist) AveragePrecisionNegHigh() float64 {
+	m := h.bins.Len()
+	return averagePrecision(m, func(k int) (uint32, uint32, bool) {
+		i := m - 1 - k // highest score first
+		p, n := h.bin(i)
+		return n, p, i%2 == 1
+	})
+}
+
 // averagePrecision walks n bins from the highest rank: bin(i) gives its
 // positives, its negatives, and whether it holds one value.
 func averagePrecision(n int, bin func(int) (pos, neg uint32, tie bool)) float64 {
