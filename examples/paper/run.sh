@@ -6,7 +6,8 @@
 # Usage: examples/paper/run.sh [DIR]     (default /tmp/vog-paper)
 #   QUICK=1   the tiny version (seconds; cmd/vog/paper_test.go runs it)
 #   MEMORISE=1  the memorising regime (train.py --memorise: an MLP on 3,000
-#             images trained until it fits its replaced labels; about 10 min)
+#             images trained until it fits its replaced labels; training
+#             about 10 min on one core, scoring about 15 on two)
 #   SEED=N    train.py --seed N (default 0)
 #   VOG=...   the vog binary (default build/vog); PYTHON=... (default /usr/bin/python3);
 #   GO=...    the go command (default go)
@@ -33,7 +34,7 @@ run() { nice -n 10 "$@"; }
 
 # The checkpoints in training order: four in the first half epoch
 # (ckpt_first/), then 16 spread evenly over training (ckpt/: 4 with QUICK;
-# one every half epoch for the CNN, every 3.75 epochs with MEMORISE).
+# one every half epoch for the CNN, every 5 epochs with MEMORISE).
 # Windows: first = the first half epoch's four, early = the first four of
 # ckpt/ (the first quarter of training: the CNN's epochs 0.5-2), late = its
 # last four (the last quarter: epochs 6.5-8), all = the 16 of ckpt/.

@@ -9,7 +9,7 @@
 # Usage: examples/paper/seeds.sh [DIR]      (default /tmp/vog-seeds)
 #   SEEDS="0 1 2"  the seeds (default 0 1 2)
 #   CNN=1          the CNN recipe too (about 25 min a seed on an idle
-#                  2-core machine; MEMORISE=1 runs take about 10)
+#                  2-core machine; a MEMORISE=1 run took 25 on the busy one)
 #   VOG, PYTHON, GO  as for run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
