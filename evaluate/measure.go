@@ -16,21 +16,27 @@ import (
 type Column struct {
 	Name string
 	Get  func(*job.ScoreRow) float64
+	// Flags is the end of the score that its method reads as flagging an
+	// example (hard, mislabelled, atypical): High for VoG (the paper),
+	// loss, EL2N, confidence variability (Data Maps' ambiguous examples),
+	// forgetting and the gradient norm; Low for confidence (Data Maps'
+	// hard-to-learn examples) and the margin (AUM's mislabelled ones).
+	Flags Direction
 }
 
 // Columns are the result's score columns that Measure ranks by, in the
 // order WriteTable prints them: a new score column is one more entry here.
 var Columns = []Column{
-	{"vog", func(r *job.ScoreRow) float64 { return r.VoG }},
-	{"vog_norm", func(r *job.ScoreRow) float64 { return r.VoGNorm }},
-	{"abs_vog_norm", func(r *job.ScoreRow) float64 { return r.AbsVoGNorm }},
-	{"loss", func(r *job.ScoreRow) float64 { return r.Loss }},
-	{"conf_mean", func(r *job.ScoreRow) float64 { return r.ConfMean }},
-	{"conf_std", func(r *job.ScoreRow) float64 { return r.ConfStd }},
-	{"margin_mean", func(r *job.ScoreRow) float64 { return r.MarginMean }},
-	{"el2n", func(r *job.ScoreRow) float64 { return r.EL2N }},
-	{"forgetting", func(r *job.ScoreRow) float64 { return float64(r.Forgetting) }},
-	{"grad_norm", func(r *job.ScoreRow) float64 { return r.GradNorm }},
+	{"vog", func(r *job.ScoreRow) float64 { return r.VoG }, High},
+	{"vog_norm", func(r *job.ScoreRow) float64 { return r.VoGNorm }, High},
+	{"abs_vog_norm", func(r *job.ScoreRow) float64 { return r.AbsVoGNorm }, High},
+	{"loss", func(r *job.ScoreRow) float64 { return r.Loss }, High},
+	{"conf_mean", func(r *job.ScoreRow) float64 { return r.ConfMean }, Low},
+	{"conf_std", func(r *job.ScoreRow) float64 { return r.ConfStd }, High},
+	{"margin_mean", func(r *job.ScoreRow) float64 { return r.MarginMean }, Low},
+	{"el2n", func(r *job.ScoreRow) float64 { return r.EL2N }, High},
+	{"forgetting", func(r *job.ScoreRow) float64 { return float64(r.Forgetting) }, High},
+	{"grad_norm", func(r *job.ScoreRow) float64 { return r.GradNorm }, High},
 }
 
 // Scan visits one job's rows: it calls fn with successive chunks of them
@@ -162,34 +168,50 @@ func Measure(truth *TruthSet, scan Scan) ([]*Window, error) {
 	return windows, nil
 }
 
+// Oriented returns column c's AUROC, AUPR-in and AUPR-out in window w with
+// end d flagging: for High, the flagged examples ranked by descending score
+// (AUPR-in) and the others by ascending (AUPR-out); for Low, the reverse,
+// so that the AUROC is 1 - that of High.
+func (w *Window) Oriented(c int, d Direction) (auroc, aprIn, aprOut float64) {
+	h := w.Hists[c]
+	if d == Low {
+		return 1 - h.AUROC(), h.AveragePrecisionLow(), h.AveragePrecisionNegHigh()
+	}
+	return h.AUROC(), h.AveragePrecision(), h.AveragePrecisionNeg()
+}
+
 // WriteTable writes what Measure found, as vog eval prints it: per window,
-// a line per score column, then what the figures mean. flagged names what
-// the truth set flags (its column).
-func WriteTable(w io.Writer, windows []*Window, flagged string) error {
+// a line per score column with the end that flags (dirs), the AUROC and
+// AUPR in that orientation and the groups' figures, then what they mean.
+// flagged names what the truth set flags (its column).
+func WriteTable(w io.Writer, windows []*Window, flagged string, dirs Directions) error {
 	for _, win := range windows {
 		fmt.Fprintf(w, "\nwindow %s: %d examples, %d flagged %s\n", win.Name, win.Examples, win.Flagged, flagged)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "score\tAUROC\tAUPR-in\tAUPR-out\tflagged mean ± std\tothers mean ± std\tWelch t\tp\t")
+		fmt.Fprintln(tw, "score\tflags\tAUROC\tAUPR-in\tAUPR-out\tflagged mean ± std\tothers mean ± std\tWelch t\tp\t")
 		for i, c := range Columns {
-			h := win.Hists[i]
+			d := dirs.End(c, win.Hists[i])
+			auroc, in, out := win.Oriented(i, d)
 			t := WelchMoments(win.FlaggedScores[i], win.OtherScores[i])
 			p := fmt.Sprintf("%.3g", t.P)
 			if t.P == 0 {
 				p = "<1e-300" // below what a float64 holds
 			}
-			fmt.Fprintf(tw, "%s\t%.4f\t%.4f\t%.4f\t%s\t%s\t%.2f\t%s\t\n", c.Name, h.AUROC(), h.AveragePrecision(), h.AveragePrecisionNeg(),
+			fmt.Fprintf(tw, "%s\t%s\t%.4f\t%.4f\t%.4f\t%s\t%s\t%.2f\t%s\t\n", c.Name, d, auroc, in, out,
 				meanStd(win.FlaggedScores[i]), meanStd(win.OtherScores[i]), t.T, p)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
 		}
 	}
-	_, err := io.WriteString(w, `
-AUROC above 0.5: the score ranks flagged examples higher; below 0.5: lower. AUPR-in treats flagged
-examples as positives ranked by the score; AUPR-out treats the others as positives ranked by its negation.
+	_, err := fmt.Fprintf(w, `
+flags: the end of the score taken to flag examples (%s), in which AUROC and AUPR are
+measured: AUROC is the chance that a flagged example lies nearer that end than another example. Below
+0.5 the other end flags them, at 1 - AUROC: an inverted score, not a weak one. AUPR-in treats flagged
+examples as positives ranked from that end; AUPR-out treats the others as positives ranked from the other.
 mean ± std: of the score over either group (std with n-1; NaN scores left out, as by the AUROC), the
 figures the paper reports; Welch's t-test of the two means (two-sided p; t > 0: flagged higher).
-`)
+`, dirs)
 	return err
 }
 

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -131,6 +132,8 @@ func TestMeasure(t *testing.T) {
 				{"AUROC", h.AUROC(), AUROC(s, pos)},
 				{"AUPR-in", h.AveragePrecision(), AveragePrecision(s, pos)},
 				{"AUPR-out", h.AveragePrecisionNeg(), AveragePrecision(neg, notPos)},
+				{"AUPR-in low", h.AveragePrecisionLow(), AveragePrecision(neg, pos)},
+				{"AUPR-out low", h.AveragePrecisionNegHigh(), AveragePrecision(s, notPos)},
 			} {
 				if d := math.Abs(m[1].(float64) - m[2].(float64)); !(d < 1e-5) {
 					t.Errorf("window %s, %s: %s %.6f, exact %.6f", w.Name, col.Name, m[0], m[1], m[2])
@@ -227,18 +230,122 @@ func TestWriteTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	var b strings.Builder
-	if err := WriteTable(&b, windows, "noisy"); err != nil {
+	if err := WriteTable(&b, windows, "noisy", Directions{}); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
-	if !strings.HasPrefix(out, "\nwindow all: 3 examples, 1 flagged noisy\n") || strings.Count(out, "\n") != 2+1+len(Columns)+5 {
+	if !strings.HasPrefix(out, "\nwindow all: 3 examples, 1 flagged noisy\n") || strings.Count(out, "\n") != 2+1+len(Columns)+7 {
 		t.Fatalf("output:\n%s", out)
 	}
+	// The flagged example has the lowest VoG: AUROC 0 from the high end.
 	vog := regexp.MustCompile(`(?m)^\s*vog .*$`).FindString(out)
-	if !strings.Contains(vog, "1 (n=1)") || !strings.Contains(vog, "3 ± 1.41") {
+	if !regexp.MustCompile(`vog\s+high\s+0\.0000\s`).MatchString(vog) || !strings.Contains(vog, "1 (n=1)") || !strings.Contains(vog, "3 ± 1.41") {
 		t.Fatalf("vog line %q", vog)
+	}
+	b.Reset()
+	if err := WriteTable(&b, windows, "noisy", Directions{Mode: "best"}); err != nil {
+		t.Fatal(err)
+	}
+	if vog := regexp.MustCompile(`(?m)^\s*vog .*$`).FindString(b.String()); !regexp.MustCompile(`vog\s+low\s+1\.0000\s+1\.0000\s+1\.0000\s`).MatchString(vog) {
+		t.Fatalf("best: vog line %q", vog)
 	}
 	if m := meanStd(score.Moments{}); m != "NaN (n=0)" {
 		t.Fatalf("empty group: %q", m)
+	}
+}
+
+// TestDirections: each mode and column end orients the AUROC and AUPR as
+// the exact functions do on the score or its negation, and WriteTable
+// states the end it measured.
+func TestDirections(t *testing.T) {
+	// conf_mean and vog fall with the flag; loss rises with it.
+	var rows []job.ScoreRow
+	var truth []string
+	var vogs, confs, losses, negVogs, negConfs []float64
+	var pos, notPos []bool
+	for i := range 40 {
+		flag := i%4 == 0
+		x := float64(i % 7) // ties across the groups
+		if flag {
+			x -= 4
+		}
+		r := job.ScoreRow{ExampleID: fmt.Sprint(i), Window: "all", VoG: x, ConfMean: x / 10, Loss: -x}
+		rows = append(rows, r)
+		truth = append(truth, fmt.Sprintf("%d,%v", i, flag))
+		vogs, confs, losses = append(vogs, r.VoG), append(confs, r.ConfMean), append(losses, r.Loss)
+		negVogs, negConfs = append(negVogs, -r.VoG), append(negConfs, -r.ConfMean)
+		pos, notPos = append(pos, flag), append(notPos, !flag)
+	}
+	windows, err := Measure(truthOf(t, truth, "noisy"), scanOf(rows, 7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := windows[0]
+	col := func(name string) (int, Column) {
+		i := slices.IndexFunc(Columns, func(c Column) bool { return c.Name == name })
+		return i, Columns[i]
+	}
+	// exact is the AUROC, AUPR-in and AUPR-out from the high end of s.
+	exact := func(s, neg []float64) [3]float64 {
+		return [3]float64{AUROC(s, pos), AveragePrecision(s, pos), AveragePrecision(neg, notPos)}
+	}
+	for _, c := range []struct {
+		dirs        string
+		column      string
+		end         Direction
+		score, negd []float64
+	}{
+		{"", "vog", High, vogs, negVogs},
+		{"", "conf_mean", Low, negConfs, confs},
+		{"", "loss", High, losses, vogs},
+		{"conventional", "conf_mean", Low, negConfs, confs},
+		{"high", "conf_mean", High, confs, negConfs},
+		{"high", "vog", High, vogs, negVogs},
+		{"best", "vog", Low, negVogs, vogs},
+		{"best", "conf_mean", Low, negConfs, confs},
+		{"best", "loss", High, losses, vogs},
+		{"vog=low", "vog", Low, negVogs, vogs},
+		{"vog=low", "conf_mean", Low, negConfs, confs},
+		{"high,conf_mean=low", "conf_mean", Low, negConfs, confs},
+		{"high,conf_mean=low", "vog", High, vogs, negVogs},
+		{"best,vog=high", "vog", High, vogs, negVogs},
+	} {
+		dirs, err := ParseDirections(c.dirs)
+		if err != nil {
+			t.Fatalf("%q: %v", c.dirs, err)
+		}
+		i, column := col(c.column)
+		end := dirs.End(column, w.Hists[i])
+		if end != c.end {
+			t.Errorf("%q, %s: end %v, want %v", c.dirs, c.column, end, c.end)
+			continue
+		}
+		auroc, in, out := w.Oriented(i, end)
+		want := exact(c.score, c.negd)
+		for k, got := range []float64{auroc, in, out} {
+			if !(math.Abs(got-want[k]) < 1e-9) {
+				t.Errorf("%q, %s: %s %.6f, exact %.6f", c.dirs, c.column, []string{"AUROC", "AUPR-in", "AUPR-out"}[k], got, want[k])
+			}
+		}
+		if end != High && auroc < 0.5 {
+			t.Errorf("%q, %s: AUROC %.4f from the flagging end", c.dirs, c.column, auroc)
+		}
+		var b strings.Builder
+		if err := WriteTable(&b, windows, "noisy", dirs); err != nil {
+			t.Fatal(err)
+		}
+		line := regexp.MustCompile(`(?m)^\s*` + c.column + ` .*$`).FindString(b.String())
+		if f := strings.Fields(line); len(f) < 3 || f[1] != end.String() || f[2] != fmt.Sprintf("%.4f", want[0]) {
+			t.Errorf("%q: line %q, want %s %.4f", c.dirs, line, end, want[0])
+		}
+	}
+
+	for _, bad := range []string{"up", "vog=up", "nope=low", "best,high", "vog"} {
+		if _, err := ParseDirections(bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+	if d, _ := ParseDirections("best,vog=low,loss=high"); d.String() != "per window, the end that ranks them first, AUROC at least 0.5; loss high, vog low" {
+		t.Errorf("String: %q", d)
 	}
 }

@@ -256,21 +256,34 @@ func (h *Hist) AUROC() float64 {
 // one value is one threshold, as there; in a bin between two sampled values
 // the positives are taken as spread at random among its values, each at its
 // expected rank.
-func (h *Hist) AveragePrecision() float64 {
-	m := h.bins.Len()
-	return averagePrecision(m, func(k int) (uint32, uint32, bool) {
-		i := m - 1 - k // highest score first
-		p, n := h.bin(i)
-		return p, n, i%2 == 1
-	})
-}
+func (h *Hist) AveragePrecision() float64 { return h.ranked(true, false) }
 
 // AveragePrecisionNeg is the average precision of the negatives ranked by
 // ascending score: AveragePrecision(-score, !pos).
-func (h *Hist) AveragePrecisionNeg() float64 {
-	return averagePrecision(h.bins.Len(), func(i int) (uint32, uint32, bool) {
+func (h *Hist) AveragePrecisionNeg() float64 { return h.ranked(false, true) }
+
+// AveragePrecisionLow is the average precision of the positives ranked by
+// ascending score: AveragePrecision(-score, pos).
+func (h *Hist) AveragePrecisionLow() float64 { return h.ranked(false, false) }
+
+// AveragePrecisionNegHigh is the average precision of the negatives ranked
+// by descending score: AveragePrecision(score, !pos).
+func (h *Hist) AveragePrecisionNegHigh() float64 { return h.ranked(true, true) }
+
+// ranked is the average precision of the positives, or with neg of the
+// negatives, ranked from the highest score (high) or from the lowest.
+func (h *Hist) ranked(high, neg bool) float64 {
+	m := h.bins.Len()
+	return averagePrecision(m, func(k int) (uint32, uint32, bool) {
+		i := k
+		if high {
+			i = m - 1 - k
+		}
 		p, n := h.bin(i)
-		return n, p, i%2 == 1
+		if neg {
+			p, n = n, p
+		}
+		return p, n, i%2 == 1
 	})
 }
 

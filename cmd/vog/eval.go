@@ -16,15 +16,22 @@ import (
 // evalCmd measures how well each score separates the examples a truth file
 // flags (noisy labels, out-of-distribution inputs) from the rest.
 func evalCmd(ctx context.Context, args []string) error {
-	fs := newFlags("eval", "--out URL --truth URL [--column NAME]")
+	fs := newFlags("eval", "--out URL --truth URL [--column NAME] [--score-direction ENDS]")
 	out := fs.String("out", "", "a finished job's output URL or path")
 	truthURL := fs.String("truth", "", "CSV with a header: example_id and a boolean column (1/0, true/false)")
 	column := fs.String("column", "", "the truth file's boolean column (default: its second column)")
+	direction := fs.String("score-direction", "conventional", "which end of each score flags examples, stated in the table's flags column and measured by its AUROC and AUPR: "+
+		"conventional (low conf_mean and margin_mean, high for the rest), high (every score), best (per window, the end with AUROC >= 0.5), "+
+		"and NAME=high|low for single columns, comma-separated (best,vog=high)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *out == "" || *truthURL == "" {
 		return usagef("--out and --truth are both needed")
+	}
+	dirs, err := evaluate.ParseDirections(*direction)
+	if err != nil {
+		return usagef("--score-direction %v", err)
 	}
 	truth, done, err := readTruth(ctx, *truthURL, *column)
 	if err != nil {
@@ -35,7 +42,7 @@ func evalCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return evaluate.WriteTable(os.Stdout, windows, truth.Column)
+	return evaluate.WriteTable(os.Stdout, windows, truth.Column, dirs)
 }
 
 // readTruth reads the truth CSV at raw, a path or URL (evaluate.ReadTruthSet),

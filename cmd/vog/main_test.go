@@ -662,17 +662,36 @@ func TestEval(t *testing.T) {
 	if !strings.Contains(r.stdout, fmt.Sprintf("window all: 256 examples, %d flagged misclassified", flagged)) {
 		t.Fatalf("output:\n%s", r.stdout)
 	}
-	m := regexp.MustCompile(`(?m)^\s*vog\s+([0-9.]+)`).FindStringSubmatch(r.stdout)
+	m := regexp.MustCompile(`(?m)^\s*vog\s+high\s+([0-9.]+)`).FindStringSubmatch(r.stdout)
 	if m == nil {
-		t.Fatalf("no vog row:\n%s", r.stdout)
+		t.Fatalf("no vog row flagging the high end:\n%s", r.stdout)
 	}
 	want := fmt.Sprintf("%.4f", evaluate.AUROC(vogs, pos))
 	if m[1] != want {
 		t.Fatalf("vog AUROC %s, want %s\n%s", m[1], want, r.stdout)
 	}
+	// --score-direction: vog from its low end, the AUROC of -vog; conf_mean
+	// from its low end by default.
+	neg := make([]float64, len(vogs))
+	for i, v := range vogs {
+		neg[i] = -v
+	}
+	low := runVog(t, "eval", "--out", out, "--truth", truth, "--score-direction", "vog=low")
+	if low.err != nil {
+		t.Fatalf("%v\n%s", low.err, low.stderr)
+	}
+	if m := regexp.MustCompile(`(?m)^\s*vog\s+low\s+([0-9.]+)`).FindStringSubmatch(low.stdout); m == nil || m[1] != fmt.Sprintf("%.4f", evaluate.AUROC(neg, pos)) {
+		t.Fatalf("--score-direction vog=low: vog row %q, want AUROC %.4f\n%s", m, evaluate.AUROC(neg, pos), low.stdout)
+	}
+	if !regexp.MustCompile(`(?m)^\s*conf_mean\s+low\s`).MatchString(low.stdout) {
+		t.Fatalf("conf_mean does not flag its low end:\n%s", low.stdout)
+	}
+	if bad := runVog(t, "eval", "--out", out, "--truth", truth, "--score-direction", "vog=up"); bad.err == nil || !strings.Contains(bad.stderr, "--score-direction") {
+		t.Fatalf("--score-direction vog=up: %v %s", bad.err, bad.stderr)
+	}
 	// The vog row's group means ± std and Welch's t, against the
 	// reference VoG (printed to 4 significant digits, t to 2 decimals).
-	g := regexp.MustCompile(`(?m)^\s*vog\s+\S+\s+\S+\s+\S+\s+(\S+) ± (\S+)\s+(\S+) ± (\S+)\s+(\S+)\s+\S+\s*$`).FindStringSubmatch(r.stdout)
+	g := regexp.MustCompile(`(?m)^\s*vog\s+high\s+\S+\s+\S+\s+\S+\s+(\S+) ± (\S+)\s+(\S+) ± (\S+)\s+(\S+)\s+\S+\s*$`).FindStringSubmatch(r.stdout)
 	if g == nil {
 		t.Fatalf("no group means in the vog row:\n%s", r.stdout)
 	}

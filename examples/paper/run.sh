@@ -5,6 +5,10 @@
 #
 # Usage: examples/paper/run.sh [DIR]     (default /tmp/vog-paper)
 #   QUICK=1   the tiny version (seconds; cmd/vog/paper_test.go runs it)
+#   MEMORISE=1  the memorising regime (train.py --memorise: an MLP on 3,000
+#             images trained until it fits its replaced labels; training
+#             about 10 min on one core, scoring about 15 on two)
+#   SEED=N    train.py --seed N (default 0)
 #   VOG=...   the vog binary (default build/vog); PYTHON=... (default /usr/bin/python3);
 #   GO=...    the go command (default go)
 #
@@ -20,6 +24,8 @@ vog=${VOG:-build/vog}
 python=${PYTHON:-/usr/bin/python3}
 quick=()
 [ -z "${QUICK:-}" ] || quick=(--quick)
+[ -z "${MEMORISE:-}" ] || quick+=(--memorise)
+[ -z "${SEED:-}" ] || quick+=(--seed "$SEED")
 mkdir -p "$dir"
 # Scoring and training share the machine with everything else: nice.
 run() { nice -n 10 "$@"; }
@@ -27,10 +33,11 @@ run() { nice -n 10 "$@"; }
 [ -f "$dir/summary.json" ] || run "$python" examples/paper/train.py "$dir" "${quick[@]}"
 
 # The checkpoints in training order: four in the first half epoch
-# (ckpt_first/), then one every half epoch (ckpt/: 16, 4 with QUICK).
+# (ckpt_first/), then 16 spread evenly over training (ckpt/: 4 with QUICK;
+# one every half epoch for the CNN, every 5 epochs with MEMORISE).
 # Windows: first = the first half epoch's four, early = the first four of
-# ckpt/ (epochs 0.5-2), late = its last four (epochs 6.5-8), all = the 16 of
-# ckpt/.
+# ckpt/ (the first quarter of training: the CNN's epochs 0.5-2), late = its
+# last four (the last quarter: epochs 6.5-8), all = the 16 of ckpt/.
 checkpoints=$(ls "$dir"/ckpt_first/first_*.pt | sort -V | paste -sd,),$(ls "$dir"/ckpt/ckpt_*.pt | sort -V | paste -sd,)
 windows=first=0:4,early=4:8,late=-4:,all=4:
 
@@ -70,6 +77,8 @@ measure train-prob-pred replaced
 # labels.
 score test-logit test --label true --target logit
 measure test-logit misclassified
+score test-prob test --label true --target prob
+measure test-prob misclassified
 run "${GO:-go}" run ./examples/paper/difficulty --out "$dir/test-logit" >"$dir/test-logit.difficulty"
 { echo "== difficulty --out test-logit"; cat "$dir/test-logit.difficulty"; echo; } >>"$dir/results.txt"
 
