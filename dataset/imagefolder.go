@@ -165,7 +165,7 @@ func (r *imageReader) bytesOf(ctx context.Context, row job.IndexRow) ([]byte, er
 	if row.Source != "" { // a tar member; one of no bytes is an empty image, not another object
 		key, offset, length = row.Source, row.Offset, row.Size
 	}
-	rd, err := r.b.NewRangeReader(ctx, key, offset, length, nil)
+	rd, err := storage.NewReader(ctx, r.b, key, offset, length)
 	if storage.IsNotFound(err) && row.Source == "" {
 		return nil, job.ExampleFailure(job.FailUnreadable, "%s: no such file", r.name(row))
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/vogscore/vog/job"
 	"github.com/vogscore/vog/location"
 	"github.com/vogscore/vog/shard"
+	"github.com/vogscore/vog/storage"
 )
 
 // listWebDataset indexes WebDataset tar shards: every *.tar under the URL in
@@ -150,7 +151,7 @@ func (r *rangeSeeker) Read(p []byte) (int, error) {
 	}
 	if r.pos < r.bufAt || r.pos >= r.bufAt+int64(len(r.buf)) {
 		n := min(int64(1<<20), r.size-r.pos)
-		rr, err := r.b.NewRangeReader(r.ctx, r.key, r.pos, n, nil)
+		rr, err := storage.NewReader(r.ctx, r.b, r.key, r.pos, n)
 		if err != nil {
 			return 0, err
 		}

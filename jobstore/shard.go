@@ -60,7 +60,7 @@ type ShardState struct {
 // files overwritten.
 func (s *Store) ShardDone(ctx context.Context, i int) (ShardState, error) {
 	fp := s.job().Fingerprint
-	data, err := s.b.ReadAll(ctx, ShardClassesKey(i))
+	data, err := storage.ReadAll(ctx, s.b, ShardClassesKey(i))
 	if storage.IsNotFound(err) {
 		return ShardState{}, nil
 	}
@@ -141,7 +141,7 @@ func (s *Store) ShardClasses(ctx context.Context, i int) ([]job.ShardClassRow, e
 // readOwn reads every row of the Parquet file at key, refusing it (BadData)
 // unless the bound job wrote it.
 func readOwn[T any](ctx context.Context, s *Store, key string) ([]T, error) {
-	data, err := s.b.ReadAll(ctx, key)
+	data, err := storage.ReadAll(ctx, s.b, key)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", key, err)
 	}

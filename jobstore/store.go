@@ -103,7 +103,7 @@ func (s *Store) ReadJob(ctx context.Context) (*job.Job, error) { return s.readJo
 func (s *Store) ReadWatch(ctx context.Context) (*job.Job, error) { return s.readJob(ctx, WatchKey) }
 
 func (s *Store) readJob(ctx context.Context, key string) (*job.Job, error) {
-	data, err := s.b.ReadAll(ctx, key)
+	data, err := storage.ReadAll(ctx, s.b, key)
 	if storage.IsNotFound(err) {
 		return nil, nil
 	}

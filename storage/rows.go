@@ -152,7 +152,7 @@ type blobReaderAt struct {
 }
 
 func (r *blobReaderAt) ReadAt(p []byte, off int64) (int, error) {
-	rr, err := r.b.NewRangeReader(r.ctx, r.key, off, int64(len(p)), nil)
+	rr, err := NewReader(r.ctx, r.b, r.key, off, int64(len(p)))
 	if err != nil {
 		return 0, err
 	}
