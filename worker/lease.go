@@ -78,7 +78,7 @@ func (l *Leases) UnaryInterceptor() grpc.UnaryClientInterceptor {
 
 // hold runs an attempt under its lease: ctx is cancelled, with
 // ErrLeaseLost, once the lease is gone (see Leases).
-func (l *Leases) hold(ctx context.Context, token []byte, timeout time.Duration, run func(context.Context) (any, error)) (any, error) {
+func (l *Leases) hold(ctx context.Context, token []byte, timeout time.Duration, lost func(error), run func(context.Context) (any, error)) (any, error) {
 	key := string(token)
 	l.mu.Lock()
 	l.held[key] = &lease{acked: time.Now()}
@@ -106,15 +106,19 @@ func (l *Leases) hold(ctx context.Context, token []byte, timeout time.Duration, 
 			l.mu.Lock()
 			h := *l.held[key]
 			l.mu.Unlock()
+			var err error
 			switch {
 			case h.lost != nil:
-				cancel(fmt.Errorf("%w: the server no longer holds this attempt (%v)", ErrLeaseLost, h.lost))
-				return
+				err = fmt.Errorf("%w: the server no longer holds this attempt (%v)", ErrLeaseLost, h.lost)
 			case time.Since(h.acked) > expiry:
-				cancel(fmt.Errorf("%w: no heartbeat reached the server for %s (heartbeat timeout %s): the server has given the attempt to another worker",
-					ErrLeaseLost, time.Since(h.acked).Round(time.Second), timeout))
-				return
+				err = fmt.Errorf("%w: no heartbeat reached the server for %s (heartbeat timeout %s): the server has given the attempt to another worker",
+					ErrLeaseLost, time.Since(h.acked).Round(100*time.Millisecond), timeout)
+			default:
+				continue
 			}
+			lost(err)
+			cancel(err)
+			return
 		}
 	}()
 	return run(ctx)
@@ -141,7 +145,10 @@ func (a *leased) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteAct
 	if info.HeartbeatTimeout <= 0 || len(info.TaskToken) == 0 {
 		return a.Next.ExecuteActivity(ctx, in)
 	}
-	return a.l.hold(ctx, info.TaskToken, info.HeartbeatTimeout, func(ctx context.Context) (any, error) {
+	lost := func(err error) {
+		activity.GetLogger(ctx).Warn("Stopping the activity: its lease is lost.", "Error", err)
+	}
+	return a.l.hold(ctx, info.TaskToken, info.HeartbeatTimeout, lost, func(ctx context.Context) (any, error) {
 		return a.Next.ExecuteActivity(ctx, in)
 	})
 }
