@@ -50,18 +50,14 @@ func listWebDataset(ctx context.Context, s job.Dataset) (*Listing, error) {
 // in suffix, in natural order; none is an error.
 func (r *imageReader) filesWithSuffix(ctx context.Context, suffix string) ([]string, error) {
 	var files []string
-	it := r.b.List(nil)
-	for {
-		obj, err := it.Next(ctx)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list %s: %w", r.root, err)
-		}
+	err := storage.List(ctx, r.b, nil, func(obj *blob.ListObject) error {
 		if !obj.IsDir && strings.HasSuffix(obj.Key, suffix) {
 			files = append(files, obj.Key)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", r.root, err)
 	}
 	if len(files) == 0 {
 		return nil, badData("%s: no *%s files", r.root, suffix)

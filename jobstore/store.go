@@ -18,7 +18,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -266,20 +265,18 @@ func (s *Store) RemoveOutputs(ctx context.Context, removed func(key string)) err
 }
 
 // list calls fn with the key of every object under prefix.
+// A page whose listing fails for a moment is asked for again
+// (storage.List).
 func (s *Store) list(ctx context.Context, prefix string, fn func(key string) error) error {
-	it := s.b.List(&blob.ListOptions{Prefix: prefix})
-	for {
-		obj, err := it.Next(ctx)
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("list %s: %w", prefix, err)
-		}
-		if err := fn(obj.Key); err != nil {
-			return err
-		}
+	var fnErr error
+	err := storage.List(ctx, s.b, &blob.ListOptions{Prefix: prefix}, func(obj *blob.ListObject) error {
+		fnErr = fn(obj.Key)
+		return fnErr
+	})
+	if err != nil && err != fnErr {
+		return fmt.Errorf("list %s: %w", prefix, err)
 	}
+	return err
 }
 
 // WriteModel writes an exported --model of the given sha256 (ModelKey),

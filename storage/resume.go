@@ -168,3 +168,38 @@ func ReadAll(ctx context.Context, b *blob.Bucket, key string) ([]byte, error) {
 		}
 	}
 }
+
+// List calls fn with every object that opts selects (nil: all), a page at
+// a time. A page whose listing fails with a transient error (the client
+// retries a request, not a body cut short) is asked for again, with
+// backoff, as reads are. An error from fn stops the listing and is
+// returned as it is.
+func List(ctx context.Context, b *blob.Bucket, opts *blob.ListOptions, fn func(*blob.ListObject) error) error {
+	token := blob.FirstPageToken
+	for {
+		var page []*blob.ListObject
+		var next []byte
+		var err error
+		for try := 0; ; try++ {
+			page, next, err = b.ListPage(ctx, token, 1000, opts)
+			if err == nil || !transient(ctx, err) || try >= resumeTries {
+				break
+			}
+			if err := backoff(ctx, try); err != nil {
+				return err
+			}
+		}
+		if err != nil {
+			return err
+		}
+		for _, obj := range page {
+			if err := fn(obj); err != nil {
+				return err
+			}
+		}
+		if len(next) == 0 {
+			return nil
+		}
+		token = next
+	}
+}
