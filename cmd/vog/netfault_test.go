@@ -35,7 +35,6 @@ import (
 
 	"github.com/vogscore/vog/job"
 	"github.com/vogscore/vog/jobstore"
-	"github.com/vogscore/vog/storage"
 )
 
 const netKey, netSecret = "vognet", "vognetsecret"
@@ -185,19 +184,22 @@ func (x *netToxi) heal(link string) {
 // request's body (an upload) or of the response's (a download, or the
 // answer to an upload that landed). So that every kind of object (job.json,
 // index, partial moments, shard files, merged classes, parts, _SUCCESS,
-// listings) meets each fault, the first request of each kind is answered
-// 503 and its second is cut; the others are failed at random with the
-// given probabilities. It counts what it did by fault, method and kind.
+// listings) meets each fault, the first request of each method on each
+// kind is answered 503 and its second is cut; the others are failed at
+// random with the given probabilities. It counts what it did by fault,
+// method and kind.
 type netFront struct {
-	addr, upstream      string
-	p503, p500, pReset  float64
-	tr                  *http.Transport
-	mu                  sync.Mutex
-	rng                 *rand.Rand
-	requests            int
-	faults              map[string]int // "503 PUT group" ...
-	kinds               map[string]int // requests by kind of object
-	uploadCut, downCuts int
+	addr, upstream     string
+	p503, p500, pReset float64
+	tr                 *http.Transport
+	mu                 sync.Mutex
+	rng                *rand.Rand
+	requests           int
+	clean              bool           // no scheduled faults: only the probabilities
+	puts               []netWrite     // the writes it passed on or failed
+	faults             map[string]int // "503 PUT group" ...
+	kinds              map[string]int // requests by kind of object
+	calls              map[string]int // requests by method and kind
 }
 
 func netStartFront(t *testing.T, upstream string, p503, p500, pReset float64) *netFront {
@@ -208,7 +210,7 @@ func netStartFront(t *testing.T, upstream string, p503, p500, pReset float64) *n
 	}
 	f := &netFront{addr: l.Addr().String(), upstream: upstream, p503: p503, p500: p500, pReset: pReset,
 		tr: &http.Transport{MaxIdleConnsPerHost: 16}, rng: rand.New(rand.NewPCG(19, 2026)),
-		faults: map[string]int{}, kinds: map[string]int{}}
+		faults: map[string]int{}, kinds: map[string]int{}, calls: map[string]int{}}
 	srv := &http.Server{Handler: f, ErrorLog: nil}
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close(); f.tr.CloseIdleConnections() })
@@ -246,12 +248,14 @@ func (f *netFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.requests++
 	f.kinds[kind]++
+	f.calls[r.Method+" "+kind]++
 	x := f.rng.Float64()
 	fault := ""
 	switch {
-	case f.kinds[kind] == 1:
+	case f.clean:
+	case f.calls[r.Method+" "+kind] == 1:
 		fault = "503"
-	case f.kinds[kind] == 2:
+	case f.calls[r.Method+" "+kind] == 2:
 		fault = "reset"
 	case x < f.p503:
 		fault = "503"
@@ -262,6 +266,9 @@ func (f *netFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if fault != "" {
 		f.faults[fault+" "+r.Method+" "+kind]++
+	}
+	if r.Method == http.MethodPut || r.Method == http.MethodPost || r.Method == http.MethodDelete {
+		f.puts = append(f.puts, netWrite{r.Method + " " + r.URL.Path, time.Now()})
 	}
 	f.mu.Unlock()
 	switch fault {
@@ -297,6 +304,20 @@ func (f *netFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		panic(http.ErrAbortHandler)
 	}
 	io.Copy(w, resp.Body)
+}
+
+// netWrite is a request that changes the store, and when it came.
+type netWrite struct {
+	key string
+	at  time.Time
+}
+
+// writes returns the writes (PUT, POST, DELETE) the front passed on or
+// failed, in order.
+func (f *netFront) writes() []netWrite {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.puts)
 }
 
 func netS3Error(w http.ResponseWriter, status int, code, msg string) {
@@ -365,63 +386,15 @@ func mapKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// netAttempts watches the rows files under a job's local folder, recording
-// when each attempt's first appeared, by shard, until the returned
-// function is called.
-func netAttempts(out string) func() map[string]time.Time {
-	seen := map[string]time.Time{}
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			files, _ := filepath.Glob(filepath.Join(out, "shards", "*", "rows-*.parquet"))
-			for _, f := range files {
-				key := strings.TrimPrefix(f, out+"/")
-				if _, ok := seen[key]; !ok {
-					seen[key] = time.Now()
-				}
-			}
-			select {
-			case <-stop:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-	}()
-	return func() map[string]time.Time {
-		close(stop)
-		<-done
-		return seen
-	}
-}
-
-// netPublished returns the rows file of the attempt that published each
-// shard of n under the local folder out.
-func netPublished(t *testing.T, out string, n int) map[string]bool {
-	t.Helper()
-	published := map[string]bool{}
-	for i := range n {
-		data, err := os.ReadFile(filepath.Join(out, jobstore.ShardClassesKey(i)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		meta, err := storage.ParquetMeta(data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		published[jobstore.ShardRowsKey(i, meta[jobstore.AttemptMeta])] = true
-	}
-	return published
-}
-
 // netPartitionedWorker cuts a gradient worker off from the Temporal
 // server for 90 s in the middle of a shard, while it can still reach S3:
 // the worker stops its shard once its lease is gone (no heartbeat answered
 // for the heartbeat timeout), the server gives the shard to the other
 // worker after the heartbeat timeout, no file of the cut-off worker's
-// attempt is published or written after it stopped, the worker serves
-// again when the link comes back, and the rows are an undisturbed run's.
+// attempt is published, it writes nothing to S3 after it stopped (each
+// worker reaches S3 through a netFront of its own that fails nothing and
+// logs its writes), the worker serves again when the link comes back, and
+// the rows are an undisturbed run's.
 func netPartitionedWorker(t *testing.T) {
 	faultNeedT10k(t)
 	bin := vog(t)
@@ -430,25 +403,26 @@ func netPartitionedWorker(t *testing.T) {
 	port := strconv.Itoa(freePort(t))
 	addr := "127.0.0.1:" + port
 	faultStart(t, "server", bin, nil, "server", "--port", port, "--state-dir", t.TempDir())
-	env := netEnv(s3.addr)
 	var workers []*exec.Cmd
 	procs := map[*exec.Cmd]*faultProc{}
 	links := map[*exec.Cmd]string{}
+	fronts := map[*exec.Cmd]*netFront{}
 	for i := 1; i <= 2; i++ {
 		name := fmt.Sprintf("gradient%d", i)
 		link := toxi.link(name, addr)
-		p := faultStart(t, "gradient worker "+strconv.Itoa(i), bin, env, "worker", "--temporal", link, "--queue", "gradient", "--threads", "1")
+		front := netStartFront(t, s3.addr, 0, 0, 0)
+		front.clean = true
+		p := faultStart(t, "gradient worker "+strconv.Itoa(i), bin, netEnv(front.addr), "worker", "--temporal", link, "--queue", "gradient", "--threads", "1")
 		workers = append(workers, p.cmd)
-		procs[p.cmd], links[p.cmd] = p, name
+		procs[p.cmd], links[p.cmd], fronts[p.cmd] = p, name, front
 	}
-	faultStart(t, "reduce worker", bin, env, "worker", "--temporal", addr, "--queue", "reduce")
+	faultStart(t, "reduce worker", bin, netEnv(s3.addr), "worker", "--temporal", addr, "--queue", "reduce")
 	const prefix, shards = "zombie/out", 4
 	out, local := s3.out(prefix), s3.local(prefix)
-	const heartbeat, partition = 3 * time.Second, 90 * time.Second
+	const heartbeat, partition = 5 * time.Second, 90 * time.Second
 	clock := faultClock(t)
 	id := faultSubmit(t, addr, faultJob(out, "2500", "--heartbeat-timeout", heartbeat.String())...)
 	clock("job submitted: 4 shards of 2500, --heartbeat-timeout %s, two gradient workers each behind its own link to the server", heartbeat)
-	attempts := netAttempts(local)
 
 	c := dialServer(t, addr)
 	victim, shard := busy(t, c, id, workers)
@@ -481,21 +455,17 @@ func netPartitionedWorker(t *testing.T) {
 		t.Errorf("the cut-off worker's shard was not moved to the other worker after a heartbeat timeout")
 	}
 
-	// What was written: no attempt but the published ones wrote after the
-	// cut-off worker stopped.
-	seen := attempts()
-	published := netPublished(t, local, shards)
-	var others []string
-	for key, at := range seen {
-		if published[key] {
-			continue
-		}
-		others = append(others, fmt.Sprintf("%s (%.1fs after the cut)", key, at.Sub(cut).Seconds()))
-		if at.After(cut.Add(stopped + time.Second)) {
-			t.Errorf("%s appeared %s after the cut, after the cut-off worker stopped (%s)", key, at.Sub(cut), stopped)
+	// What the cut-off worker wrote to S3 after it stopped: nothing.
+	var late []string
+	for _, w := range fronts[victim].writes() {
+		if w.at.After(cut.Add(stopped)) {
+			late = append(late, fmt.Sprintf("%s %.1fs after the cut", w.key, w.at.Sub(cut).Seconds()))
 		}
 	}
-	clock("rows files seen: %d attempts for %d shards; of attempts not published: %v", len(seen), shards, others)
+	clock("%s wrote %d objects to S3 in all, %d after it stopped its shard", zombie.name, len(fronts[victim].writes()), len(late))
+	for _, l := range late {
+		t.Errorf("the cut-off worker wrote %s, after it stopped", l)
+	}
 
 	want := faultBaseline(t, "2500", "1")
 	got := readRows(t, local)
@@ -542,7 +512,7 @@ func netReducePartitioned(t *testing.T) {
 	reducer := faultStart(t, "reduce worker 1", bin, netEnv(toS3), "worker", "--temporal", toServer, "--queue", "reduce")
 	const prefix, shards = "reduce/out", 79
 	out, local := s3.out(prefix), s3.local(prefix)
-	const heartbeat = 3 * time.Second
+	const heartbeat = 5 * time.Second
 	stopWatch := faultWatchParquet(local)
 	clock := faultClock(t)
 	id := faultSubmit(t, addr, faultJob(out, "128", "--heartbeat-timeout", heartbeat.String())...)
