@@ -590,9 +590,9 @@ func netFlakyStorage(t *testing.T) {
 	clock("%d rows, equal to the undisturbed run's: 0 lost", len(got))
 }
 
-// netSlowStorage runs a job over a link to S3 of 256 KB/s each way
+// netSlowStorage runs a job over a link to S3 of 128 KB/s each way
 // with 10 ms of latency each way, with a heartbeat timeout (5 s) shorter
-// than its transfers (each partial moments file, 1.6 MB, takes over 6 s
+// than its transfers (each partial moments file, 1.6 MB, takes over 12 s
 // to write and again to read): heartbeats keep the activities alive while
 // they move data, so nothing times out and nothing is retried, and the
 // rows are those of a local run.
@@ -602,7 +602,7 @@ func netSlowStorage(t *testing.T) {
 	s3 := netStartS3(t)
 	link := toxi.link("slow-s3", s3.addr)
 	for _, stream := range []string{"upstream", "downstream"} {
-		toxi.toxic("slow-s3", "bandwidth-"+stream, "bandwidth", stream, map[string]any{"rate": 256}) // KB/s
+		toxi.toxic("slow-s3", "bandwidth-"+stream, "bandwidth", stream, map[string]any{"rate": 128}) // KB/s
 		toxi.toxic("slow-s3", "latency-"+stream, "latency", stream, map[string]any{"latency": 10})
 	}
 	job := func(out string) []string {
@@ -628,7 +628,7 @@ func netSlowStorage(t *testing.T) {
 			sizes = append(sizes, fmt.Sprintf("%.1f MB", float64(info.Size())/1e6))
 		}
 	}
-	clock("job done over a 256 KB/s link: %s; partial moments files %s, each written once and read once at 256 KB/s",
+	clock("job done over a 128 KB/s link: %s; partial moments files %s, each written once and read once at 128 KB/s",
 		faultSummary(log), strings.Join(sizes, ", "))
 	if r := faultRetries(log); len(r) > 0 {
 		t.Errorf("activities were retried over a slow link that kept working: %q", r)
