@@ -386,6 +386,21 @@ func mapKeys[V any](m map[string]V) []string {
 	return keys
 }
 
+// netCluster starts what a scenario of several machines needs: toxiproxy,
+// an S3 server and a Temporal server (vog server), whose address it
+// returns with the vog binary.
+func netCluster(t *testing.T) (bin string, toxi *netToxi, s3 *netS3, addr string) {
+	t.Helper()
+	faultNeedT10k(t)
+	bin = vog(t)
+	toxi = netToxiproxy(t)
+	s3 = netStartS3(t)
+	port := strconv.Itoa(freePort(t))
+	addr = "127.0.0.1:" + port
+	faultStart(t, "server", bin, nil, "server", "--port", port, "--state-dir", t.TempDir())
+	return bin, toxi, s3, addr
+}
+
 // netPartitionedWorker cuts a gradient worker off from the Temporal
 // server for 90 s in the middle of a shard, while it can still reach S3:
 // the worker stops its shard once its lease is gone (no heartbeat answered
@@ -396,13 +411,7 @@ func mapKeys[V any](m map[string]V) []string {
 // logs its writes), the worker serves again when the link comes back, and
 // the rows are an undisturbed run's.
 func netPartitionedWorker(t *testing.T) {
-	faultNeedT10k(t)
-	bin := vog(t)
-	toxi := netToxiproxy(t)
-	s3 := netStartS3(t)
-	port := strconv.Itoa(freePort(t))
-	addr := "127.0.0.1:" + port
-	faultStart(t, "server", bin, nil, "server", "--port", port, "--state-dir", t.TempDir())
+	bin, toxi, s3, addr := netCluster(t)
 	var workers []*exec.Cmd
 	procs := map[*exec.Cmd]*faultProc{}
 	links := map[*exec.Cmd]string{}
@@ -500,13 +509,7 @@ func netPartitionedWorker(t *testing.T) {
 // Parquet file whole whenever it appeared, _SUCCESS true to the parts, and
 // the rows of an undisturbed run.
 func netReducePartitioned(t *testing.T) {
-	faultNeedT10k(t)
-	bin := vog(t)
-	toxi := netToxiproxy(t)
-	s3 := netStartS3(t)
-	port := strconv.Itoa(freePort(t))
-	addr := "127.0.0.1:" + port
-	faultStart(t, "server", bin, nil, "server", "--port", port, "--state-dir", t.TempDir())
+	bin, toxi, s3, addr := netCluster(t)
 	faultStart(t, "gradient worker", bin, netEnv(s3.addr), "worker", "--temporal", addr, "--queue", "gradient", "--threads", "1")
 	toServer, toS3 := toxi.link("reduce1", addr), toxi.link("reduce1-s3", s3.addr)
 	reducer := faultStart(t, "reduce worker 1", bin, netEnv(toS3), "worker", "--temporal", toServer, "--queue", "reduce")
