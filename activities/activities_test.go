@@ -117,10 +117,10 @@ func TestScoreShardIdempotent(t *testing.T) {
 	if _, err := e.score(ref, 1); err != nil {
 		t.Fatal(err)
 	}
-	rowsKey := filepath.Join(e.spec.Out, jobstore.ShardRowsKey(1))
+	rowsKey := shardRowsPath(t, e.spec.Out, 1)
 	classesKey := filepath.Join(e.spec.Out, jobstore.ShardClassesKey(1))
 	first, _ := os.ReadFile(rowsKey)
-	firstClasses, _ := os.ReadFile(classesKey)
+	firstClasses := readParquetFile[job.ShardClassRow](t, classesKey)
 	// Done outputs are reused, not recomputed.
 	res, err := e.score(ref, 1)
 	if err != nil || !res.Reused {
@@ -133,9 +133,11 @@ func TestScoreShardIdempotent(t *testing.T) {
 	if err != nil || res.Reused || res.Examples != 10 {
 		t.Fatalf("recompute: %+v %v", res, err)
 	}
-	again, _ := os.ReadFile(rowsKey)
-	againClasses, _ := os.ReadFile(classesKey)
-	if len(first) == 0 || !bytes.Equal(first, again) || !bytes.Equal(firstClasses, againClasses) {
+	// Another attempt, so other names: the same bytes under them, and
+	// the same class sums.
+	again, _ := os.ReadFile(shardRowsPath(t, e.spec.Out, 1))
+	againClasses := readParquetFile[job.ShardClassRow](t, classesKey)
+	if len(first) == 0 || !bytes.Equal(first, again) || !slices.Equal(firstClasses, againClasses) {
 		t.Fatal("recomputing a shard gave different bytes")
 	}
 }
@@ -252,14 +254,14 @@ func TestReuseVerifiesShards(t *testing.T) {
 	if _, err := e.score(ref, 0); err != nil {
 		t.Fatal(err)
 	}
-	rowsKey := filepath.Join(e.spec.Out, jobstore.ShardRowsKey(0))
+	rowsKey := shardRowsPath(t, e.spec.Out, 0)
 	good, _ := os.ReadFile(rowsKey)
 	os.WriteFile(rowsKey, good[:len(good)/2], 0o644)
 	res, err := e.score(ref, 0)
 	if err != nil || res.Reused {
 		t.Fatalf("%+v %v: want a recompute", res, err)
 	}
-	if again, _ := os.ReadFile(rowsKey); !bytes.Equal(again, good) {
+	if again, _ := os.ReadFile(shardRowsPath(t, e.spec.Out, 0)); !bytes.Equal(again, good) {
 		t.Fatal("recomputed shard differs")
 	}
 }
@@ -389,7 +391,35 @@ func readShardRows(t *testing.T, out string, shard int) []job.ScoreRow {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	rows, err := storage.ReadParquet[job.ScoreRow](t.Context(), b, jobstore.ShardRowsKey(shard), 0, -1)
+	rows, err := storage.ReadParquet[job.ScoreRow](t.Context(), b, strings.TrimPrefix(shardRowsPath(t, out, shard), out+"/"), 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+// shardRowsPath returns the path of the rows file of the attempt that
+// published shard i under the local folder out.
+func shardRowsPath(t *testing.T, out string, i int) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(out, jobstore.ShardClassesKey(i)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta, err := storage.ParquetMeta(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(out, jobstore.ShardRowsKey(i, meta[jobstore.AttemptMeta]))
+}
+
+func readParquetFile[T any](t *testing.T, path string) []T {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := storage.ReadParquetBytes[T](data, path)
 	if err != nil {
 		t.Fatal(err)
 	}

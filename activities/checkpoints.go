@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"path"
 	"regexp"
 	"slices"
@@ -190,20 +189,12 @@ func expandFolder(ctx context.Context, raw, model string) (urls, left []string, 
 	if pattern != "" && strings.Contains(pattern[len(prefix):], "/") {
 		delim = ""
 	}
-	it := b.List(&blob.ListOptions{Prefix: prefix, Delimiter: delim})
-	for {
-		obj, err := it.Next(ctx)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("--checkpoints: list %s: %w", raw, err)
-		}
+	err = storage.List(ctx, b, &blob.ListOptions{Prefix: prefix, Delimiter: delim}, func(obj *blob.ListObject) error {
 		key := strings.TrimSuffix(obj.Key, "/")
 		name := strings.TrimPrefix(obj.Key, prefix)
 		if pattern != "" {
 			if ok, _ := path.Match(pattern, key); !ok {
-				continue
+				return nil
 			}
 		}
 		switch {
@@ -221,6 +212,10 @@ func expandFolder(ctx context.Context, raw, model string) (urls, left []string, 
 		default:
 			files = append(files, key)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("--checkpoints: list %s: %w", raw, err)
 	}
 	keys := files
 	if len(dirs) > 0 {

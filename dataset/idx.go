@@ -11,7 +11,6 @@ import (
 	"io"
 	"strconv"
 
-	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
 
 	"github.com/vogscore/vog/engine"
@@ -41,10 +40,10 @@ func openIDXFile(ctx context.Context, prefix location.Location, kind string, ndi
 		return nil, err
 	}
 	base := fmt.Sprintf("%s-%s-idx%d-ubyte", prefix.Key, kind, ndim)
-	var rc *blob.Reader
+	var rc *storage.Reader
 	name := ""
 	for _, key := range []string{base + ".gz", base} {
-		rc, err = b.NewReader(ctx, key, nil)
+		rc, err = storage.NewReader(ctx, b, key, 0, -1)
 		if err == nil {
 			name = location.Location{BucketURL: prefix.BucketURL, Key: key}.String()
 			break

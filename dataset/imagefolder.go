@@ -34,21 +34,17 @@ func listImageFolder(ctx context.Context, s job.Dataset) (*Listing, error) {
 	type file struct{ class, key string }
 	var files []file
 	classSet := map[string]bool{}
-	it := b.List(nil)
-	for {
-		obj, err := it.Next(ctx)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list %s: %w", root, err)
-		}
+	err = storage.List(ctx, b, nil, func(obj *blob.ListObject) error {
 		class, _, nested := strings.Cut(obj.Key, "/")
 		if obj.IsDir || !nested || !imageExts[strings.ToLower(path.Ext(obj.Key))] {
-			continue
+			return nil
 		}
 		classSet[class] = true
 		files = append(files, file{class, obj.Key})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", root, err)
 	}
 	if len(files) == 0 {
 		return nil, badData("%s: no PNG or JPEG files in class sub-folders", root)
@@ -165,7 +161,7 @@ func (r *imageReader) bytesOf(ctx context.Context, row job.IndexRow) ([]byte, er
 	if row.Source != "" { // a tar member; one of no bytes is an empty image, not another object
 		key, offset, length = row.Source, row.Offset, row.Size
 	}
-	rd, err := r.b.NewRangeReader(ctx, key, offset, length, nil)
+	rd, err := storage.NewReader(ctx, r.b, key, offset, length)
 	if storage.IsNotFound(err) && row.Source == "" {
 		return nil, job.ExampleFailure(job.FailUnreadable, "%s: no such file", r.name(row))
 	}

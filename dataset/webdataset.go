@@ -16,6 +16,7 @@ import (
 	"github.com/vogscore/vog/job"
 	"github.com/vogscore/vog/location"
 	"github.com/vogscore/vog/shard"
+	"github.com/vogscore/vog/storage"
 )
 
 // listWebDataset indexes WebDataset tar shards: every *.tar under the URL in
@@ -49,18 +50,14 @@ func listWebDataset(ctx context.Context, s job.Dataset) (*Listing, error) {
 // in suffix, in natural order; none is an error.
 func (r *imageReader) filesWithSuffix(ctx context.Context, suffix string) ([]string, error) {
 	var files []string
-	it := r.b.List(nil)
-	for {
-		obj, err := it.Next(ctx)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list %s: %w", r.root, err)
-		}
+	err := storage.List(ctx, r.b, nil, func(obj *blob.ListObject) error {
 		if !obj.IsDir && strings.HasSuffix(obj.Key, suffix) {
 			files = append(files, obj.Key)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", r.root, err)
 	}
 	if len(files) == 0 {
 		return nil, badData("%s: no *%s files", r.root, suffix)
@@ -150,7 +147,7 @@ func (r *rangeSeeker) Read(p []byte) (int, error) {
 	}
 	if r.pos < r.bufAt || r.pos >= r.bufAt+int64(len(r.buf)) {
 		n := min(int64(1<<20), r.size-r.pos)
-		rr, err := r.b.NewRangeReader(r.ctx, r.key, r.pos, n, nil)
+		rr, err := storage.NewReader(r.ctx, r.b, r.key, r.pos, n)
 		if err != nil {
 			return 0, err
 		}

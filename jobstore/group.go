@@ -36,7 +36,7 @@ func (s *Store) GroupDone(ctx context.Context, i, g int) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	rd, err := s.b.NewReader(ctx, key, nil)
+	rd, err := storage.NewReader(ctx, s.b, key, 0, -1)
 	if storage.IsNotFound(err) {
 		return false, nil
 	}
@@ -124,7 +124,7 @@ type GroupReader struct {
 	ctx    context.Context
 	s      *Store
 	key    string
-	r      *blob.Reader
+	r      *storage.Reader
 	mr     *storage.MomentsReader
 	Header storage.MomentsHeader
 }
@@ -137,7 +137,7 @@ func (s *Store) OpenGroup(ctx context.Context, i, g, examples int) (*GroupReader
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.b.NewReader(ctx, key, nil)
+	r, err := storage.NewReader(ctx, s.b, key, 0, -1)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", key, err)
 	}

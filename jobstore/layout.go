@@ -36,17 +36,30 @@ const (
 	// and failures files, in the class file that marks the shard done.
 	RowsBytesMeta     = "vog.rows_bytes"
 	FailuresBytesMeta = "vog.failures_bytes"
+	// AttemptMeta names, in a shard's class file, the attempt whose rows
+	// and failures files are the shard's (ShardRowsKey, ShardFailuresKey).
+	AttemptMeta = "vog.attempt"
 )
 
-// ShardRowsKey is where shard i's per-example scores (before class
-// normalisation) are kept.
-func ShardRowsKey(i int) string { return fmt.Sprintf("shards/%05d/rows.parquet", i) }
+// ShardPrefix holds shard i's files.
+func ShardPrefix(i int) string { return fmt.Sprintf("shards/%05d/", i) }
 
-// ShardClassesKey is where shard i's per-class moments are kept.
+// ShardRowsKey is where the attempt of the given name keeps shard i's
+// per-example scores (before class normalisation); the shard's class file
+// names the attempt whose files are the shard's.
+func ShardRowsKey(i int, attempt string) string {
+	return fmt.Sprintf("shards/%05d/rows-%s.parquet", i, attempt)
+}
+
+// ShardClassesKey is where shard i's per-class moments are kept: the file
+// that publishes the shard, created once (Store.WriteShard).
 func ShardClassesKey(i int) string { return fmt.Sprintf("shards/%05d/classes.parquet", i) }
 
-// ShardFailuresKey is where shard i's failed examples are kept.
-func ShardFailuresKey(i int) string { return fmt.Sprintf("shards/%05d/failures.parquet", i) }
+// ShardFailuresKey is where the attempt of the given name keeps shard i's
+// failed examples.
+func ShardFailuresKey(i int, attempt string) string {
+	return fmt.Sprintf("shards/%05d/failures-%s.parquet", i, attempt)
+}
 
 // PartKey is the result file holding shard i's rows.
 func PartKey(i int) string { return fmt.Sprintf(PartsPrefix+"part-%05d.parquet", i) }

@@ -70,7 +70,7 @@ func (s *Store) Finish(ctx context.Context, rows, failures int64) ([]job.Part, e
 // bound refuses another job's.
 func (s *Store) Success(ctx context.Context) (job.Success, error) {
 	var v job.Success
-	data, err := s.b.ReadAll(ctx, SuccessKey)
+	data, err := storage.ReadAll(ctx, s.b, SuccessKey)
 	if err != nil {
 		return v, fmt.Errorf("%s: no finished result (%s): %w", s.out, SuccessKey, err)
 	}

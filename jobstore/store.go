@@ -18,7 +18,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -103,7 +102,7 @@ func (s *Store) ReadJob(ctx context.Context) (*job.Job, error) { return s.readJo
 func (s *Store) ReadWatch(ctx context.Context) (*job.Job, error) { return s.readJob(ctx, WatchKey) }
 
 func (s *Store) readJob(ctx context.Context, key string) (*job.Job, error) {
-	data, err := s.b.ReadAll(ctx, key)
+	data, err := storage.ReadAll(ctx, s.b, key)
 	if storage.IsNotFound(err) {
 		return nil, nil
 	}
@@ -125,21 +124,13 @@ func (s *Store) readJob(ctx context.Context, key string) (*job.Job, error) {
 // preconditions). j is bound when it is written, or when the one there is
 // j and still hashes to its fingerprint.
 func (s *Store) CreateJob(ctx context.Context, j *job.Job) (*job.Job, error) {
-	var err error
-	if s.dir != "" {
-		err = linkNew(filepath.Join(s.dir, JobKey), j.Encode())
-	} else {
-		// Upload, not WriteAll: azureblob (gocloud.dev v0.47.0) panics
-		// closing a writer whose upload failed, as this one does when
-		// job.json is there (jobstoretest's CreateJob on Azurite).
-		err = s.b.Upload(ctx, JobKey, bytes.NewReader(j.Encode()), &blob.WriterOptions{ContentType: "application/json", IfNotExist: true})
+	created, err := s.create(ctx, JobKey, j.Encode(), "application/json")
+	if err != nil {
+		return nil, err
 	}
-	if err == nil {
+	if created {
 		s.j = j
 		return nil, nil
-	}
-	if !errors.Is(err, fs.ErrExist) && gcerrors.Code(err) != gcerrors.FailedPrecondition {
-		return nil, fmt.Errorf("write %s: %w", JobKey, err)
 	}
 	old, err := s.ReadJob(ctx)
 	if err == nil && old == nil {
@@ -151,10 +142,35 @@ func (s *Store) CreateJob(ctx context.Context, j *job.Job) (*job.Job, error) {
 	return old, err
 }
 
+// create writes data to key only if nothing is there, and reports whether
+// it did. Local folders get an atomic hard link (fileblob's own
+// precondition holds within one writer only); object stores a conditional
+// write (S3 If-None-Match, GCS and Azure preconditions). A conditional
+// write whose first try created the object, retried by the client after
+// its answer was lost, reports false: the caller reads what is there.
+func (s *Store) create(ctx context.Context, key string, data []byte, contentType string) (bool, error) {
+	var err error
+	if s.dir != "" {
+		err = linkNew(filepath.Join(s.dir, filepath.FromSlash(key)), data)
+	} else {
+		// Upload, not WriteAll: azureblob (gocloud.dev v0.47.0) panics
+		// closing a writer whose upload failed, as this one does when
+		// the object is there (jobstoretest's CreateJob on Azurite).
+		err = s.b.Upload(ctx, key, bytes.NewReader(data), &blob.WriterOptions{ContentType: contentType, IfNotExist: true})
+	}
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, fs.ErrExist) || gcerrors.Code(err) == gcerrors.FailedPrecondition:
+		return false, nil
+	}
+	return false, fmt.Errorf("write %s: %w", key, err)
+}
+
 // linkNew writes data to path only if path does not exist, atomically: a
 // temporary file is linked to path, which fails if path exists.
 func linkNew(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".job-*.json")
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
 		return err
 	}
@@ -249,20 +265,18 @@ func (s *Store) RemoveOutputs(ctx context.Context, removed func(key string)) err
 }
 
 // list calls fn with the key of every object under prefix.
+// A page whose listing fails for a moment is asked for again
+// (storage.List).
 func (s *Store) list(ctx context.Context, prefix string, fn func(key string) error) error {
-	it := s.b.List(&blob.ListOptions{Prefix: prefix})
-	for {
-		obj, err := it.Next(ctx)
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("list %s: %w", prefix, err)
-		}
-		if err := fn(obj.Key); err != nil {
-			return err
-		}
+	var fnErr error
+	err := storage.List(ctx, s.b, &blob.ListOptions{Prefix: prefix}, func(obj *blob.ListObject) error {
+		fnErr = fn(obj.Key)
+		return fnErr
+	})
+	if err != nil && err != fnErr {
+		return fmt.Errorf("list %s: %w", prefix, err)
 	}
+	return err
 }
 
 // WriteModel writes an exported --model of the given sha256 (ModelKey),

@@ -24,13 +24,22 @@ print_stages() {
 stage "setup: packages, the engine, build/vog"
 scripts/setup.sh --test
 export PATH="$PATH:/usr/local/go/bin"
-stage "tools and servers: DuckDB, versitygw, fake-gcs-server, Azurite"
+stage "tools and servers: DuckDB, versitygw, toxiproxy, fake-gcs-server, Azurite"
 (cd tools/duckdb && npm ci --no-audit --no-fund --silent)
 
 # A real S3-compatible server on loopback (versitygw over a temporary
 # folder) for the object-storage tests; stopped on exit.
 export GOBIN="${GOBIN:-$(go env GOPATH)/bin}"
 [ -x "$GOBIN/versitygw" ] || go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
+# Shopify's toxiproxy makes the links of the network fault tests
+# (cmd/vog/netfault_test.go: partitions, bandwidth, latency); its command
+# is named server, so it is installed under a name of its own.
+if [ ! -x "$GOBIN/toxiproxy-server" ]; then
+  toxibin=$(mktemp -d)
+  GOBIN=$toxibin go install github.com/Shopify/toxiproxy/v2/cmd/server@v2.5.0
+  mv "$toxibin/server" "$GOBIN/toxiproxy-server"
+  rmdir "$toxibin"
+fi
 s3dir=$(mktemp -d)
 mkdir "$s3dir/vog-test"
 s3port=$((20000 + RANDOM % 20000))
@@ -86,9 +95,10 @@ fi
 
 # Tests that need these fail rather than skip when they are missing.
 export VOG_REQUIRE_TORCH=1 VOG_REQUIRE_DUCKDB=1 VOG_REQUIRE_S3=1 VOG_REQUIRE_GCS=1 VOG_REQUIRE_AZURE=1 VOG_REQUIRE_CHROMIUM=1
+export VOG_REQUIRE_TOXIPROXY=1
 export VOG_ENGINE_LIB="$PWD/build/libvogtorch.so" VOG_BIN="$PWD/build/vog"
-# The storage-outage test starts and kills an S3 server of its own.
-export VOG_VERSITYGW="$GOBIN/versitygw"
+# The storage-outage and network fault tests start S3 servers of their own.
+export VOG_VERSITYGW="$GOBIN/versitygw" VOG_TOXIPROXY="$GOBIN/toxiproxy-server"
 
 # The container images of deploy/local-cluster.sh, built while the stages
 # below compile and test: mostly package downloads, and Go builds that find

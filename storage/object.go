@@ -21,7 +21,7 @@ func ReadObject(ctx context.Context, raw string) ([]byte, error) {
 		return nil, err
 	}
 	defer b.Close()
-	data, err := b.ReadAll(ctx, l.Key)
+	data, err := ReadAll(ctx, b, l.Key)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", raw, err)
 	}

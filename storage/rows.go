@@ -37,15 +37,7 @@ func WriteParquet[T any](ctx context.Context, b *blob.Bucket, key string, rows [
 	if err != nil {
 		return fmt.Errorf("storage: write %s: %w", key, err)
 	}
-	opts := []parquet.WriterOption{parquet.Compression(&parquet.Zstd)}
-	for _, k := range slices.Sorted(maps.Keys(meta)) {
-		opts = append(opts, parquet.KeyValueMetadata(k, meta[k]))
-	}
-	pw := parquet.NewGenericWriter[T](w, opts...)
-	if _, err = pw.Write(rows); err == nil {
-		err = pw.Close()
-	}
-	if err != nil {
+	if err = encodeParquet(w, rows, meta); err != nil {
 		cancel() // abandons the object
 		w.Close()
 		return fmt.Errorf("storage: write %s: %w", key, err)
@@ -54,6 +46,28 @@ func WriteParquet[T any](ctx context.Context, b *blob.Bucket, key string, rows [
 		return fmt.Errorf("storage: write %s: %w", key, err)
 	}
 	return nil
+}
+
+// EncodeParquet returns rows as one Parquet file with the given footer
+// metadata, as WriteParquet writes it.
+func EncodeParquet[T any](rows []T, meta Meta) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := encodeParquet(&buf, rows, meta); err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+func encodeParquet[T any](w io.Writer, rows []T, meta Meta) error {
+	opts := []parquet.WriterOption{parquet.Compression(&parquet.Zstd)}
+	for _, k := range slices.Sorted(maps.Keys(meta)) {
+		opts = append(opts, parquet.KeyValueMetadata(k, meta[k]))
+	}
+	pw := parquet.NewGenericWriter[T](w, opts...)
+	if _, err := pw.Write(rows); err != nil {
+		return err
+	}
+	return pw.Close()
 }
 
 // ReadParquet reads rows [offset, offset+limit) of the Parquet file at key;
@@ -152,7 +166,7 @@ type blobReaderAt struct {
 }
 
 func (r *blobReaderAt) ReadAt(p []byte, off int64) (int, error) {
-	rr, err := r.b.NewRangeReader(r.ctx, r.key, off, int64(len(p)), nil)
+	rr, err := NewReader(r.ctx, r.b, r.key, off, int64(len(p)))
 	if err != nil {
 		return 0, err
 	}

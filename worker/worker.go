@@ -48,6 +48,10 @@ type Config struct {
 	Threads int
 	// Loader overrides the engine (tests use engine/linear).
 	Loader engine.Loader
+	// Leases, where set, stops activities whose attempts the server no
+	// longer holds for this worker (Leases); the client must be dialed
+	// with its UnaryInterceptor.
+	Leases *Leases
 }
 
 func (c Config) serves(q string) bool {
@@ -94,6 +98,10 @@ func Start(c client.Client, cfg Config) (*Workers, error) {
 	acts := &activities.Activities{Loader: cfg.Loader}
 	// Every activity's errors are classified in one place.
 	interceptors := []interceptor.WorkerInterceptor{&activities.Interceptor{}}
+	if cfg.Leases != nil {
+		// Outermost: the classifier sees the context it stopped.
+		interceptors = append([]interceptor.WorkerInterceptor{&leaseInterceptor{l: cfg.Leases}}, interceptors...)
+	}
 	w := &Workers{}
 	if cfg.serves(QueueGradient) {
 		loaders, devices, err := engines(cfg)

@@ -14,6 +14,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
+	"google.golang.org/grpc"
 
 	"github.com/vogscore/vog/temporalserver"
 	"github.com/vogscore/vog/worker"
@@ -31,6 +32,9 @@ type temporalFlags struct {
 	tlsCA, tlsServerName    string
 	// quiet silences the SDK's logs: vog run reports failures itself.
 	quiet bool
+	// leases, set for a client that runs workers, watches its heartbeats
+	// (worker.Leases).
+	leases *worker.Leases
 }
 
 func (t *temporalFlags) register(fs *flag.FlagSet) {
@@ -71,6 +75,9 @@ func (t *temporalFlags) options() (client.Options, error) {
 		HostPort:  t.hostPort,
 		Namespace: t.namespace,
 		Logger:    sdkLogger(t.quiet),
+	}
+	if t.leases != nil {
+		opts.ConnectionOptions.DialOptions = append(opts.ConnectionOptions.DialOptions, grpc.WithChainUnaryInterceptor(t.leases.UnaryInterceptor()))
 	}
 	if (t.tlsCert == "") != (t.tlsKey == "") {
 		return opts, usagef("--tls-cert and --tls-key: give both or neither")

@@ -65,7 +65,17 @@ var commands = map[string]func(context.Context, []string) error{
 	"schedule": scheduleCmd,
 }
 
+// s3Attempts is how many times the S3 client tries a request (its own
+// default is 3), unless $AWS_MAX_ATTEMPTS says: under load S3 answers 503
+// SlowDown, and connections reset; with 3 tries a job of a few thousand
+// requests failed one now and then, and an activity retried for it
+// recomputes a whole shard (docs/reliability.md).
+const s3Attempts = "10"
+
 func main() {
+	if os.Getenv("AWS_MAX_ATTEMPTS") == "" {
+		os.Setenv("AWS_MAX_ATTEMPTS", s3Attempts)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := vogMain(ctx, os.Args[1:])
 	stop()

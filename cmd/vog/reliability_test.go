@@ -51,11 +51,20 @@ func faultJob(out, shardSize string, extra ...string) []string {
 
 // faultBaseline runs the same job undisturbed, on one machine with the
 // libtorch threads of the faulty run's gradient workers (so that the rows
-// are bit-identical), into a new folder, and returns its rows.
-func faultBaseline(t *testing.T, shardSize, threads string) []job.ScoreRow {
+// are bit-identical), into a new folder, and returns its rows. A job is
+// run once per test binary: tests of the same job share its rows.
+func faultBaseline(t *testing.T, shardSize, threads string, extra ...string) []job.ScoreRow {
 	t.Helper()
+	key := strings.Join(append([]string{shardSize, threads}, extra...), " ")
+	v, _ := faultBaselines.LoadOrStore(key, &faultRun{})
+	b := v.(*faultRun)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.rows != nil {
+		return b.rows
+	}
 	out := t.TempDir()
-	args := append([]string{"run", "--state-dir", t.TempDir(), "--threads", threads}, faultJob(out, shardSize)...)
+	args := append([]string{"run", "--state-dir", t.TempDir(), "--threads", threads}, faultJob(out, shardSize, extra...)...)
 	if r := runVog(t, args...); r.err != nil {
 		t.Fatalf("undisturbed run: %v\n%s", r.err, r.stderr)
 	}
@@ -63,7 +72,16 @@ func faultBaseline(t *testing.T, shardSize, threads string) []job.ScoreRow {
 	if len(rows) != 10000 {
 		t.Fatalf("the undisturbed run wrote %d rows, want 10000", len(rows))
 	}
+	b.rows = rows
 	return rows
+}
+
+// faultBaselines holds the rows of the undisturbed runs, by job.
+var faultBaselines sync.Map
+
+type faultRun struct {
+	mu   sync.Mutex
+	rows []job.ScoreRow
 }
 
 // faultProc is a long-running process (vog, versitygw) that a test reads
@@ -194,6 +212,37 @@ func faultPoll(t *testing.T, what string, timeout, interval time.Duration, cond 
 		time.Sleep(interval)
 	}
 	return time.Since(start)
+}
+
+// faultListening waits for a server process to accept connections on
+// addr, and fails the test if it exits first.
+func faultListening(t *testing.T, name, addr string, p *faultProc) {
+	t.Helper()
+	faultPoll(t, name+" listening", 30*time.Second, 50*time.Millisecond, func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil || p.exited()
+	})
+	if p.exited() {
+		t.Fatalf("%s exited: %v\n%s", name, p.err, p.output())
+	}
+}
+
+// faultWait follows job id on the server at addr with vog wait until it
+// ends, within limit, and fails the test unless it completed; it returns
+// vog wait's process (its output holds the summary).
+func faultWait(t *testing.T, addr, id string, limit time.Duration) *faultProc {
+	t.Helper()
+	w := faultStart(t, "wait", vog(t), nil, "wait", "--temporal", addr, "--progress", "1s", id)
+	if !w.waitExit(limit) {
+		t.Fatalf("the job did not end within %s", limit)
+	}
+	if w.err != nil {
+		t.Fatalf("vog wait: %v", w.err)
+	}
+	return w
 }
 
 // faultSubmit submits a job to the server at addr, waiting for the server
@@ -379,6 +428,17 @@ func faultWatchParquet(dir string) func() (checked int, bad []string) {
 	}
 }
 
+// faultStopWatch stops a faultWatchParquet, and fails the test for every
+// partial file it saw at a final key.
+func faultStopWatch(t *testing.T, stop func() (int, []string)) {
+	t.Helper()
+	checked, bad := stop()
+	t.Logf("checked %d versions of Parquet files as they appeared", checked)
+	for _, b := range bad {
+		t.Errorf("partial Parquet file at a final key: %s", b)
+	}
+}
+
 // TestServerRestartMidJob kills the Temporal server (vog server, SIGKILL)
 // while a worker scores a job's shards, and starts it again on the same
 // port and state folder 8 seconds later: vog wait, which was following the
@@ -499,16 +559,7 @@ func TestStorageOutage(t *testing.T) {
 	const key, secret = "vogoutage", "vogoutagesecret"
 	startS3 := func(name string) *faultProc {
 		p := faultStart(t, name, gw, []string{"ROOT_ACCESS_KEY=" + key, "ROOT_SECRET_KEY=" + secret}, "--port", s3Addr, "posix", root)
-		faultPoll(t, name+" listening", 30*time.Second, 50*time.Millisecond, func() bool {
-			c, err := net.Dial("tcp", s3Addr)
-			if err == nil {
-				c.Close()
-			}
-			return err == nil || p.exited()
-		})
-		if p.exited() {
-			t.Fatalf("%s exited: %v\n%s", name, p.err, p.output())
-		}
+		faultListening(t, name, s3Addr, p)
 		return p
 	}
 	s3 := startS3("versitygw")
@@ -660,12 +711,27 @@ func TestReduceWorkerKilled(t *testing.T) {
 		t.Fatalf("vog wait: %v", w.err)
 	}
 	clock("job done (vog wait: %s), %s after the second kill", faultSummary(w.output()), time.Since(kill2).Round(100*time.Millisecond))
-	checked, bad := stopWatch()
-	t.Logf("checked %d versions of Parquet files as they appeared", checked)
-	for _, b := range bad {
-		t.Errorf("partial Parquet file at a final key: %s", b)
-	}
+	faultStopWatch(t, stopWatch)
 
+	faultCheckResult(t, out, shards)
+
+	got := readRows(t, out)
+	if !slices.Equal(got, faultBaseline(t, "128", "1")) {
+		t.Fatal("rows after killing the reduce worker differ from an undisturbed run's")
+	}
+	t.Logf("%d rows, equal to the undisturbed run's: 0 lost", len(got))
+}
+
+var faultAttemptRE = regexp.MustCompile(`-[0-9a-f]{16}\.parquet$`)
+
+// faultCheckResult checks a finished job's result under the local folder
+// out: _SUCCESS lists its shards parts with the sizes they have and the
+// job's fingerprint and 10,000 rows, and every Parquet file there is whole
+// and the job's. It logs other files found (temporary files of killed
+// workers).
+func faultCheckResult(t *testing.T, out string, shards int) {
+	t.Helper()
+	partsGlob := filepath.Join(out, "scores", "part-*.parquet")
 	// _SUCCESS lists every part with the size it has.
 	var success job.Success
 	data, err := os.ReadFile(filepath.Join(out, jobstore.SuccessKey))
@@ -717,12 +783,6 @@ func TestReduceWorkerKilled(t *testing.T) {
 	if len(leftovers) > 0 {
 		t.Logf("other files under --out (temporary files of the killed workers): %s", strings.Join(leftovers, ", "))
 	}
-
-	got := readRows(t, out)
-	if !slices.Equal(got, faultBaseline(t, "128", "1")) {
-		t.Fatal("rows after killing the reduce worker differ from an undisturbed run's")
-	}
-	t.Logf("%d rows, equal to the undisturbed run's: 0 lost", len(got))
 }
 
 func faultStatSize(info fs.FileInfo, err error) string {
@@ -832,7 +892,9 @@ func TestReplannedAfterOutputsRemoved(t *testing.T) {
 			return err
 		}
 		key := strings.TrimPrefix(path, out+"/")
-		keys = append(keys, key)
+		// A shard's rows and failures are named by the attempt that
+		// published them.
+		keys = append(keys, faultAttemptRE.ReplaceAllString(key, "-ATTEMPT.parquet"))
 		if strings.HasSuffix(key, ".parquet") {
 			data, err := os.ReadFile(path)
 			if err != nil {
@@ -847,8 +909,8 @@ func TestReplannedAfterOutputsRemoved(t *testing.T) {
 	slices.Sort(keys)
 	wantKeys := []string{jobstore.SuccessKey, jobstore.ClassesKey, jobstore.FailuresKey, jobstore.JobKey,
 		"scores/part-00000.parquet", "scores/part-00001.parquet",
-		"shards/00000/classes.parquet", "shards/00000/failures.parquet", "shards/00000/rows.parquet",
-		"shards/00001/classes.parquet", "shards/00001/failures.parquet", "shards/00001/rows.parquet",
+		"shards/00000/classes.parquet", "shards/00000/failures-ATTEMPT.parquet", "shards/00000/rows-ATTEMPT.parquet",
+		"shards/00001/classes.parquet", "shards/00001/failures-ATTEMPT.parquet", "shards/00001/rows-ATTEMPT.parquet",
 		"shards/index.parquet"}
 	slices.Sort(wantKeys)
 	if !slices.Equal(keys, wantKeys) {

@@ -126,6 +126,8 @@ func (j *jobFlags) connect() (client.Client, func(), error) {
 		stops = append(stops, func() { srv.Stop() })
 		tf.hostPort = srv.HostPort()
 		tf.quiet = true // failures reach the user through Follow
+		j.ef.cfg.Leases = worker.NewLeases()
+		tf.leases = j.ef.cfg.Leases
 		fmt.Fprintf(os.Stderr, "embedded Temporal server on %s (state in %s)\n", tf.hostPort, j.stateDir)
 		if j.uiPort != 0 {
 			fmt.Fprintf(os.Stderr, "Web UI on http://127.0.0.1:%d/namespaces/default/workflows\n", j.uiPort)

@@ -34,6 +34,8 @@ func workerCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "vog worker: %s; connecting to %s\n", workDescription(ef.cfg.Queues, devices), tf.hostPort)
+	ef.cfg.Leases = worker.NewLeases()
+	tf.leases = ef.cfg.Leases
 	c, err := tf.dialPatiently(ctx, 2*time.Minute)
 	if err != nil {
 		return err

@@ -315,7 +315,7 @@ func testShard(t *testing.T, s *jobstore.Store) {
 		t.Fatalf("ShardDone of another job's shard: %+v, %v", st, err)
 	}
 	_, err = s.ShardRows(ctx, 1)
-	refused(t, "ShardRows of another job's", err, job.ErrBadData, jobstore.ShardRowsKey(1), a.Fingerprint, b.Fingerprint)
+	refused(t, "ShardRows of another job's", err, job.ErrBadData, jobstore.ShardClassesKey(1), a.Fingerprint, b.Fingerprint)
 	_, err = s.ShardClasses(ctx, 1)
 	refused(t, "ShardClasses of another job's", err, job.ErrBadData, jobstore.ShardClassesKey(1), a.Fingerprint, b.Fingerprint)
 
@@ -330,6 +330,31 @@ func testShard(t *testing.T, s *jobstore.Store) {
 	s.Bind(a)
 	if st, err := s.ShardDone(ctx, 1); st.Done || !strings.Contains(st.Why, b.Fingerprint) || err != nil {
 		t.Fatalf("ShardDone of a shard that job b rewrote: %+v, %v", st, err)
+	}
+
+	// A late attempt of job b (a worker cut off from the server that
+	// computed on, with other rows) cannot replace the published shard:
+	// the rows stay the first attempt's, and the late files are removed.
+	s.Bind(b)
+	won, _ := s.ShardDone(ctx, 1)
+	if err := s.WriteShard(ctx, 1, bRows, bFailures, classes); err != nil {
+		t.Fatalf("a late attempt: %v", err)
+	}
+	if st, err := s.ShardDone(ctx, 1); !st.Done || st.Attempt != won.Attempt || err != nil {
+		t.Fatalf("ShardDone after a late attempt: %+v, %v; want attempt %s", st, err, won.Attempt)
+	}
+	if got, err := s.ShardRows(ctx, 1); err != nil || !slices.Equal(got, bRows[:2]) {
+		t.Fatalf("ShardRows after a late attempt: %d rows, %v; want the first attempt's 2", len(got), err)
+	}
+	keys, err := s.ShardKeys(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{jobstore.ShardClassesKey(1), jobstore.ShardFailuresKey(1, won.Attempt), jobstore.ShardRowsKey(1, won.Attempt)}
+	slices.Sort(keys)
+	slices.Sort(want)
+	if !slices.Equal(keys, want) {
+		t.Fatalf("shard 1's files after a late attempt: %v, want %v", keys, want)
 	}
 }
 
@@ -525,13 +550,17 @@ func testRemoveOutputs(t *testing.T, s *jobstore.Store) {
 	if err := s.WriteModel(ctx, "abc", []byte("ignored")); err != nil {
 		t.Fatal(err)
 	}
+	st, err := s.ShardDone(ctx, 0)
+	if err != nil || !st.Done {
+		t.Fatalf("ShardDone: %+v, %v", st, err)
+	}
 	var removed []string
 	if err := s.RemoveOutputs(ctx, func(key string) { removed = append(removed, key) }); err != nil {
 		t.Fatal(err)
 	}
 	slices.Sort(removed)
 	want := []string{jobstore.JobKey, jobstore.PartKey(0), jobstore.IndexKey, jobstore.ShardClassesKey(0),
-		jobstore.ShardFailuresKey(0), jobstore.ShardRowsKey(0), jobstore.WatchKey}
+		jobstore.ShardFailuresKey(0, st.Attempt), jobstore.ShardRowsKey(0, st.Attempt), jobstore.WatchKey}
 	slices.Sort(want)
 	if !slices.Equal(removed, want) {
 		t.Fatalf("removed %v, want %v", removed, want)
