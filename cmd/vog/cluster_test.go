@@ -96,15 +96,7 @@ func TestWorkerKilledMidShard(t *testing.T) {
 
 	// Kill a worker in the middle of a shard: one the server saw start it.
 	c := dialServer(t, addr)
-	victim, shard := busy(t, c, id, func(identity string) *exec.Cmd {
-		pid, _, _ := strings.Cut(identity, "@")
-		for _, w := range workers {
-			if strconv.Itoa(w.Process.Pid) == pid {
-				return w
-			}
-		}
-		return nil
-	})
+	victim, shard := busy(t, c, id, byPid(workers))
 	victim.Process.Signal(syscall.SIGKILL)
 	// Its shard stops heartbeating, times out after 3s and is retried on
 	// another worker.
@@ -177,6 +169,20 @@ func (a activityRef) finalAttempt(t *testing.T, c sdkclient.Client) *historypb.A
 	}
 	t.Fatalf("no started event for activity %s of %s", a.activity, a.workflow)
 	return nil
+}
+
+// byPid maps a worker identity (pid@host@queue) to the worker process of
+// that pid, for busy.
+func byPid(workers []*exec.Cmd) func(identity string) *exec.Cmd {
+	return func(identity string) *exec.Cmd {
+		pid, _, _ := strings.Cut(identity, "@")
+		for _, w := range workers {
+			if strconv.Itoa(w.Process.Pid) == pid {
+				return w
+			}
+		}
+		return nil
+	}
 }
 
 // busy waits for a shard that a worker of interest has started, and

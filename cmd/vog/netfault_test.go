@@ -434,7 +434,7 @@ func netPartitionedWorker(t *testing.T) {
 	clock("job submitted: 4 shards of 2500, --heartbeat-timeout %s, two gradient workers each behind its own link to the server", heartbeat)
 
 	c := dialServer(t, addr)
-	victim, shard := busy(t, c, id, workers)
+	victim, shard := busy(t, c, id, byPid(workers))
 	toxi.partition(links[victim])
 	cut := time.Now()
 	zombie := procs[victim]
