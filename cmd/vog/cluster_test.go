@@ -57,10 +57,8 @@ func freePort(t *testing.T) int {
 // worker with SIGKILL in the middle of a shard, and checks that the job
 // completes with the rows of a one-worker run.
 func TestWorkerKilledMidShard(t *testing.T) {
-	const data = "/usr/share/datasets/fashion-mnist/t10k"
-	if _, err := os.Stat(data + "-images-idx3-ubyte.gz"); err != nil {
-		t.Skip(err)
-	}
+	faultNeedT10k(t)
+	const data = faultT10k
 	vog(t)
 	port := freePort(t)
 	addr := "127.0.0.1:" + strconv.Itoa(port)

@@ -62,10 +62,8 @@ func firstLine(s string) string {
 // container is killed in the middle of a shard; the job completes on the
 // other, and its rows equal vog run's on this machine, bit for bit.
 func TestContainerCluster(t *testing.T) {
-	const data = "/usr/share/datasets/fashion-mnist/t10k"
-	if _, err := os.Stat(data + "-images-idx3-ubyte.gz"); err != nil {
-		t.Skip(err)
-	}
+	faultNeedT10k(t)
+	const data = faultT10k
 	vog(t)
 	engine := containerEngine(t)
 	// In parallel with the other tests that wait more than they compute:
