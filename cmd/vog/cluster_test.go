@@ -183,11 +183,15 @@ func byPid(workers []*exec.Cmd) func(identity string) *exec.Cmd {
 	}
 }
 
-// busy waits for a shard that a worker of interest has started, and
-// returns that worker (as mine names it) and the shard's activity: killing
-// the worker then loses a shard under way (seen as it begins, it has
-// seconds to run), not the moment between two. mine maps a worker identity
-// (the SDK's pid@host@queue) to the test's worker, or to the zero value.
+// busy waits for a shard that a worker of interest has begun, and returns
+// that worker (as mine names it) and the shard's activity: killing or
+// cutting off the worker then loses a shard under way (seen as it begins,
+// it has seconds to run), not the moment between two. Begun means the
+// server recorded a heartbeat of the attempt: the server marks an activity
+// started when it hands the task to a poll, before the worker has it, and a
+// worker cut off in that moment never runs the shard at all. mine maps a
+// worker identity (the SDK's pid@host@queue) to the test's worker, or to
+// the zero value.
 func busy[W comparable](t *testing.T, c sdkclient.Client, id string, mine func(identity string) W) (W, activityRef) {
 	t.Helper()
 	var none W
@@ -198,7 +202,8 @@ func busy[W comparable](t *testing.T, c sdkclient.Client, id string, mine func(i
 			return none, activityRef{}
 		}
 		for _, pa := range desc.GetPendingActivities() {
-			if pa.GetActivityType().GetName() != job.ScoreShardActivity || pa.GetState() != enumspb.PENDING_ACTIVITY_STATE_STARTED {
+			if pa.GetActivityType().GetName() != job.ScoreShardActivity || pa.GetState() != enumspb.PENDING_ACTIVITY_STATE_STARTED ||
+				pa.GetLastHeartbeatTime() == nil || pa.GetLastHeartbeatTime().AsTime().Before(pa.GetLastStartedTime().AsTime()) {
 				continue
 			}
 			if w := mine(pa.GetLastWorkerIdentity()); w != none {
@@ -217,6 +222,6 @@ func busy[W comparable](t *testing.T, c sdkclient.Client, id string, mine func(i
 			return w, a
 		}
 	}
-	t.Fatal("no worker started a shard of the job in a minute")
+	t.Fatal("no worker began a shard of the job (a heartbeat recorded) in a minute")
 	return none, activityRef{}
 }

@@ -197,6 +197,8 @@ type netFront struct {
 	requests           int
 	clean              bool           // no scheduled faults: only the probabilities
 	puts               []netWrite     // the writes it passed on or failed
+	holdUntil          time.Time      // writes before then wait for it, or for their client to give up
+	abandoned          []netWrite     // held writes whose client gave up
 	faults             map[string]int // "503 PUT group" ...
 	kinds              map[string]int // requests by kind of object
 	calls              map[string]int // requests by method and kind
@@ -267,10 +269,34 @@ func (f *netFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if fault != "" {
 		f.faults[fault+" "+r.Method+" "+kind]++
 	}
-	if r.Method == http.MethodPut || r.Method == http.MethodPost || r.Method == http.MethodDelete {
-		f.puts = append(f.puts, netWrite{r.Method + " " + r.URL.Path, time.Now()})
-	}
+	write := r.Method == http.MethodPut || r.Method == http.MethodPost || r.Method == http.MethodDelete
+	hold := time.Until(f.holdUntil)
 	f.mu.Unlock()
+	if write && hold > 0 {
+		// The body is read first: only then does the server watch the
+		// connection, so that the request's context ends when the client
+		// gives up.
+		body, err := io.ReadAll(r.Body)
+		if err == nil {
+			select {
+			case <-time.After(hold):
+			case <-r.Context().Done():
+			}
+			err = r.Context().Err()
+		}
+		if err != nil {
+			f.mu.Lock()
+			f.abandoned = append(f.abandoned, netWrite{r.Method + " " + r.URL.Path, time.Now()})
+			f.mu.Unlock()
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	if write {
+		f.mu.Lock()
+		f.puts = append(f.puts, netWrite{r.Method + " " + r.URL.Path, time.Now()})
+		f.mu.Unlock()
+	}
 	switch fault {
 	case "503":
 		netS3Error(w, http.StatusServiceUnavailable, "SlowDown", "Please reduce your request rate.")
@@ -313,11 +339,21 @@ type netWrite struct {
 }
 
 // writes returns the writes (PUT, POST, DELETE) the front passed on or
-// failed, in order.
-func (f *netFront) writes() []netWrite {
+// failed, in order, and those held whose client gave up before they were
+// passed on.
+func (f *netFront) writes() (passed, abandoned []netWrite) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return slices.Clone(f.puts)
+	return slices.Clone(f.puts), slices.Clone(f.abandoned)
+}
+
+// holdWrites makes writes that arrive in the next d wait until d has
+// passed before the front handles them: a slow link to storage, which the
+// client may give up on.
+func (f *netFront) holdWrites(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.holdUntil = time.Now().Add(d)
 }
 
 func netS3Error(w http.ResponseWriter, status int, code, msg string) {
@@ -408,8 +444,10 @@ func netCluster(t *testing.T) (bin string, toxi *netToxi, s3 *netS3, addr string
 // worker after the heartbeat timeout, no file of the cut-off worker's
 // attempt is published, it writes nothing to S3 after it stopped (each
 // worker reaches S3 through a netFront of its own that fails nothing and
-// logs its writes), the worker serves again when the link comes back, and
-// the rows are an undisturbed run's.
+// logs its writes; the cut-off worker's is slow for a while, so that its
+// lease, not the machine's speed, decides whether it publishes), the
+// worker serves again when the link comes back, and the rows are an
+// undisturbed run's.
 func netPartitionedWorker(t *testing.T) {
 	bin, toxi, s3, addr := netCluster(t)
 	var workers []*exec.Cmd
@@ -435,10 +473,18 @@ func netPartitionedWorker(t *testing.T) {
 
 	c := dialServer(t, addr)
 	victim, shard := busy(t, c, id, byPid(workers))
+	// Its link to storage turns slow with the cut: a write it starts in
+	// the next 3 heartbeat timeouts waits that long before it reaches S3.
+	// However fast the machine, the worker is then still under way, in
+	// its computation or in an upload, when its lease runs out (the
+	// heartbeat timeout and a quarter), so the test sees the lease stop
+	// it; a worker that ignored the lease would write after the hold.
+	hold := 3 * heartbeat
+	fronts[victim].holdWrites(hold)
 	toxi.partition(links[victim])
 	cut := time.Now()
 	zombie := procs[victim]
-	clock("%s cut off from the server (all bytes dropped both ways), mid-shard; it still reaches S3", zombie.name)
+	clock("%s cut off from the server (all bytes dropped both ways), mid-shard; it still reaches S3, its writes held %s", zombie.name, hold)
 
 	// The cut-off worker stops its shard when its lease is gone: the SDK
 	// when a heartbeat call fails, or worker.Leases when none is answered
@@ -464,14 +510,17 @@ func netPartitionedWorker(t *testing.T) {
 		t.Errorf("the cut-off worker's shard was not moved to the other worker after a heartbeat timeout")
 	}
 
-	// What the cut-off worker wrote to S3 after it stopped: nothing.
+	// What the cut-off worker wrote to S3 after it stopped: nothing, seen
+	// once the writes it started in the hold would have gone through.
+	time.Sleep(time.Until(cut.Add(hold + time.Second)))
 	var late []string
-	for _, w := range fronts[victim].writes() {
+	passed, abandoned := fronts[victim].writes()
+	for _, w := range passed {
 		if w.at.After(cut.Add(stopped)) {
 			late = append(late, fmt.Sprintf("%s %.1fs after the cut", w.key, w.at.Sub(cut).Seconds()))
 		}
 	}
-	clock("%s wrote %d objects to S3 in all, %d after it stopped its shard", zombie.name, len(fronts[victim].writes()), len(late))
+	clock("%s wrote %d objects to S3 in all, %d after it stopped its shard; it gave up %d held writes", zombie.name, len(passed), len(late), len(abandoned))
 	for _, l := range late {
 		t.Errorf("the cut-off worker wrote %s, after it stopped", l)
 	}
