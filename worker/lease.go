@@ -23,14 +23,23 @@ var ErrLeaseLost = errors.New("lease lost")
 // an activity with a heartbeat timeout H is this worker's only while its
 // heartbeats reach the server: the server times the attempt out H after the
 // last heartbeat it recorded and gives the activity to another worker. The
-// SDK cancels the activity's context only when a heartbeat gets through and
-// is answered that the attempt is gone; a worker cut off from the server
-// (a partition that still lets it reach object storage) would compute and
-// write on until the link came back. Leases watches the heartbeat calls the
-// worker's client makes (UnaryInterceptor) and stops an activity, its
-// context cancelled with ErrLeaseLost as its cause, once no heartbeat sent
-// in the last H plus a quarter of H has been answered, or the server said
-// the attempt is not found.
+// SDK cancels the activity's context when a heartbeat call fails or is
+// answered that the attempt is gone; an activity that records no heartbeat
+// makes no call, and a worker cut off from the server (a partition that
+// still lets it reach object storage) would compute and write on until the
+// link came back. Leases watches the heartbeat calls the worker's client
+// makes (UnaryInterceptor) and stops an activity, its context cancelled
+// with ErrLeaseLost as its cause, once H plus a quarter of H has passed
+// since a heartbeat was last answered and no call sent in the last H is
+// still waiting for its answer, or the server said the attempt is not
+// found.
+//
+// It errs late, not early: the time counts from the answer, not the send,
+// and a call in flight is left to the SDK, which fails it within 0.8 H (at
+// most 5 s), so a slow link to the server (heartbeats answered a second or
+// more after they are sent) does not stop an attempt the server still
+// holds. A worker that stops late costs a little work; what it writes
+// cannot replace a published shard (see docs/design.md).
 //
 // A Leases serves the workers of one client: dial the client with
 // UnaryInterceptor, and give the Leases to Start in Config.Leases.
@@ -40,8 +49,10 @@ type Leases struct {
 }
 
 type lease struct {
-	acked time.Time // when the last heartbeat answered was sent
-	lost  error     // the server's answer that the attempt is gone
+	answered time.Time // when a heartbeat was last answered (or the attempt began)
+	calls    int       // heartbeat calls waiting for their answer
+	sent     time.Time // when the last of those was sent
+	lost     error     // the server's answer that the attempt is gone
 }
 
 // NewLeases returns a Leases holding none.
@@ -57,22 +68,30 @@ func (l *Leases) UnaryInterceptor() grpc.UnaryClientInterceptor {
 		if method != heartbeatMethod || !ok {
 			return invoker(ctx, method, req, reply, cc, opts...)
 		}
-		sent := time.Now()
+		key := string(hb.GetTaskToken())
+		l.update(key, func(h *lease) { h.calls++; h.sent = time.Now() })
 		err := invoker(ctx, method, req, reply, cc, opts...)
-		// The SDK turns gRPC statuses into service errors outside this
-		// interceptor: here NotFound is still a status.
-		if err == nil || status.Code(err) == codes.NotFound {
-			l.mu.Lock()
-			if h := l.held[string(hb.GetTaskToken())]; h != nil {
-				if err == nil && sent.After(h.acked) {
-					h.acked = sent
-				} else if err != nil {
-					h.lost = err
-				}
+		l.update(key, func(h *lease) {
+			h.calls--
+			switch {
+			case err == nil:
+				h.answered = time.Now()
+			// The SDK turns gRPC statuses into service errors outside
+			// this interceptor: here NotFound is still a status.
+			case status.Code(err) == codes.NotFound:
+				h.lost = err
 			}
-			l.mu.Unlock()
-		}
+		})
 		return err
+	}
+}
+
+// update changes the lease of a held attempt, if it is held.
+func (l *Leases) update(key string, f func(*lease)) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if h := l.held[key]; h != nil {
+		f(h)
 	}
 }
 
@@ -81,7 +100,7 @@ func (l *Leases) UnaryInterceptor() grpc.UnaryClientInterceptor {
 func (l *Leases) hold(ctx context.Context, token []byte, timeout time.Duration, lost func(error), run func(context.Context) (any, error)) (any, error) {
 	key := string(token)
 	l.mu.Lock()
-	l.held[key] = &lease{acked: time.Now()}
+	l.held[key] = &lease{answered: time.Now()}
 	l.mu.Unlock()
 	defer func() {
 		l.mu.Lock()
@@ -110,9 +129,9 @@ func (l *Leases) hold(ctx context.Context, token []byte, timeout time.Duration, 
 			switch {
 			case h.lost != nil:
 				err = fmt.Errorf("%w: the server no longer holds this attempt (%v)", ErrLeaseLost, h.lost)
-			case time.Since(h.acked) > expiry:
-				err = fmt.Errorf("%w: no heartbeat reached the server for %s (heartbeat timeout %s): the server has given the attempt to another worker",
-					ErrLeaseLost, time.Since(h.acked).Round(100*time.Millisecond), timeout)
+			case time.Since(h.answered) > expiry && (h.calls == 0 || time.Since(h.sent) > timeout):
+				err = fmt.Errorf("%w: no heartbeat answered by the server for %s (heartbeat timeout %s): the server has given the attempt to another worker",
+					ErrLeaseLost, time.Since(h.answered).Round(100*time.Millisecond), timeout)
 			default:
 				continue
 			}

@@ -14,14 +14,22 @@ import (
 
 // heartbeat sends one heartbeat of token through l's interceptor, answered
 // with answer.
-func heartbeat(l *Leases, token string, answer error) {
+func heartbeat(l *Leases, token string, answer error) { slowHeartbeat(l, token, 0, answer) }
+
+// slowHeartbeat sends one heartbeat of token through l's interceptor,
+// answered with answer after d (a slow link to the server).
+func slowHeartbeat(l *Leases, token string, d time.Duration, answer error) {
 	req := &workflowservice.RecordActivityTaskHeartbeatRequest{TaskToken: []byte(token)}
 	l.UnaryInterceptor()(context.Background(), heartbeatMethod, req, nil, nil,
-		func(context.Context, string, any, any, *grpc.ClientConn, ...grpc.CallOption) error { return answer })
+		func(context.Context, string, any, any, *grpc.ClientConn, ...grpc.CallOption) error {
+			time.Sleep(d)
+			return answer
+		})
 }
 
-// TestLeases: an attempt whose heartbeats are answered runs to its end;
-// one whose heartbeats stop being answered is stopped, with ErrLeaseLost,
+// TestLeases: an attempt whose heartbeats are answered runs to its end,
+// however slowly they are answered; one whose heartbeats stop being
+// answered, or whose heartbeat call hangs, is stopped, with ErrLeaseLost,
 // after the heartbeat timeout and a quarter; one the server no longer
 // knows is stopped at once.
 func TestLeases(t *testing.T) {
@@ -44,6 +52,28 @@ func TestLeases(t *testing.T) {
 	})
 	if err != nil || took < 1400*time.Millisecond {
 		t.Fatalf("an attempt with answered heartbeats: stopped after %s: %v", took, err)
+	}
+	// A slow link, as the SDK heartbeats over it: each heartbeat sent 0.8
+	// timeouts after the last was answered, and answered 0.6 timeouts after
+	// it was sent, so answers come 1.4 timeouts apart while the server
+	// hears one every 1.4 timeouts less the link's delay: never stopped.
+	took, err = run(l, "slow", func(ctx context.Context) {
+		for end := time.Now().Add(2 * time.Second); time.Now().Before(end) && ctx.Err() == nil; {
+			time.Sleep(timeout * 8 / 10)
+			slowHeartbeat(l, "slow", timeout*6/10, nil)
+		}
+	})
+	if err != nil || took < 1900*time.Millisecond {
+		t.Fatalf("an attempt with slowly answered heartbeats: stopped after %s: %v", took, err)
+	}
+	// A heartbeat call that hangs past the timeout (a partition the SDK's
+	// deadline does not end): stopped.
+	took, err = run(l, "hung", func(ctx context.Context) {
+		go slowHeartbeat(l, "hung", 10*timeout, nil)
+		<-ctx.Done()
+	})
+	if !errors.Is(err, ErrLeaseLost) || took < timeout || took > 5*timeout {
+		t.Fatalf("an attempt whose heartbeat call hangs: stopped after %s with %v; want ErrLeaseLost after about %s", took, err, timeout+timeout/4)
 	}
 	// Heartbeats that fail (a partition): stopped after 1.25 timeouts.
 	took, err = run(l, "cut", func(ctx context.Context) {

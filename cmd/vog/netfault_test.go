@@ -54,6 +54,7 @@ func TestNetFaults(t *testing.T) {
 		{"reduce-partitioned", netReducePartitioned},
 		{"flaky-storage", netFlakyStorage},
 		{"slow-storage", netSlowStorage},
+		{"slow-server-link", netSlowServerLink},
 	} {
 		wg.Add(1)
 		go func() {
@@ -694,4 +695,38 @@ func netSlowStorage(t *testing.T) {
 		t.Fatalf("rows over the slow link (%d) differ from a local run's (%d)", len(got), len(want))
 	}
 	clock("%d rows, equal to a local run's: 0 lost", len(got))
+}
+
+// netSlowServerLink puts 800 ms of latency each way between the gradient
+// worker and the Temporal server, with --heartbeat-timeout 5s: heartbeats
+// are then answered 1.6 s after they are sent, and 5.6 s or more apart
+// (the SDK sends the next 4 s after the last answer), while the server
+// hears one every 5.6 s less the link's delay and keeps the attempt. The
+// worker's lease must not stop a shard the server still holds: no activity
+// is retried, no lease is lost, and the rows are an undisturbed run's.
+func netSlowServerLink(t *testing.T) {
+	bin, toxi, s3, addr := netCluster(t)
+	link := toxi.link("slow-server", addr)
+	for _, stream := range []string{"upstream", "downstream"} {
+		toxi.toxic("slow-server", "latency-"+stream, "latency", stream, map[string]any{"latency": 800})
+	}
+	gradient := faultStart(t, "gradient worker", bin, netEnv(s3.addr), "worker", "--temporal", link, "--queue", "gradient", "--threads", "1")
+	faultStart(t, "reduce worker", bin, netEnv(s3.addr), "worker", "--temporal", addr, "--queue", "reduce")
+	const prefix = "slowserver/out"
+	clock := faultClock(t)
+	id := faultSubmit(t, addr, faultJob(s3.out(prefix), "5000", "--heartbeat-timeout", "5s")...)
+	clock("job submitted: 2 shards of 5000, --heartbeat-timeout 5s, the gradient worker 800 ms each way from the server")
+	w := faultWait(t, addr, id, 5*time.Minute)
+	clock("job done: %s", faultSummary(w.output()))
+	if r := faultRetries(w.output()); len(r) > 0 {
+		t.Errorf("activities were retried over a slow link to the server that kept working: %q", r)
+	}
+	if line := faultLine(gradient.output(), "lease is lost"); line != "" {
+		t.Errorf("the worker stopped a shard the server still held: %s", line)
+	}
+	got, want := readRows(t, s3.local(prefix)), faultBaseline(t, "5000", "1")
+	if !slices.Equal(got, want) {
+		t.Fatalf("rows over the slow link to the server (%d) differ from an undisturbed run's (%d)", len(got), len(want))
+	}
+	clock("%d rows, equal to the undisturbed run's: 0 lost, no activity retried, no lease lost", len(got))
 }
