@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"go.temporal.io/sdk/activity"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/vogscore/vog/jobstore"
 	"github.com/vogscore/vog/location"
 	"github.com/vogscore/vog/modelzoo"
+	"github.com/vogscore/vog/storage"
 	"github.com/vogscore/vog/window"
 )
 
@@ -24,12 +26,38 @@ import (
 // dataset, and writes job.json and the dataset index under --out. Planning
 // the same job again is a no-op; an --out that holds another job is
 // refused, or with Overwrite emptied first.
+//
+// Plan is the job's first use of its storage: a store that refuses it (no
+// such bucket, credentials refused) fails the job at once rather than
+// after --retry-for. Later activities retry such errors, as another worker
+// may have other credentials.
 func (a *Activities) Plan(ctx context.Context, in job.PlanInput) (job.PlanResult, error) {
+	res, err := a.plan(ctx, in)
+	if storage.Refused(err) && !errors.Is(err, job.ErrBadJob) {
+		host, _ := os.Hostname()
+		return res, job.BadJob("%v (the store refuses this, and trying again would not change it: check the URL, "+
+			"and the endpoint and credentials of the worker on %s)", err, host)
+	}
+	return res, err
+}
+
+func (a *Activities) plan(ctx context.Context, in job.PlanInput) (job.PlanResult, error) {
 	spec := in.Spec.WithDefaults()
 	if err := spec.Validate(); err != nil {
 		return job.PlanResult{}, job.BadJob("%v", err)
 	}
 	defer heartbeatWhile(ctx)()
+	// --out first: a bucket that is missing or refused is found before
+	// the checkpoints are hashed and the dataset listed (minutes at
+	// ImageNet's size).
+	st, err := jobstore.Create(ctx, spec.Out)
+	if err != nil {
+		return job.PlanResult{}, err
+	}
+	defer st.Close()
+	if err := st.CheckBucket(ctx); err != nil {
+		return job.PlanResult{}, err
+	}
 	model, modelData, err := planModel(ctx, spec)
 	if err != nil {
 		return job.PlanResult{}, err
@@ -43,11 +71,6 @@ func (a *Activities) Plan(ctx context.Context, in job.PlanInput) (job.PlanResult
 	if err != nil {
 		return job.PlanResult{}, err
 	}
-	st, err := jobstore.Create(ctx, spec.Out)
-	if err != nil {
-		return job.PlanResult{}, err
-	}
-	defer st.Close()
 	old, err := st.CreateJob(ctx, j)
 	if err != nil {
 		return job.PlanResult{}, fmt.Errorf("--out %s: %w", spec.Out, err)

@@ -77,6 +77,20 @@ func New(b *blob.Bucket, name string) *Store { return &Store{b: b, out: name} }
 // Close closes the bucket.
 func (s *Store) Close() error { return s.b.Close() }
 
+// CheckBucket makes sure that the location's bucket exists and that these
+// credentials may list it, as the job's outputs need: a missing bucket is
+// a bad job, not an outage to wait out.
+func (s *Store) CheckBucket(ctx context.Context) error {
+	ok, err := s.b.IsAccessible(ctx)
+	if err != nil {
+		return fmt.Errorf("--out %s: list the bucket: %w", s.out, err)
+	}
+	if !ok {
+		return job.BadJob("--out %s: the bucket does not exist", s.out)
+	}
+	return nil
+}
+
 // String returns the location, as given.
 func (s *Store) String() string { return s.out }
 

@@ -24,7 +24,7 @@ const (
 // a missing object, a refused precondition or permission, a bad request,
 // or the caller's context ending.
 func transient(ctx context.Context, err error) bool {
-	if err == nil || ctx.Err() != nil || errors.Is(err, context.Canceled) {
+	if err == nil || ctx.Err() != nil || errors.Is(err, context.Canceled) || Refused(err) {
 		return false
 	}
 	switch gcerrors.Code(err) {

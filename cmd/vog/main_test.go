@@ -78,10 +78,13 @@ type result struct {
 	err            error
 }
 
-func runVog(t *testing.T, args ...string) result {
+func runVog(t *testing.T, args ...string) result { return runVogEnv(t, nil, args...) }
+
+// runVogEnv runs vog as runVog does, with env added to its environment.
+func runVogEnv(t *testing.T, env []string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(vog(t), args...)
-	cmd.Env = append(os.Environ(), "TEMPORAL_ADDRESS=")
+	cmd.Env = append(append(os.Environ(), "TEMPORAL_ADDRESS="), env...)
 	var so, se bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &so, &se
 	err := cmd.Run()

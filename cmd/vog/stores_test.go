@@ -125,6 +125,42 @@ func testRunStore(t *testing.T, s store) {
 	}
 }
 
+// TestRunStoreRefused: a job whose --out names a bucket that does not
+// exist, or that the store refuses these credentials for, fails at once
+// with the store's reason and the URL, rather than after --retry-for (10
+// minutes by default) of retries that cannot succeed.
+func TestRunStoreRefused(t *testing.T) {
+	for _, s := range []store{s3Store, gcsStore, azureStore} {
+		t.Run(s.server, func(t *testing.T) {
+			u := s.bucket(t)
+			vog(t)
+			missing := *u
+			missing.Host = "vog-no-such-bucket"
+			refusedRun(t, storeKey(&missing, "out"), nil, "the bucket does not exist")
+			if s == s3Store {
+				refusedRun(t, storeKey(u, "out"), []string{"AWS_SECRET_ACCESS_KEY=not-the-secret"}, "SignatureDoesNotMatch")
+			}
+		})
+	}
+}
+
+// refusedRun runs a job into out with env added, and checks that it fails,
+// naming out and the store's reason, want, without a retry.
+func refusedRun(t *testing.T, out string, env []string, want string) {
+	t.Helper()
+	start := time.Now()
+	r := runVogEnv(t, env, "run", "--format", "idx", "--dataset", fixtures+"/small", "--checkpoints", fixtures+"/ckpt",
+		"--out", out, "--state-dir", t.TempDir(), "--progress", "1s")
+	took := time.Since(start).Round(100 * time.Millisecond)
+	if r.err == nil {
+		t.Fatalf("a job into %s (%q) succeeded", out, env)
+	}
+	if !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, out) || strings.Contains(r.stderr, "retrying: ") {
+		t.Fatalf("a job into %s (%q) failed after %s without naming %q and the URL, or after retries:\n%s", out, env, took, want, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	t.Logf("%s (%q): failed in %s: %s", out, env, took, lines[len(lines)-1])
+}
 // fetchStore copies a job's result under prefix from the bucket u to a
 // local folder.
 func fetchStore(t *testing.T, u *url.URL, prefix string) string {
