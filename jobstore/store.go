@@ -81,7 +81,7 @@ func (s *Store) Close() error { return s.b.Close() }
 // credentials may list it, as the job's outputs need: a missing bucket is
 // a bad job, not an outage to wait out.
 func (s *Store) CheckBucket(ctx context.Context) error {
-	ok, err := s.b.IsAccessible(ctx)
+	ok, err := storage.Accessible(ctx, s.b)
 	if err != nil {
 		return fmt.Errorf("--out %s: list the bucket: %w", s.out, err)
 	}

@@ -203,3 +203,23 @@ func List(ctx context.Context, b *blob.Bucket, opts *blob.ListOptions, fn func(*
 		token = next
 	}
 }
+
+// Accessible reports whether the bucket b exists and may be listed, asking
+// again after a transient error as List does; a refusal (Refused) is
+// returned as the error.
+func Accessible(ctx context.Context, b *blob.Bucket) (bool, error) {
+	for try := 0; ; try++ {
+		_, _, err := b.ListPage(ctx, blob.FirstPageToken, 1, nil)
+		switch {
+		case err == nil:
+			return true, nil
+		case gcerrors.Code(err) == gcerrors.NotFound:
+			return false, nil
+		case !transient(ctx, err) || try >= resumeTries:
+			return false, err
+		}
+		if err := backoff(ctx, try); err != nil {
+			return false, err
+		}
+	}
+}

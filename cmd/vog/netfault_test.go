@@ -697,25 +697,27 @@ func netSlowStorage(t *testing.T) {
 	clock("%d rows, equal to a local run's: 0 lost", len(got))
 }
 
-// netSlowServerLink puts 800 ms of latency each way between the gradient
-// worker and the Temporal server, with --heartbeat-timeout 5s: heartbeats
-// are then answered 1.6 s after they are sent, and 5.6 s or more apart
-// (the SDK sends the next 4 s after the last answer), while the server
-// hears one every 5.6 s less the link's delay and keeps the attempt. The
-// worker's lease must not stop a shard the server still holds: no activity
-// is retried, no lease is lost, and the rows are an undisturbed run's.
+// netSlowServerLink puts 1 s of latency each way between the gradient
+// worker and the Temporal server, with --heartbeat-timeout 10s. The SDK
+// sends a heartbeat T = min(0.8 timeout, 5 s) after the last was answered
+// and gives each call T to be answered, so a link with a round trip R
+// keeps an attempt alive while R < T and T + R < the timeout: here 2 s
+// against 5 s and 7 s against 10 s. Polls, task handoffs, heartbeats and
+// completions all cross the slow link; no activity may be retried, the
+// worker's lease must not stop a shard the server still holds, and the
+// rows are an undisturbed run's.
 func netSlowServerLink(t *testing.T) {
 	bin, toxi, s3, addr := netCluster(t)
 	link := toxi.link("slow-server", addr)
 	for _, stream := range []string{"upstream", "downstream"} {
-		toxi.toxic("slow-server", "latency-"+stream, "latency", stream, map[string]any{"latency": 800})
+		toxi.toxic("slow-server", "latency-"+stream, "latency", stream, map[string]any{"latency": 1000})
 	}
 	gradient := faultStart(t, "gradient worker", bin, netEnv(s3.addr), "worker", "--temporal", link, "--queue", "gradient", "--threads", "1")
 	faultStart(t, "reduce worker", bin, netEnv(s3.addr), "worker", "--temporal", addr, "--queue", "reduce")
 	const prefix = "slowserver/out"
 	clock := faultClock(t)
-	id := faultSubmit(t, addr, faultJob(s3.out(prefix), "5000", "--heartbeat-timeout", "5s")...)
-	clock("job submitted: 2 shards of 5000, --heartbeat-timeout 5s, the gradient worker 800 ms each way from the server")
+	id := faultSubmit(t, addr, faultJob(s3.out(prefix), "5000", "--heartbeat-timeout", "10s")...)
+	clock("job submitted: 2 shards of 5000, --heartbeat-timeout 10s, the gradient worker 1 s each way from the server")
 	w := faultWait(t, addr, id, 5*time.Minute)
 	clock("job done: %s", faultSummary(w.output()))
 	if r := faultRetries(w.output()); len(r) > 0 {
