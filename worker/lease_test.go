@@ -53,14 +53,16 @@ func TestLeases(t *testing.T) {
 	if err != nil || took < 1400*time.Millisecond {
 		t.Fatalf("an attempt with answered heartbeats: stopped after %s: %v", took, err)
 	}
-	// A slow link, as the SDK heartbeats over it: each heartbeat sent 0.8
-	// timeouts after the last was answered, and answered 0.6 timeouts after
-	// it was sent, so answers come 1.4 timeouts apart while the server
-	// hears one every 1.4 timeouts less the link's delay: never stopped.
+	// A slow link, as the SDK heartbeats over it: each heartbeat sent 0.4
+	// timeouts after the last was answered (the SDK waits its throttle
+	// interval) and answered 0.5 timeouts after it was sent, so the server
+	// hears one every 0.9 timeouts and holds the attempt, while an answer
+	// comes 1.4 timeouts after the send of the last answered one: never
+	// stopped. (A rule counting from sends stopped it.)
 	took, err = run(l, "slow", func(ctx context.Context) {
 		for end := time.Now().Add(2 * time.Second); time.Now().Before(end) && ctx.Err() == nil; {
-			time.Sleep(timeout * 8 / 10)
-			slowHeartbeat(l, "slow", timeout*6/10, nil)
+			time.Sleep(timeout * 4 / 10)
+			slowHeartbeat(l, "slow", timeout*5/10, nil)
 		}
 	})
 	if err != nil || took < 1900*time.Millisecond {
