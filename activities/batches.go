@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"runtime"
 
-	"go.temporal.io/sdk/activity"
-
 	"github.com/vogscore/vog/dataset"
 	"github.com/vogscore/vog/engine"
 	"github.com/vogscore/vog/job"
@@ -65,6 +63,8 @@ func prefetch(ctx context.Context, j *job.Job, r dataset.Reader, sh shard.Range,
 // one computes, and calls done after each batch.
 func foldBatches(ctx context.Context, j *job.Job, reader dataset.Reader, sh shard.Range, rows []job.IndexRow, s *scorer, done func([]job.IndexRow) error) error {
 	s.total = int64(len(rows))
+	s.beats = heartbeats(ctx)
+	defer s.beats.stop() // last: after the decoder below has stopped
 	// libtorch keeps its OpenMP pool and caches per calling thread; letting
 	// Go move this goroutine between threads cost 10-20% (docs/benchmarks.md).
 	runtime.LockOSThread()
@@ -89,7 +89,7 @@ func foldBatches(ctx context.Context, j *job.Job, reader dataset.Reader, sh shar
 		if err := done(b.rows); err != nil {
 			return err
 		}
-		activity.RecordHeartbeat(ctx, s.progress())
+		s.beats.set(s.progress())
 	}
 	return ctx.Err()
 }

@@ -13,30 +13,63 @@ import (
 // own (listing a dataset of a million objects, merging ten thousand
 // shards' files, waiting out a storage outage, moving a file over a slow
 // link) are not taken for a dead worker. The SDK throttles what reaches
-// the server. The heartbeats are recorded with the activity's own context:
-// the SDK stops an activity whose heartbeat call fails, and a call made
-// with a context cancelled by stop fails (which stopped shards at random
-// when stop came mid-activity).
-func heartbeatWhile(ctx context.Context) (stop func()) {
-	quit, done := make(chan struct{}), make(chan struct{})
+// the server.
+func heartbeatWhile(ctx context.Context) (stop func()) { return heartbeats(ctx).stop }
+
+// beats records an activity's heartbeat every second, from a goroutine of
+// its own, with the details last set. Work that reports progress sets it
+// rather than calling activity.RecordHeartbeat: the SDK sends a heartbeat
+// synchronously under a lock that RecordHeartbeat takes, so a computing
+// goroutine that called it would wait a round trip to the server at every
+// send (measured: 2 s of every 7 with 1 s each way). The heartbeats are
+// recorded with the activity's own context: the SDK stops an activity
+// whose heartbeat call fails, and a call made with a context cancelled by
+// stop fails (which stopped shards at random when stop came mid-activity).
+type beats struct {
+	mu         sync.Mutex
+	details    any
+	hasDetails bool
+	quit, done chan struct{}
+	once       sync.Once
+}
+
+// heartbeats starts recording ctx's heartbeats.
+func heartbeats(ctx context.Context) *beats {
+	b := &beats{quit: make(chan struct{}), done: make(chan struct{})}
 	go func() {
-		defer close(done)
+		defer close(b.done)
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
 		for {
 			select {
-			case <-quit:
+			case <-b.quit:
 				return
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				activity.RecordHeartbeat(ctx)
+				b.mu.Lock()
+				details, ok := b.details, b.hasDetails
+				b.mu.Unlock()
+				if ok {
+					activity.RecordHeartbeat(ctx, details)
+				} else {
+					activity.RecordHeartbeat(ctx)
+				}
 			}
 		}
 	}()
-	var once sync.Once
-	return func() {
-		once.Do(func() { close(quit) })
-		<-done
-	}
+	return b
+}
+
+// set makes details those of the next heartbeats; it does not wait.
+func (b *beats) set(details any) {
+	b.mu.Lock()
+	b.details, b.hasDetails = details, true
+	b.mu.Unlock()
+}
+
+// stop ends the heartbeats and waits for a call under way to return.
+func (b *beats) stop() {
+	b.once.Do(func() { close(b.quit) })
+	<-b.done
 }

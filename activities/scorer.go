@@ -8,8 +8,6 @@ import (
 	"slices"
 	"sync"
 
-	"go.temporal.io/sdk/activity"
-
 	"github.com/vogscore/vog/engine"
 	"github.com/vogscore/vog/job"
 	"github.com/vogscore/vog/score"
@@ -50,6 +48,9 @@ type scorer struct {
 	// done counts the examples folded so far, of total in the shard (set
 	// by foldBatches, so that every heartbeat carries it).
 	done, total int64
+	// beats records the heartbeats while foldBatches runs, with the
+	// latest progress.
+	beats *beats
 }
 
 // passOut is what one checkpoint's engine passes give for a batch: its
@@ -276,7 +277,9 @@ func (s *scorer) absorb(ctx context.Context, j int, rows []job.IndexRow, out *pa
 	for i, row := range rows {
 		s.perCkpt[i] = append(s.perCkpt[i], score.FromLogits(out.logits[i*k:(i+1)*k], int(row.Label)))
 	}
-	activity.RecordHeartbeat(ctx, s.progress())
+	if s.beats != nil {
+		s.beats.set(s.progress())
+	}
 }
 
 // parallelRange calls f on GOMAXPROCS disjoint parts of [0, n) at once.

@@ -55,6 +55,7 @@ func TestNetFaults(t *testing.T) {
 		{"flaky-storage", netFlakyStorage},
 		{"slow-storage", netSlowStorage},
 		{"slow-server-link", netSlowServerLink},
+		{"cut-server-link", netCutServerLink},
 	} {
 		wg.Add(1)
 		go func() {
@@ -707,28 +708,59 @@ func netSlowStorage(t *testing.T) {
 // worker's lease must not stop a shard the server still holds, and the
 // rows are an undisturbed run's.
 func netSlowServerLink(t *testing.T) {
-	bin, toxi, s3, addr := netCluster(t)
-	link := toxi.link("slow-server", addr)
-	for _, stream := range []string{"upstream", "downstream"} {
-		toxi.toxic("slow-server", "latency-"+stream, "latency", stream, map[string]any{"latency": 1000})
+	r := netServerLinkJob(t, "slow-server", "1 s each way", "10s", func(x *netToxi, link string) {
+		for _, stream := range []string{"upstream", "downstream"} {
+			x.toxic(link, "latency-"+stream, "latency", stream, map[string]any{"latency": 1000})
+		}
+	})
+	if len(r.retries) > 0 {
+		t.Errorf("activities were retried over a slow link to the server that kept working: %q", r.retries)
 	}
+	if r.leaseLost != "" {
+		t.Errorf("the worker stopped a shard the server still held: %s", r.leaseLost)
+	}
+	r.clock("%d rows, equal to the undisturbed run's: 0 lost, no activity retried, no lease lost", r.rows)
+}
+
+// netCutServerLink closes every connection between the gradient worker and
+// the Temporal server once 16 KB have come down it (toxiproxy's
+// limit_data), for the whole job: the worker's polls, heartbeats and
+// completions keep failing mid-call and reconnecting. The job completes
+// with the rows of an undisturbed run; what was retried is reported.
+func netCutServerLink(t *testing.T) {
+	r := netServerLinkJob(t, "cut-server", "every connection closed after 16 KB from the server", "10s", func(x *netToxi, link string) {
+		x.toxic(link, "cut", "limit_data", "downstream", map[string]any{"bytes": 16384})
+	})
+	r.clock("%d rows, equal to the undisturbed run's: 0 lost; activities retried: %q; lease lost: %q", r.rows, r.retries, r.leaseLost)
+}
+
+// netLinkRun is what netServerLinkJob saw.
+type netLinkRun struct {
+	clock     func(format string, args ...any)
+	retries   []string // the activities retried, as vog wait reported them
+	leaseLost string   // the gradient worker's log line, if it stopped a shard for a lost lease
+	rows      int
+}
+
+// netServerLinkJob runs a job of 2 shards of 5000 with --heartbeat-timeout
+// heartbeat on a gradient worker that reaches the Temporal server through
+// a toxiproxy link that setup spoils (what says how), and a reduce worker
+// that reaches it directly; the rows must be an undisturbed run's.
+func netServerLinkJob(t *testing.T, name, what, heartbeat string, setup func(x *netToxi, link string)) netLinkRun {
+	bin, toxi, s3, addr := netCluster(t)
+	link := toxi.link(name, addr)
+	setup(toxi, name)
 	gradient := faultStart(t, "gradient worker", bin, netEnv(s3.addr), "worker", "--temporal", link, "--queue", "gradient", "--threads", "1")
 	faultStart(t, "reduce worker", bin, netEnv(s3.addr), "worker", "--temporal", addr, "--queue", "reduce")
-	const prefix = "slowserver/out"
+	prefix := name + "/out"
 	clock := faultClock(t)
-	id := faultSubmit(t, addr, faultJob(s3.out(prefix), "5000", "--heartbeat-timeout", "10s")...)
-	clock("job submitted: 2 shards of 5000, --heartbeat-timeout 10s, the gradient worker 1 s each way from the server")
+	id := faultSubmit(t, addr, faultJob(s3.out(prefix), "5000", "--heartbeat-timeout", heartbeat)...)
+	clock("job submitted: 2 shards of 5000, --heartbeat-timeout %s, the gradient worker's link to the server: %s", heartbeat, what)
 	w := faultWait(t, addr, id, 5*time.Minute)
 	clock("job done: %s", faultSummary(w.output()))
-	if r := faultRetries(w.output()); len(r) > 0 {
-		t.Errorf("activities were retried over a slow link to the server that kept working: %q", r)
-	}
-	if line := faultLine(gradient.output(), "lease is lost"); line != "" {
-		t.Errorf("the worker stopped a shard the server still held: %s", line)
-	}
 	got, want := readRows(t, s3.local(prefix)), faultBaseline(t, "5000", "1")
 	if !slices.Equal(got, want) {
-		t.Fatalf("rows over the slow link to the server (%d) differ from an undisturbed run's (%d)", len(got), len(want))
+		t.Fatalf("rows over the spoilt link to the server (%d) differ from an undisturbed run's (%d)", len(got), len(want))
 	}
-	clock("%d rows, equal to the undisturbed run's: 0 lost, no activity retried, no lease lost", len(got))
+	return netLinkRun{clock: clock, retries: faultRetries(w.output()), leaseLost: faultLine(gradient.output(), "lease is lost"), rows: len(got)}
 }
