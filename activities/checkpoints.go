@@ -67,7 +67,7 @@ type resolved struct {
 // hashes every checkpoint. With a model, it finds each state dict's
 // weights as loading will, so that a checkpoint that does not fit fails
 // the plan, not a shard.
-func resolveCheckpoints(ctx context.Context, spec job.Spec, model []byte) (resolved, error) {
+func resolveCheckpoints(ctx context.Context, spec job.Spec, model []byte, kept *keptRead) (resolved, error) {
 	var res resolved
 	urls := spec.Checkpoints
 	expanded := false
@@ -93,7 +93,7 @@ func resolveCheckpoints(ctx context.Context, spec job.Spec, model []byte) (resol
 	var order []string
 	for _, u := range urls {
 		activity.RecordHeartbeat(ctx, "hashing "+u)
-		data, err := readCheckpoint(ctx, u)
+		data, err := kept.read(ctx, u)
 		if err != nil {
 			return res, err
 		}
@@ -298,6 +298,33 @@ func readCheckpoint(ctx context.Context, raw string) ([]byte, error) {
 		return nil, job.BadJob("%s: no such file", raw)
 	}
 	return data, err
+}
+
+// keptRead is a checkpoint that planning read before hashing (the first,
+// for a torchvision model's number of classes), so that hashing does not
+// read it again: an ImageNet model's checkpoint is 100 MB or more, and may
+// be in object storage.
+type keptRead struct {
+	url  string
+	data []byte
+}
+
+// keep keeps data, read from url; on a nil keptRead it does nothing.
+func (k *keptRead) keep(url string, data []byte) {
+	if k != nil {
+		k.url, k.data = url, data
+	}
+}
+
+// read returns the kept checkpoint if it is url's, once, and otherwise
+// reads url.
+func (k *keptRead) read(ctx context.Context, url string) ([]byte, error) {
+	if k != nil && k.data != nil && k.url == url {
+		data := k.data
+		k.data = nil
+		return data, nil
+	}
+	return readCheckpoint(ctx, url)
 }
 
 // loadCheckpoint loads checkpoint c of job j through loader: a TorchScript

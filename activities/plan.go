@@ -58,11 +58,12 @@ func (a *Activities) plan(ctx context.Context, in job.PlanInput) (job.PlanResult
 	if err := st.CheckBucket(ctx); err != nil {
 		return job.PlanResult{}, err
 	}
-	model, modelData, err := planModel(ctx, spec)
+	first := &keptRead{}
+	model, modelData, err := planModel(ctx, spec, first)
 	if err != nil {
 		return job.PlanResult{}, err
 	}
-	res, err := resolveCheckpoints(ctx, spec, modelData)
+	res, err := resolveCheckpoints(ctx, spec, modelData, first)
 	if err != nil {
 		return job.PlanResult{}, err
 	}
@@ -118,13 +119,14 @@ func (a *Activities) plan(ctx context.Context, in job.PlanInput) (job.PlanResult
 }
 
 // planModel reads and hashes the job's --model, if it has one, or exports
-// the torchvision architecture it names.
-func planModel(ctx context.Context, spec job.Spec) (*job.Checkpoint, []byte, error) {
+// the torchvision architecture it names, keeping in first (where not nil)
+// the checkpoint it read for the number of classes.
+func planModel(ctx context.Context, spec job.Spec, first *keptRead) (*job.Checkpoint, []byte, error) {
 	if spec.Model == "" {
 		return nil, nil, nil
 	}
 	if modelzoo.IsName(spec.Model) {
-		return exportModel(ctx, spec)
+		return exportModel(ctx, spec, first)
 	}
 	data, err := readCheckpoint(ctx, spec.Model)
 	if err != nil {
@@ -139,9 +141,10 @@ func planModel(ctx context.Context, spec job.Spec) (*job.Checkpoint, []byte, err
 
 // exportModel makes the TorchScript module of the torchvision
 // architecture that --model names, with as many classes as the first
-// checkpoint's weights have. It is named by its hash under --out, where
-// Plan writes it (writeModel) for the workers to read.
-func exportModel(ctx context.Context, spec job.Spec) (*job.Checkpoint, []byte, error) {
+// checkpoint's weights have, kept in kept (where not nil). It is named by
+// its hash under --out, where Plan writes it (writeModel) for the workers
+// to read.
+func exportModel(ctx context.Context, spec job.Spec, kept *keptRead) (*job.Checkpoint, []byte, error) {
 	arch, err := modelzoo.Arch(spec.Model)
 	if err != nil {
 		return nil, nil, job.BadJob("%v", err)
@@ -172,6 +175,7 @@ func exportModel(ctx context.Context, spec job.Spec) (*job.Checkpoint, []byte, e
 	if err != nil {
 		return nil, nil, err
 	}
+	kept.keep(first, ck)
 	classes, err := checkpoint.Classes(first, ck, siblingOf(ctx, first), params, modelzoo.DefaultClasses,
 		checkpoint.Options{Prefix: spec.StateDictPrefix, Entry: spec.StateDictEntry})
 	if err != nil {

@@ -30,7 +30,7 @@ func (a *Activities) PlanWatch(ctx context.Context, in job.WatchPlanInput) (job.
 		return job.WatchPlan{}, job.BadJob("vog watch: --label predicted needs the run's last checkpoint before any can be folded; score the run with vog run once it ends")
 	}
 	defer heartbeatWhile(ctx)()
-	model, modelData, err := planModel(ctx, spec)
+	model, modelData, err := planModel(ctx, spec, nil)
 	if err != nil {
 		return job.WatchPlan{}, err
 	}
