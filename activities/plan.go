@@ -122,6 +122,9 @@ func (a *Activities) plan(ctx context.Context, in job.PlanInput) (job.PlanResult
 // the torchvision architecture it names, keeping in first (where not nil)
 // the checkpoint it read for the number of classes.
 func planModel(ctx context.Context, spec job.Spec, first *keptRead) (*job.Checkpoint, []byte, error) {
+	if spec.Classes != 0 && !modelzoo.IsName(spec.Model) {
+		return nil, nil, job.BadJob("--classes %d: only with --model torchvision:NAME (a TorchScript model has its own)", spec.Classes)
+	}
 	if spec.Model == "" {
 		return nil, nil, nil
 	}
@@ -140,48 +143,23 @@ func planModel(ctx context.Context, spec job.Spec, first *keptRead) (*job.Checkp
 }
 
 // exportModel makes the TorchScript module of the torchvision
-// architecture that --model names, with as many classes as the first
-// checkpoint's weights have, kept in kept (where not nil). It is named by
-// its hash under --out, where Plan writes it (writeModel) for the workers
-// to read.
+// architecture that --model names, with --classes outputs, or as many as
+// the first checkpoint's weights have (that checkpoint kept in kept, where
+// not nil). It is named by its hash under --out, where Plan writes it
+// (writeModel) for the workers to read.
 func exportModel(ctx context.Context, spec job.Spec, kept *keptRead) (*job.Checkpoint, []byte, error) {
 	arch, err := modelzoo.Arch(spec.Model)
 	if err != nil {
 		return nil, nil, job.BadJob("%v", err)
 	}
 	activity.RecordHeartbeat(ctx, "exporting "+spec.Model)
-	data, err := modelzoo.Export(ctx, modelzoo.Python(), arch, modelzoo.DefaultClasses)
-	if err != nil {
-		return nil, nil, job.BadJob("--model %v", err)
+	classes, data := spec.Classes, []byte(nil)
+	if classes == 0 {
+		if classes, data, err = firstClasses(ctx, spec, arch, kept); err != nil {
+			return nil, nil, err
+		}
 	}
-	params, err := checkpoint.ModuleParams(data)
-	if err != nil {
-		return nil, nil, fmt.Errorf("--model %s: %w", spec.Model, err)
-	}
-	noneYet := job.BadJob("--model %s: the number of classes comes from the run's first checkpoint, and there is none yet: "+
-		"start once one is written, or give --model a TorchScript file (python3 modelzoo/export.py %s CLASSES FILE writes one)", spec.Model, arch)
-	if len(spec.Checkpoints) == 0 {
-		return nil, nil, noneYet
-	}
-	first := spec.Checkpoints[0]
-	if list, _, err := expandFolder(ctx, first, ""); errors.Is(err, job.ErrBadJob) && len(spec.Checkpoints) == 1 {
-		return nil, nil, fmt.Errorf("%w (%v)", noneYet, err)
-	} else if err != nil {
-		return nil, nil, err
-	} else if list != nil {
-		first = list[0]
-	}
-	ck, err := readCheckpoint(ctx, first)
-	if err != nil {
-		return nil, nil, err
-	}
-	kept.keep(first, ck)
-	classes, err := checkpoint.Classes(first, ck, siblingOf(ctx, first), params, modelzoo.DefaultClasses,
-		checkpoint.Options{Prefix: spec.StateDictPrefix, Entry: spec.StateDictEntry})
-	if err != nil {
-		return nil, nil, job.BadJob("--model %s: checkpoint %v", spec.Model, err)
-	}
-	if classes != modelzoo.DefaultClasses {
+	if data == nil || classes != modelzoo.DefaultClasses {
 		if data, err = modelzoo.Export(ctx, modelzoo.Python(), arch, classes); err != nil {
 			return nil, nil, job.BadJob("--model %v", err)
 		}
@@ -194,6 +172,44 @@ func exportModel(ctx context.Context, spec job.Spec, kept *keptRead) (*job.Check
 	}
 	url := l.Join(jobstore.ModelKey(hash)).String()
 	return &job.Checkpoint{URL: url, SHA256: hash}, data, nil
+}
+
+// firstClasses returns the number of classes of the run's first
+// checkpoint (kept in kept, where not nil), as the default export of arch,
+// which it returns too, reads its weights.
+func firstClasses(ctx context.Context, spec job.Spec, arch string, kept *keptRead) (int, []byte, error) {
+	data, err := modelzoo.Export(ctx, modelzoo.Python(), arch, modelzoo.DefaultClasses)
+	if err != nil {
+		return 0, nil, job.BadJob("--model %v", err)
+	}
+	params, err := checkpoint.ModuleParams(data)
+	if err != nil {
+		return 0, nil, fmt.Errorf("--model %s: %w", spec.Model, err)
+	}
+	noneYet := job.BadJob("--model %s: the number of classes comes from the run's first checkpoint, and there is none yet: "+
+		"give --classes, or start once one is written", spec.Model)
+	if len(spec.Checkpoints) == 0 {
+		return 0, nil, noneYet
+	}
+	first := spec.Checkpoints[0]
+	if list, _, err := expandFolder(ctx, first, ""); errors.Is(err, job.ErrBadJob) && len(spec.Checkpoints) == 1 {
+		return 0, nil, fmt.Errorf("%w (%v)", noneYet, err)
+	} else if err != nil {
+		return 0, nil, err
+	} else if list != nil {
+		first = list[0]
+	}
+	ck, err := readCheckpoint(ctx, first)
+	if err != nil {
+		return 0, nil, err
+	}
+	kept.keep(first, ck)
+	classes, err := checkpoint.Classes(first, ck, siblingOf(ctx, first), params, modelzoo.DefaultClasses,
+		checkpoint.Options{Prefix: spec.StateDictPrefix, Entry: spec.StateDictEntry})
+	if err != nil {
+		return 0, nil, job.BadJob("--model %s: checkpoint %v", spec.Model, err)
+	}
+	return classes, data, nil
 }
 
 // writeModel writes an exported --model under --out, unless it is there.

@@ -59,6 +59,10 @@ type Spec struct {
 	// Lightning's .ckpt, safetensors, Hugging Face checkpoint-N/ folders),
 	// whose weights replace the module's.
 	Model string `json:"model,omitempty"`
+	// Classes, with a torchvision Model, is the number of classes it is
+	// exported with; 0: the first checkpoint's (vog watch before the run
+	// has one needs it).
+	Classes int `json:"classes,omitempty"`
 	// StateDictPrefix is stripped from the state dicts' keys (Lightning's
 	// "model."); keys without it are left out.
 	StateDictPrefix string `json:"state_dict_prefix,omitempty"`
@@ -174,6 +178,9 @@ func (s Spec) Validate() error {
 	}
 	if s.Precision != "" && !slices.Contains(Precisions, s.Precision) {
 		return fmt.Errorf("--precision %q: want %s", s.Precision, strings.Join(Precisions, ", "))
+	}
+	if s.Classes < 0 {
+		return fmt.Errorf("--classes %d: must be positive", s.Classes)
 	}
 	if s.StateDictPrefix != "" && s.Model == "" {
 		return errors.New("--state-dict-prefix: give --model too (the architecture the state dicts fill)")

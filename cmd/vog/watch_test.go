@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -9,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vogscore/vog/internal/testref"
 )
 
 // TestWatchCLI runs vog watch as a user does while a run trains: the
@@ -20,44 +23,10 @@ import (
 func TestWatchCLI(t *testing.T) {
 	bin := vog(t)
 	run, elsewhere, out, state := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir()
-	copyFile := func(src, dst string) {
-		data, err := os.ReadFile(src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(dst+".tmp", data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		os.Rename(dst+".tmp", dst) // appears whole, as a training script should save
-	}
-	cmd := exec.Command(bin, "watch", "--run", run, "--out", out, "--state-dir", state, "--poll", "100ms", "--progress", "200ms",
+	copyFile := func(src, dst string) { copyWhole(t, src, dst) }
+	w := startWatch(t, bin, "--run", run, "--out", out, "--state-dir", state, "--poll", "100ms", "--progress", "200ms",
 		"--format", "idx", "--dataset", fixtures+"/small", "--threads", "2")
-	cmd.Env = append(os.Environ(), "TEMPORAL_ADDRESS=")
-	logPath := filepath.Join(t.TempDir(), "watch.log")
-	log, _ := os.Create(logPath)
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		<-done
-	}()
-	folded := func(n int) {
-		t.Helper()
-		want := "watching: " + string(rune('0'+n)) + " checkpoint(s) folded"
-		for end := time.Now().Add(2 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
-			data, _ := os.ReadFile(logPath)
-			if strings.Contains(string(data), want) {
-				return
-			}
-			if time.Now().After(end) {
-				t.Fatalf("no %q in:\n%s", want, data)
-			}
-		}
-	}
+	folded := w.folded
 	var order []string
 	for k := 1; k <= 3; k++ {
 		dst := filepath.Join(run, "ckpt_"+string(rune('0'+k))+".pt")
@@ -80,25 +49,95 @@ func TestWatchCLI(t *testing.T) {
 	}
 	order = append(order, fourth)
 	folded(4)
-	os.WriteFile(filepath.Join(run, "DONE"), nil, 0o644)
-	select {
-	case err := <-done:
-		done <- err
-		if err != nil {
-			data, _ := os.ReadFile(logPath)
-			t.Fatalf("vog watch: %v\n%s", err, data)
-		}
-	case <-time.After(3 * time.Minute):
-		t.Fatal("vog watch did not end after the marker")
-	}
+	w.finish(run)
 
 	// It said what its state takes: 256 examples of 28x28, one shard.
-	if data, _ := os.ReadFile(logPath); !strings.Contains(string(data), "watch state: 1.616 MB per checkpoint (256 examples x 784 pixels x 8 bytes, and their scores), kept under --out; --max-state 100 GB holds 61864 checkpoint(s)") {
+	if data, _ := os.ReadFile(w.log); !strings.Contains(string(data), "watch state: 1.616 MB per checkpoint (256 examples x 784 pixels x 8 bytes, and their scores), kept under --out; --max-state 100 GB holds 61864 checkpoint(s)") {
 		t.Errorf("vog watch did not say what its state takes:\n%s", data)
 	}
 
+	watchRowsAsRun(t, out, "--checkpoints", strings.Join(order, ","))
+}
+
+// copyWhole copies src to dst so that dst appears whole, as a training
+// script should save.
+func copyWhole(t *testing.T, src, dst string) {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst+".tmp", data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(dst+".tmp", dst); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// watchRun is a vog watch process of a test, its output in log.
+type watchRun struct {
+	t    *testing.T
+	log  string
+	done chan error
+}
+
+// startWatch starts vog watch with args; it is stopped when the test ends.
+func startWatch(t *testing.T, bin string, args ...string) *watchRun {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"watch"}, args...)...)
+	cmd.Env = append(os.Environ(), "TEMPORAL_ADDRESS=")
+	w := &watchRun{t: t, log: filepath.Join(t.TempDir(), "watch.log"), done: make(chan error, 1)}
+	log, _ := os.Create(w.log)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { w.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		w.done <- <-w.done
+	})
+	return w
+}
+
+// folded waits until the watch says it has folded n checkpoints.
+func (w *watchRun) folded(n int) {
+	w.t.Helper()
+	want := fmt.Sprintf("watching: %d checkpoint(s) folded", n)
+	for end := time.Now().Add(3 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		data, _ := os.ReadFile(w.log)
+		if strings.Contains(string(data), want) {
+			return
+		}
+		if time.Now().After(end) {
+			w.t.Fatalf("no %q in:\n%s", want, data)
+		}
+	}
+}
+
+// finish writes the run's DONE marker and waits for the watch to end well.
+func (w *watchRun) finish(run string) {
+	w.t.Helper()
+	os.WriteFile(filepath.Join(run, "DONE"), nil, 0o644)
+	select {
+	case err := <-w.done:
+		w.done <- err
+		if err != nil {
+			data, _ := os.ReadFile(w.log)
+			w.t.Fatalf("vog watch: %v\n%s", err, data)
+		}
+	case <-time.After(3 * time.Minute):
+		w.t.Fatal("vog watch did not end after the marker")
+	}
+}
+
+// watchRowsAsRun checks that the rows a watch wrote to out are those of
+// vog run with --checkpoint-group 1 and extra, within float tolerance.
+func watchRowsAsRun(t *testing.T, out string, extra ...string) {
+	t.Helper()
 	single := t.TempDir()
-	if r := runVog(t, scoreArgs(t, single, "--checkpoints", strings.Join(order, ","), "--checkpoint-group", "1")...); r.err != nil {
+	if r := runVog(t, scoreArgs(t, single, append([]string{"--checkpoint-group", "1"}, extra...)...)...); r.err != nil {
 		t.Fatalf("%v\n%s", r.err, r.stderr)
 	}
 	got, want := readRows(t, out), readRows(t, single)
@@ -131,4 +170,32 @@ func TestWatchMaxState(t *testing.T) {
 	if r := runVog(t, args("lots")...); r.err == nil || !strings.Contains(r.stderr, `invalid value "lots" for flag --max-state`) {
 		t.Fatalf("--max-state lots: %v\n%s", r.err, r.stderr)
 	}
+}
+
+// TestWatchTorchvision: vog watch started before the run has written a
+// checkpoint, with --model torchvision:resnet18 and --classes, folds
+// torchvision reference-script checkpoints as they appear, with the rows
+// of vog run on them; without --classes it says to give it.
+func TestWatchTorchvision(t *testing.T) {
+	bin := vog(t)
+	dir := t.TempDir()
+	testref.Python(t, "native_checkpoints.py", dir)
+	run, out, state := t.TempDir(), t.TempDir(), t.TempDir()
+	model := []string{"--channels", "3", "--batch-size", "64", "--model", "torchvision:resnet18"}
+	args := append([]string{"--run", run, "--out", out, "--state-dir", state, "--format", "idx", "--dataset", fixtures + "/small",
+		"--threads", "2"}, model...)
+	if r := runVog(t, append([]string{"watch"}, args...)...); r.err == nil || !strings.Contains(r.stderr, "give --classes") {
+		t.Fatalf("a watch of an empty run without --classes: %v\n%s", r.err, r.stderr)
+	}
+	w := startWatch(t, bin, append([]string{"--poll", "100ms", "--progress", "1s", "--classes", "10"}, args...)...)
+	var order []string
+	for k := range 3 {
+		name := fmt.Sprintf("model_%d.pth", k)
+		dst := filepath.Join(run, name)
+		copyWhole(t, filepath.Join(dir, "resnet", name), dst)
+		order = append(order, dst)
+		w.folded(k + 1)
+	}
+	w.finish(run)
+	watchRowsAsRun(t, out, append([]string{"--checkpoints", strings.Join(order, ",")}, model...)...)
 }
