@@ -161,6 +161,7 @@ func refusedRun(t *testing.T, out string, env []string, want string) {
 	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
 	t.Logf("%s (%q): failed in %s: %s", out, env, took, lines[len(lines)-1])
 }
+
 // fetchStore copies a job's result under prefix from the bucket u to a
 // local folder.
 func fetchStore(t *testing.T, u *url.URL, prefix string) string {
