@@ -63,8 +63,6 @@ func prefetch(ctx context.Context, j *job.Job, r dataset.Reader, sh shard.Range,
 // one computes, and calls done after each batch.
 func foldBatches(ctx context.Context, j *job.Job, reader dataset.Reader, sh shard.Range, rows []job.IndexRow, s *scorer, done func([]job.IndexRow) error) error {
 	s.total = int64(len(rows))
-	s.beats = heartbeats(ctx)
-	defer s.beats.stop() // last: after the decoder below has stopped
 	// libtorch keeps its OpenMP pool and caches per calling thread; letting
 	// Go move this goroutine between threads cost 10-20% (docs/benchmarks.md).
 	runtime.LockOSThread()

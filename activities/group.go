@@ -16,9 +16,9 @@ import (
 // shard is reduced, is not computed again.
 func (a *Activities) ScoreGroup(ctx context.Context, in job.GroupInput) (job.ShardResult, error) {
 	start := time.Now()
-	// As ScoreShard: heartbeats while nothing reports progress.
-	stop := heartbeatWhile(ctx)
-	defer func() { stop() }()
+	// As ScoreShard: one heartbeat for the attempt, which the batches set.
+	hb := heartbeats(ctx)
+	defer hb.stop()
 	st, r, err := a.openShard(ctx, in.Ref, in.Shard)
 	if err != nil {
 		return job.ShardResult{}, err
@@ -46,6 +46,7 @@ func (a *Activities) ScoreGroup(ctx context.Context, in job.GroupInput) (job.Sha
 		return res, err
 	}
 	s := newScorer(j, models[:g[1]-g[0]], g[0], models[g[1]-g[0]:])
+	s.beats = hb
 	gw, err := st.NewGroupWriter(ctx, in.Shard, in.Group, len(rows))
 	if err != nil {
 		return res, err
@@ -53,7 +54,6 @@ func (a *Activities) ScoreGroup(ctx context.Context, in job.GroupInput) (job.Sha
 	defer gw.Abort() // unless Close published it
 	k := g[1] - g[0]
 	zeros := make([]float64, max(j.Shape.Pixels(), k))
-	stop() // the batches heartbeat their progress
 	err = foldBatches(ctx, j, reader, r, rows, s, func(batch []job.IndexRow) error {
 		for i, row := range batch {
 			m := s.moments[0][i]
@@ -70,7 +70,6 @@ func (a *Activities) ScoreGroup(ctx context.Context, in job.GroupInput) (job.Sha
 		return nil
 	})
 	if err == nil {
-		stop = heartbeatWhile(ctx) // the upload's end
 		err = gw.Close()
 	}
 	if err != nil {

@@ -27,8 +27,7 @@ func heartbeatWhile(ctx context.Context) (stop func()) { return heartbeats(ctx).
 // stop fails (which stopped shards at random when stop came mid-activity).
 type beats struct {
 	mu         sync.Mutex
-	details    any
-	hasDetails bool
+	details    any // nil: none set
 	quit, done chan struct{}
 	once       sync.Once
 }
@@ -48,9 +47,9 @@ func heartbeats(ctx context.Context) *beats {
 				return
 			case <-t.C:
 				b.mu.Lock()
-				details, ok := b.details, b.hasDetails
+				details := b.details
 				b.mu.Unlock()
-				if ok {
+				if details != nil {
 					activity.RecordHeartbeat(ctx, details)
 				} else {
 					activity.RecordHeartbeat(ctx)
@@ -61,10 +60,14 @@ func heartbeats(ctx context.Context) *beats {
 	return b
 }
 
-// set makes details those of the next heartbeats; it does not wait.
+// set makes details those of the next heartbeats; it does not wait. On a
+// nil beats (a scorer outside an activity) it does nothing.
 func (b *beats) set(details any) {
+	if b == nil {
+		return
+	}
 	b.mu.Lock()
-	b.details, b.hasDetails = details, true
+	b.details = details
 	b.mu.Unlock()
 }
 

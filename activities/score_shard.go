@@ -14,10 +14,11 @@ import (
 // computed again.
 func (a *Activities) ScoreShard(ctx context.Context, in job.ShardInput) (job.ShardResult, error) {
 	start := time.Now()
-	// Opening, reading the inputs and writing report no progress of their
-	// own: on a slow link to storage they must not pass for a dead worker.
-	stop := heartbeatWhile(ctx)
-	defer func() { stop() }()
+	// One heartbeat for the whole attempt: opening, reading the inputs and
+	// writing report no progress of their own (on a slow link to storage
+	// they must not pass for a dead worker), the batches set theirs.
+	hb := heartbeats(ctx)
+	defer hb.stop()
 	st, r, err := a.openShard(ctx, in.Ref, in.Shard)
 	if err != nil {
 		return job.ShardResult{}, err
@@ -34,8 +35,8 @@ func (a *Activities) ScoreShard(ctx context.Context, in job.ShardInput) (job.Sha
 	if err != nil {
 		return job.ShardResult{}, err
 	}
-	stop() // the batches heartbeat their progress
 	s := newScorer(j, models[:k], 0, models[k:])
+	s.beats = hb
 	scores := shardScores{shard: in.Shard}
 	err = foldBatches(ctx, j, reader, r, rows, s, func(batch []job.IndexRow) error {
 		scores.addBatch(s, batch)
@@ -44,7 +45,6 @@ func (a *Activities) ScoreShard(ctx context.Context, in job.ShardInput) (job.Sha
 	if err != nil {
 		return job.ShardResult{}, err
 	}
-	stop = heartbeatWhile(ctx)
 	if err := scores.write(ctx, st); err != nil {
 		return job.ShardResult{}, err
 	}

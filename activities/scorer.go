@@ -48,8 +48,8 @@ type scorer struct {
 	// done counts the examples folded so far, of total in the shard (set
 	// by foldBatches, so that every heartbeat carries it).
 	done, total int64
-	// beats records the heartbeats while foldBatches runs, with the
-	// latest progress.
+	// beats, where set, carries the progress to the activity's
+	// heartbeats.
 	beats *beats
 }
 
@@ -277,9 +277,7 @@ func (s *scorer) absorb(ctx context.Context, j int, rows []job.IndexRow, out *pa
 	for i, row := range rows {
 		s.perCkpt[i] = append(s.perCkpt[i], score.FromLogits(out.logits[i*k:(i+1)*k], int(row.Label)))
 	}
-	if s.beats != nil {
-		s.beats.set(s.progress())
-	}
+	s.beats.set(s.progress())
 }
 
 // parallelRange calls f on GOMAXPROCS disjoint parts of [0, n) at once.
